@@ -1,0 +1,91 @@
+# Thin front over CMake (GNU make). CMake does the real work; this file only
+# names the usual jobs:
+#
+#   make deps           install missing Debian packages (scripts/install-deps.sh)
+#   make build          configure + build $(BUILD_DIR) (RelWithDebInfo, -Werror)
+#   make test           deps + build + ctest + install check + ASan/UBSan unit
+#                       tests + the demo under ASan + valgrind over the unit tests
+#   make run            deps + build + run the demo (every cipher x MAC)
+#   make install        cmake --install $(BUILD_DIR)  (PREFIX=... to relocate)
+#   make check-install  install into a temp prefix and build a consumer against it
+#   make clean          remove $(BUILD_DIR) and $(ASAN_DIR)
+#
+# Variables: BUILD_DIR (default build), ASAN_DIR (default $(BUILD_DIR)-asan),
+# JOBS (default nproc), CMAKE_ARGS (extra configure args), PREFIX (install),
+# VALGRIND=0 / ASAN=0 to skip those stages of `make test`.
+
+BUILD_DIR ?= build
+ASAN_DIR ?= $(BUILD_DIR)-asan
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST_JOBS ?= 2
+CMAKE ?= cmake
+CTEST ?= ctest
+CMAKE_ARGS ?=
+PREFIX ?=
+VALGRIND ?= 1
+ASAN ?= 1
+
+# Stages run in the order listed; cmake --build parallelises inside them.
+.NOTPARALLEL:
+MAKEFLAGS += --no-print-directory
+.DEFAULT_GOAL := build
+.DELETE_ON_ERROR:
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+.PHONY: all deps configure build test test-ctest test-asan test-valgrind run install \
+        check-install clean
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+configure:
+	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSHBPP_WERROR=ON $(CMAKE_ARGS)
+
+build: configure
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS)
+
+test: deps build test-ctest test-asan test-valgrind
+	@echo "make test: all stages passed"
+
+test-ctest: build
+	$(CTEST) --test-dir $(BUILD_DIR) --no-tests=error --output-on-failure -j$(CTEST_JOBS)
+
+# Sanitizer build: unit tests plus the threaded demo (Packetizer over a
+# socketpair for every algorithm combination). Benchmarks are skipped here.
+test-asan:
+ifeq ($(ASAN),1)
+	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug \
+	    -DSSHBPP_SANITIZE="address;undefined" -DSSHBPP_BUILD_BENCH=OFF $(CMAKE_ARGS)
+	$(CMAKE) --build $(ASAN_DIR) -j$(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    $(CTEST) --test-dir $(ASAN_DIR) -L unit --no-tests=error --output-on-failure -j$(CTEST_JOBS)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    $(ASAN_DIR)/examples/sshbpp_demo -q
+else
+	@echo "test-asan: skipped (ASAN=$(ASAN))"
+endif
+
+# Valgrind over the (RelWithDebInfo) unit-test binaries, two at a time.
+test-valgrind: build
+ifeq ($(VALGRIND),1)
+	./scripts/run-valgrind.sh $(BUILD_DIR)
+else
+	@echo "test-valgrind: skipped (VALGRIND=$(VALGRIND))"
+endif
+
+run: deps build
+	$(BUILD_DIR)/examples/sshbpp_demo
+
+install:
+	$(CMAKE) --install $(BUILD_DIR) $(if $(PREFIX),--prefix $(PREFIX))
+
+check-install: build
+	./tests/install/check.sh $(BUILD_DIR)
+
+clean:
+	@test -n "$(BUILD_DIR)" && test -n "$(ASAN_DIR)"
+	rm -rf -- "$(BUILD_DIR)" "$(ASAN_DIR)"

@@ -1,0 +1,159 @@
+/*
+ * sshbpp_io.h: the blocking Packetizer, paramiko's Packetizer in C, built on
+ * the sans-I/O engine (sshbpp.h). It is the only part of sshbpp that reads
+ * clocks and touches file descriptors.
+ *
+ * Threads: any number of threads may call sshbpp_send_message() (and the
+ * other sending calls) at once; sends are serialised by a mutex. One thread
+ * reads (read_message, read_all, readline); the reader never takes the write
+ * mutex except in sshbpp_set_outbound_cipher()/compressor and
+ * sshbpp_reset_seqno_out(), which change sending state.
+ *
+ * Time: a blocked read wakes every poll interval (100 ms by default, as
+ * paramiko's 0.1 s socket timeout) to check the handshake timer, the rekey
+ * flag and the keepalive timer. Timeouts use CLOCK_MONOTONIC.
+ */
+#ifndef SSHBPP_IO_H
+#define SSHBPP_IO_H
+
+#include "sshbpp.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sshbpp_packetizer sshbpp_packetizer;
+
+/* Transport callbacks, for pipes, proxies and tunnels. Both follow read(2)
+ * and write(2): they return a byte count, 0 for end of file (read only), or
+ * -1 with errno set. EINTR is retried; for read, EAGAIN, EWOULDBLOCK and
+ * ETIMEDOUT mean "nothing arrived within timeout_ms" (timeout_ms is -1 for
+ * "wait forever"); for write, EAGAIN/EWOULDBLOCK are retried after a short
+ * wait. Any other errno ends the connection with SSHBPP_EIO (write: as
+ * paramiko, SSHBPP_EEOF). close may be NULL. */
+typedef struct sshbpp_io_callbacks {
+    long (*read)(void *ctx, void *buf, size_t len, int timeout_ms);
+    long (*write)(void *ctx, const void *buf, size_t len);
+    void (*close)(void *ctx);
+} sshbpp_io_callbacks;
+
+/* Creates a Packetizer over a connected stream socket or pipe fd (read and
+ * write on the same fd). The Packetizer does not change the fd's flags; it
+ * waits with poll(). own_fd 1 makes sshbpp_close() close the fd.
+ * Returns NULL if memory runs out. Free with sshbpp_packetizer_free(). */
+SSHBPP_API sshbpp_packetizer *sshbpp_packetizer_new_fd(int fd, int own_fd);
+
+/* Creates a Packetizer over callbacks; *cb is copied, ctx is passed back
+ * to them. Returns NULL on a NULL/incomplete cb or out of memory. */
+SSHBPP_API sshbpp_packetizer *sshbpp_packetizer_new_cb(const sshbpp_io_callbacks *cb, void *ctx);
+
+/* Closes (if still open) and frees the Packetizer and its engine. */
+SSHBPP_API void sshbpp_packetizer_free(sshbpp_packetizer *p);
+
+/* The engine inside, for engine-level settings (rekey limits, max packet,
+ * trace, random padding, stats). Owned by the Packetizer. */
+SSHBPP_API sshbpp_engine *sshbpp_packetizer_engine(sshbpp_packetizer *p);
+
+/* Sets how often a blocked read wakes to check timers (1..60000 ms).
+ * Returns 0 or SSHBPP_EINVAL. */
+SSHBPP_API int sshbpp_set_poll_interval(sshbpp_packetizer *p, int ms);
+
+/* ---- raw I/O (paramiko read_all / write_all / readline) ---- */
+
+/* Reads exactly n raw bytes (bytes already buffered come first). If
+ * check_rekey is set and the rekey flag is on when a poll interval passes
+ * with nothing read by this call, returns SSHBPP_ENEEDREKEY (soft; nothing
+ * consumed). Returns 0, SSHBPP_EINVAL, SSHBPP_ENEEDREKEY, or fatal
+ * SSHBPP_EEOF, SSHBPP_EIO, SSHBPP_EHANDSHAKE, or the sticky error. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_read_all(sshbpp_packetizer *p, void *buf, size_t n,
+                                               int check_rekey);
+
+/* Writes all n bytes, retrying short writes, EINTR and EAGAIN. Refreshes
+ * the keepalive timer. Like paramiko, 12 consecutive writes that accept
+ * nothing (or write errors) give up. Returns 0, or fatal SSHBPP_EWRITE0,
+ * SSHBPP_EEOF (write error; errno kept), or the sticky error. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_write_all(sshbpp_packetizer *p, const void *buf, size_t n);
+
+/* Reads one line (the version banner) of at most cap-1 bytes into buf,
+ * without "\n" and one trailing "\r", NUL-terminated; bytes after the line
+ * stay buffered for the packets that follow. timeout_s bounds the wait for
+ * each chunk of input, as paramiko (<= 0: wait forever). Returns the line
+ * length (>= 0), or SSHBPP_ETIMEDOUT (soft), SSHBPP_EBUFSMALL, or fatal
+ * SSHBPP_ELINELONG, SSHBPP_EEOF, SSHBPP_EIO, or the sticky error. */
+SSHBPP_API SSHBPP_MUST_USE long sshbpp_readline(sshbpp_packetizer *p, char *buf, size_t cap,
+                                                double timeout_s);
+
+/* ---- packets ---- */
+
+/* Sends one message (payload incl. type byte); returns after the wire bytes
+ * were written. Thread-safe. Returns 0, SSHBPP_EINVAL, SSHBPP_EPAYLOADLEN,
+ * or any fatal error of sshbpp_engine_send() or sshbpp_write_all(). */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_send_message(sshbpp_packetizer *p, const void *payload,
+                                                   size_t len);
+
+/* Blocks until one message arrives and fills *pkt (payload valid until the
+ * next read call). Returns 0, SSHBPP_ENEEDREKEY (soft: the rekey flag is on
+ * and nothing of the next packet has arrived for a poll interval, as
+ * paramiko's NeedRekeyException), or fatal SSHBPP_EEOF (clean EOF between
+ * packets), SSHBPP_EEOFPKT (EOF inside a packet), SSHBPP_EIO, SSHBPP_EHANDSHAKE,
+ * any error of sshbpp_engine_rx_next(), or the sticky error. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_read_message(sshbpp_packetizer *p, sshbpp_packet *pkt);
+
+/* ---- keys, compression, sequence numbers ---- */
+
+/* As sshbpp_engine_set_keys() for one direction. The outbound setter takes
+ * the write mutex. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_set_inbound_cipher(sshbpp_packetizer *p,
+                                                         const sshbpp_keys *k);
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_set_outbound_cipher(sshbpp_packetizer *p,
+                                                          const sshbpp_keys *k);
+
+/* As sshbpp_engine_set_compression() for one direction. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_set_inbound_compressor(sshbpp_packetizer *p,
+                                                             const char *name);
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_set_outbound_compressor(sshbpp_packetizer *p,
+                                                              const char *name);
+
+SSHBPP_API void sshbpp_reset_seqno_in(sshbpp_packetizer *p);
+SSHBPP_API void sshbpp_reset_seqno_out(sshbpp_packetizer *p);
+
+/* 1 if a rekey should be started, else 0. */
+SSHBPP_API int sshbpp_need_rekey(const sshbpp_packetizer *p);
+
+/* ---- keepalive, handshake timer, logging, close ---- */
+
+/* Called on the reader thread when the connection has been idle (nothing
+ * written) for interval_s while a read waits, an outbound cipher is set, and
+ * no rekey is pending, as paramiko. The callback may call
+ * sshbpp_send_message(). interval_s <= 0 disables. */
+typedef void (*sshbpp_keepalive_fn)(sshbpp_packetizer *p, void *ctx);
+SSHBPP_API void sshbpp_set_keepalive(sshbpp_packetizer *p, double interval_s,
+                                     sshbpp_keepalive_fn cb, void *ctx);
+
+/* Handshake timer: start_handshake arms it once (later calls are no-ops);
+ * reads fail with SSHBPP_EHANDSHAKE once it has run out and
+ * complete_handshake() was not called; complete_handshake disarms it. */
+SSHBPP_API void sshbpp_start_handshake(sshbpp_packetizer *p, double timeout_s);
+SSHBPP_API int sshbpp_handshake_timed_out(const sshbpp_packetizer *p);
+SSHBPP_API void sshbpp_complete_handshake(sshbpp_packetizer *p);
+
+/* Logging, as sshbpp_engine_set_log()/set_hexdump(). */
+SSHBPP_API void sshbpp_set_log(sshbpp_packetizer *p, sshbpp_log_fn fn, void *ctx);
+SSHBPP_API void sshbpp_set_hexdump(sshbpp_packetizer *p, int on);
+SSHBPP_API int sshbpp_get_hexdump(const sshbpp_packetizer *p);
+
+/* Marks the Packetizer closed (reads and writes then fail with
+ * SSHBPP_ECLOSED, or the earlier sticky error), wipes keys, and closes the
+ * fd (if owned) or calls the close callback. Idempotent; safe to call from
+ * another thread to stop a blocked reader within one poll interval. */
+SSHBPP_API void sshbpp_close(sshbpp_packetizer *p);
+SSHBPP_API int sshbpp_closed(const sshbpp_packetizer *p);
+
+/* The errno saved by the last SSHBPP_EIO / SSHBPP_EEOF from a system call,
+ * or 0. */
+SSHBPP_API int sshbpp_last_errno(const sshbpp_packetizer *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
