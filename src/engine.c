@@ -136,7 +136,7 @@ sshbpp_engine_close(sshbpp_engine *e)
 _Atomic unsigned long sshbpp__grow_count;
 
 int
-sshbpp__grow(uint8_t **buf, size_t *cap, size_t need, size_t keep)
+sshbpp__grow(uint8_t **buf, size_t *cap, size_t need, size_t keep, size_t limit)
 {
     uint8_t *nb;
     size_t ncap;
@@ -146,6 +146,10 @@ sshbpp__grow(uint8_t **buf, size_t *cap, size_t need, size_t keep)
     ncap = *cap < 4096 ? 4096 : *cap;
     while (ncap < need)
         ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+    /* Doubling amortises growth, but must not carry a bounded buffer past
+     * its bound. */
+    if (ncap > limit)
+        ncap = limit > need ? limit : need;
     /* Not realloc: the old block may hold plaintext that must be wiped. */
     nb = malloc(ncap);
     if (nb == NULL)

@@ -141,8 +141,10 @@ sshbpp__st64(_Atomic uint64_t *p, uint64_t v)
 int sshbpp__rekey_account(sshbpp_engine *e, struct sshbpp__dir *d, uint64_t wire, uint64_t span,
                           int dir);
 
-/* Grows *buf to at least need bytes (never shrinks); 0 or SSHBPP_ENOMEM. */
-int sshbpp__grow(uint8_t **buf, size_t *cap, size_t need, size_t keep);
+/* Grows *buf to at least need bytes (never shrinks), doubling but never
+ * past limit (limit >= need; SIZE_MAX for none), keeping the first keep
+ * bytes. Returns 0 or SSHBPP_ENOMEM. */
+int sshbpp__grow(uint8_t **buf, size_t *cap, size_t need, size_t keep, size_t limit);
 
 /* Number of buffer allocations sshbpp__grow() has made, process-wide. The
  * allocation test reads it to show steady-state traffic allocates nothing. */

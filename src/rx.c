@@ -54,7 +54,7 @@ sshbpp_engine_rx_space(sshbpp_engine *e, size_t want, size_t *room)
         if (need > bound)
             need = bound;
         if (need > rx->cap) {
-            int r = sshbpp__grow(&rx->buf, &rx->cap, need, rx->end);
+            int r = sshbpp__grow(&rx->buf, &rx->cap, need, rx->end, bound);
             if (r != 0) {
                 (void)sshbpp__fail(e, r);
                 return NULL;
@@ -101,7 +101,7 @@ sshbpp_engine_feed(sshbpp_engine *e, const void *data, size_t len)
         struct sshbpp__rx *rx = &e->rx;
         if (len > SIZE_MAX - rx->end)
             return SSHBPP_EINVAL;
-        if ((r = sshbpp__grow(&rx->buf, &rx->cap, rx->end + len, rx->end)) != 0)
+        if ((r = sshbpp__grow(&rx->buf, &rx->cap, rx->end + len, rx->end, SIZE_MAX)) != 0)
             return sshbpp__fail(e, r);
     }
     memcpy(e->rx.buf + e->rx.end, p, len);
@@ -261,7 +261,7 @@ sshbpp_engine_rx_next(sshbpp_engine *e, sshbpp_packet *pkt)
     if (d->zlib.zs != NULL) {
         size_t out;
         if (rx->zcap < e->max_packet &&
-            (r = sshbpp__grow(&rx->zbuf, &rx->zcap, e->max_packet, 0)) != 0)
+            (r = sshbpp__grow(&rx->zbuf, &rx->zcap, e->max_packet, 0, e->max_packet)) != 0)
             return sshbpp__fail(e, r);
         r = sshbpp__zlib_decompress(&d->zlib, payload, len, rx->zbuf, e->max_packet, &out);
         if (r != 0)

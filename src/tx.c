@@ -8,6 +8,7 @@
  *   p[5..5+n)        payload (compressed if zlib is on)
  *   then padding, then the MAC or AEAD tag.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "engine_int.h"
@@ -45,7 +46,7 @@ tx_reserve(sshbpp_engine *e, size_t n)
         tx->len = pending;
     }
     need = pending + TX_OVERHEAD + (tx->d.zlib.zs != NULL ? sshbpp__zlib_bound(n) : n);
-    return sshbpp__grow(&tx->buf, &tx->cap, need, pending);
+    return sshbpp__grow(&tx->buf, &tx->cap, need, pending, SIZE_MAX);
 }
 
 /* see sshbpp.h */
@@ -167,7 +168,7 @@ sshbpp_engine_tx_end(sshbpp_engine *e, size_t len)
         sshbpp__log_msg(e, "Write packet", type, len);
     if (d->zlib.zs != NULL) {
         size_t bound = sshbpp__zlib_bound(len);
-        if (tx->zcap < bound && (r = sshbpp__grow(&tx->zbuf, &tx->zcap, bound, 0)) != 0)
+        if (tx->zcap < bound && (r = sshbpp__grow(&tx->zbuf, &tx->zcap, bound, 0, bound)) != 0)
             return sshbpp__fail(e, r);
         if ((r = sshbpp__zlib_compress(&d->zlib, p + 5, len, tx->zbuf, tx->zcap, &n)) != 0)
             return sshbpp__fail(e, r == SSHBPP_EBUFSMALL ? SSHBPP_ECOMP : r);

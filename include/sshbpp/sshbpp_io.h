@@ -143,9 +143,12 @@ SSHBPP_API void sshbpp_set_hexdump(sshbpp_packetizer *p, int on);
 SSHBPP_API int sshbpp_get_hexdump(const sshbpp_packetizer *p);
 
 /* Marks the Packetizer closed (reads and writes then fail with
- * SSHBPP_ECLOSED, or the earlier sticky error), wipes keys, and closes the
- * fd (if owned) or calls the close callback. Idempotent; safe to call from
- * another thread to stop a blocked reader within one poll interval. */
+ * SSHBPP_ECLOSED, or the earlier sticky error), shuts the socket down so
+ * blocked calls wake, and closes the fd (if owned; once no other thread is
+ * inside a call on it) or calls the close callback. Idempotent; safe from
+ * another thread: a blocked reader returns within one poll interval (at
+ * once on a socket). Keys are wiped by sshbpp_packetizer_free(), not here,
+ * because another thread may be inside a cipher call. */
 SSHBPP_API void sshbpp_close(sshbpp_packetizer *p);
 SSHBPP_API int sshbpp_closed(const sshbpp_packetizer *p);
 

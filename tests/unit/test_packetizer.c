@@ -211,6 +211,61 @@ key_direction(sshbpp_packetizer *a, sshbpp_packetizer *b, const keyset *ks)
     assert_int_equal(sshbpp_set_inbound_cipher(b, &ks->k), 0);
 }
 
+/* Closes a Packetizer after a while unless stopped first, so that a broken
+ * timer makes a test fail (the blocked read returns SSHBPP_ECLOSED) instead
+ * of hanging. */
+struct watchdog {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    sshbpp_packetizer *p;
+    int stop;
+    int fired;
+};
+
+static void *
+watchdog_main(void *arg)
+{
+    struct watchdog *w = arg;
+    struct timespec until;
+    int rc = 0;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    pthread_mutex_lock(&w->mu);
+    while (!w->stop && rc == 0)
+        rc = pthread_cond_timedwait(&w->cv, &w->mu, &until);
+    if (!w->stop) {
+        w->fired = 1;
+        sshbpp_close(w->p);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void
+watchdog_start(struct watchdog *w, sshbpp_packetizer *p)
+{
+    memset(w, 0, sizeof(*w));
+    w->p = p;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    assert_int_equal(pthread_create(&w->th, NULL, watchdog_main, w), 0);
+}
+
+static void
+watchdog_stop(struct watchdog *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    assert_int_equal(w->fired, 0);
+}
+
 /* ---------------------------------------------------------------------- */
 /* round trips                                                            */
 
@@ -261,6 +316,7 @@ roundtrip(const char *cipher, const char *mac, const char *comp)
 {
     sshbpp_packetizer *a, *b;
     struct sender one, many[NTHREADS];
+    struct watchdog wd;
     unsigned char seen[NTHREADS][PER_THREAD];
     uint8_t small[20];
     sshbpp_packet pkt;
@@ -268,6 +324,7 @@ roundtrip(const char *cipher, const char *mac, const char *comp)
     unsigned i, t;
 
     make_pair(&a, &b);
+    watchdog_start(&wd, b);
     if (cipher != NULL) {
         keyset_make(&k1, cipher, mac, 1);
         keyset_make(&k2, cipher, mac, 2);
@@ -333,6 +390,7 @@ roundtrip(const char *cipher, const char *mac, const char *comp)
     for (t = 0; t < NTHREADS; t++)
         for (i = 0; i < PER_THREAD; i++)
             assert_int_equal(seen[t][i], 1);
+    watchdog_stop(&wd);
 
     sshbpp_packetizer_free(a);
     sshbpp_packetizer_free(b);
@@ -676,61 +734,6 @@ start_reader(struct reader *r, sshbpp_packetizer *p)
     r->p = p;
     atomic_init(&r->done, 0);
     assert_int_equal(pthread_create(&r->th, NULL, reader_main, r), 0);
-}
-
-/* Closes a Packetizer after a while unless stopped first, so that a broken
- * timer makes a test fail (the blocked read returns SSHBPP_ECLOSED) instead
- * of hanging. */
-struct watchdog {
-    pthread_t th;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    sshbpp_packetizer *p;
-    int stop;
-    int fired;
-};
-
-static void *
-watchdog_main(void *arg)
-{
-    struct watchdog *w = arg;
-    struct timespec until;
-    int rc = 0;
-
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 20;
-    pthread_mutex_lock(&w->mu);
-    while (!w->stop && rc == 0)
-        rc = pthread_cond_timedwait(&w->cv, &w->mu, &until);
-    if (!w->stop) {
-        w->fired = 1;
-        sshbpp_close(w->p);
-    }
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
-}
-
-static void
-watchdog_start(struct watchdog *w, sshbpp_packetizer *p)
-{
-    memset(w, 0, sizeof(*w));
-    w->p = p;
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
-    assert_int_equal(pthread_create(&w->th, NULL, watchdog_main, w), 0);
-}
-
-static void
-watchdog_stop(struct watchdog *w)
-{
-    pthread_mutex_lock(&w->mu);
-    w->stop = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->th, NULL);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
-    assert_int_equal(w->fired, 0);
 }
 
 /* Signals without SA_RESTART interrupt poll(); the read goes on. */
