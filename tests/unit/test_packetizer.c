@@ -633,6 +633,47 @@ test_eof_mid_packet(void **state)
     free(w);
 }
 
+/* Class 11 of the peer survey: EOF at every byte offset of a keyed
+ * packet. Offset 0 is a clean EOF between packets; every other offset is
+ * EOF inside the packet, and no partial packet is ever returned. */
+static void
+test_eof_every_offset(void **state)
+{
+    static const uint8_t key[64] = {9, 8, 7};
+    sshbpp_keys k = {"chacha20-poly1305@openssh.com", key, 64, NULL, 0, NULL, NULL, 0};
+    sshbpp_engine *tx = sshbpp_engine_new();
+    uint8_t payload[70];
+    const uint8_t *w;
+    size_t n, cut;
+    sshbpp_packet pkt;
+
+    (void)state;
+    assert_non_null(tx);
+    assert_int_equal(sshbpp_engine_set_keys(tx, SSHBPP_DIR_OUT, &k), 0);
+    fill_msg(payload, sizeof(payload), 0, 7);
+    assert_int_equal(sshbpp_engine_send(tx, payload, sizeof(payload)), 0);
+    w = sshbpp_engine_tx_data(tx, &n);
+    assert_non_null(w);
+    for (cut = 0; cut < n; cut++) {
+        sshbpp_packetizer *b;
+        int s[2], r;
+
+        make_sockets(s);
+        b = sshbpp_packetizer_new_fd(s[1], 1);
+        assert_non_null(b);
+        assert_int_equal(sshbpp_set_poll_interval(b, POLL_MS), 0);
+        assert_int_equal(sshbpp_set_inbound_cipher(b, &k), 0);
+        write_full(s[0], w, cut);
+        assert_int_equal(shutdown(s[0], SHUT_WR), 0);
+        r = sshbpp_read_message(b, &pkt);
+        if (r != (cut == 0 ? SSHBPP_EEOF : SSHBPP_EEOFPKT))
+            fail_msg("cut at %zu of %zu: got %s", cut, n, sshbpp_err_name(r));
+        close(s[0]);
+        sshbpp_packetizer_free(b);
+    }
+    sshbpp_engine_free(tx);
+}
+
 static void
 test_eof_between_packets(void **state)
 {
@@ -993,6 +1034,32 @@ test_write_retries(void **state)
     cbt_free(p, &t);
 
     p = cbt_new(&t, many, N_(many), 0);
+    assert_int_equal(sshbpp_send_message(p, payload, sizeof(payload)), 0);
+    check_sink_holds(&t, payload, sizeof(payload));
+    cbt_free(p, &t);
+}
+
+/* Class 11, write side: EAGAIN (or EINTR) before every single byte, with
+ * one byte accepted per call; the packet still goes out whole and in
+ * order, and one-byte progress never trips the zero-write limit. */
+static void
+test_write_eagain_every_offset(void **state)
+{
+    static const int eagain[] = {-EAGAIN, 1};
+    static const int eintr[] = {-EINTR, 1};
+    uint8_t payload[200];
+    sshbpp_packetizer *p;
+    struct cbt t;
+
+    (void)state;
+    fill_msg(payload, sizeof(payload), 0, 8);
+    p = cbt_new(&t, eagain, N_(eagain), 1);
+    assert_int_equal(sshbpp_send_message(p, payload, sizeof(payload)), 0);
+    assert_true(t.write_calls >= 2 * t.sink_len);
+    check_sink_holds(&t, payload, sizeof(payload));
+    cbt_free(p, &t);
+
+    p = cbt_new(&t, eintr, N_(eintr), 1);
     assert_int_equal(sshbpp_send_message(p, payload, sizeof(payload)), 0);
     check_sink_holds(&t, payload, sizeof(payload));
     cbt_free(p, &t);
@@ -1575,6 +1642,8 @@ main(void)
         cmocka_unit_test(test_readline_too_long),
         cmocka_unit_test(test_readline_eof),
         cmocka_unit_test(test_eof_mid_packet),
+        cmocka_unit_test(test_eof_every_offset),
+        cmocka_unit_test(test_write_eagain_every_offset),
         cmocka_unit_test(test_eof_between_packets),
         cmocka_unit_test(test_read_all_write_all),
         cmocka_unit_test(test_eintr_read),
