@@ -67,7 +67,19 @@ extern "C" {
     X(EWRITE0, -39, "peer stopped accepting data (repeated zero-byte writes)")          \
     X(EHANDSHAKE, -40, "handshake timed out")                                           \
     X(ELINELONG, -41, "line exceeds the maximum length")                                \
-    X(EPROTO, -42, "protocol violation")
+    X(EPROTO, -42, "protocol violation")                                                \
+    /* key exchange (sshbpp_kex.h) */                                                   \
+    X(EBANNER, -50, "invalid SSH identification string")                               \
+    X(EVERSION, -51, "peer does not speak SSH protocol 2.0")                           \
+    X(ENOMATCH, -52, "no algorithm in common with the peer")                            \
+    X(EKEXMSG, -53, "malformed key exchange message")                                   \
+    X(EKEXVALUE, -54, "invalid key exchange public value")                             \
+    X(EHOSTKEY, -55, "unsupported or malformed host key")                               \
+    X(ESIGNATURE, -56, "host key signature verification failed")                       \
+    X(ESTRICTKEX, -57, "strict KEX violation")                                          \
+    X(EKEXORDER, -58, "key exchange message out of order")                             \
+    X(EDISCONNECT, -59, "peer sent SSH_MSG_DISCONNECT")                                 \
+    X(EAUTH, -60, "authentication protocol error")
 
 enum sshbpp_err {
     SSHBPP_OK = 0,

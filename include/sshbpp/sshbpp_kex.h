@@ -1,0 +1,214 @@
+/*
+ * sshbpp_kex.h: the SSH transport handshake on top of the packet layer:
+ * version exchange, KEXINIT negotiation (RFC 4253 section 7), the key
+ * exchange methods, host key signatures, RFC 4253 section 7.2 key
+ * derivation, NEWKEYS, RFC 8308 ext-info and OpenSSH's strict KEX, in both
+ * roles.
+ *
+ * Two layers, like the packet layer:
+ *  - sshbpp_kex: a sans-I/O state machine. It is fed every received message
+ *    (sshbpp_kex_input) and talks to the packet layer only through the
+ *    sshbpp_kex_transport callbacks (send a message, install keys, reset a
+ *    sequence number). It never blocks, reads a clock or touches a socket.
+ *  - sshbpp_session: a blocking driver over a Packetizer (sshbpp_io.h):
+ *    version exchange, the first key exchange, then a receive loop that
+ *    handles key-exchange messages (including peer-initiated rekeys) and
+ *    hands everything else to the caller, and a thread-safe send that waits
+ *    while an exchange runs and starts a rekey when the rekey flag is up.
+ *
+ * The packet engine does not depend on any of this.
+ *
+ * Supported: key exchange curve25519-sha256, curve25519-sha256@libssh.org,
+ * ecdh-sha2-nistp256/384/521, diffie-hellman-group14-sha256,
+ * diffie-hellman-group16-sha512; host keys ssh-ed25519,
+ * ecdsa-sha2-nistp256/384/521, rsa-sha2-256, rsa-sha2-512; all ciphers,
+ * MACs and compression methods of sshbpp.h. All crypto is OpenSSL's.
+ */
+#ifndef SSHBPP_KEX_H
+#define SSHBPP_KEX_H
+
+#include "sshbpp.h"
+#include "sshbpp_io.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum sshbpp_role { SSHBPP_ROLE_CLIENT = 0, SSHBPP_ROLE_SERVER = 1 };
+
+/* Indexes of the ten name-lists of a KEXINIT (RFC 4253 section 7.1). */
+enum sshbpp_kexinit_list {
+    SSHBPP_KEXINIT_KEX = 0,
+    SSHBPP_KEXINIT_HOSTKEY,
+    SSHBPP_KEXINIT_CIPHER_C2S,
+    SSHBPP_KEXINIT_CIPHER_S2C,
+    SSHBPP_KEXINIT_MAC_C2S,
+    SSHBPP_KEXINIT_MAC_S2C,
+    SSHBPP_KEXINIT_COMP_C2S,
+    SSHBPP_KEXINIT_COMP_S2C,
+    SSHBPP_KEXINIT_LANG_C2S,
+    SSHBPP_KEXINIT_LANG_S2C,
+    SSHBPP_KEXINIT_NLISTS
+};
+
+/* Algorithm preferences: comma-separated SSH names, NULL for the default
+ * list (sshbpp_kex_default()). The same cipher/MAC/compression list is
+ * offered for both directions. The pseudo-algorithms ext-info-c/-s and
+ * kex-strict-c/s-v00@openssh.com are added by the library. */
+typedef struct sshbpp_kex_config {
+    const char *kex;
+    const char *hostkey;
+    const char *ciphers;
+    const char *macs;
+    const char *compression; /* default "none" */
+} sshbpp_kex_config;
+
+/* The default list for one KEXINIT slot (SSHBPP_KEXINIT_KEX, _HOSTKEY,
+ * _CIPHER_C2S, _MAC_C2S, _COMP_C2S); static storage; NULL for others. */
+SSHBPP_API const char *sshbpp_kex_default(int list);
+
+/* What the state machine needs from the packet layer. All return 0 or a
+ * negative SSHBPP_E* code (which fails the exchange). send() must be safe
+ * to call from the thread that calls sshbpp_kex_input()/start(). */
+typedef struct sshbpp_kex_transport {
+    int (*send)(void *ctx, const uint8_t *payload, size_t len);
+    int (*set_keys)(void *ctx, int dir, const sshbpp_keys *keys);
+    int (*set_compression)(void *ctx, int dir, const char *name);
+    void (*reset_seqno)(void *ctx, int dir);
+} sshbpp_kex_transport;
+
+typedef struct sshbpp_kex sshbpp_kex;
+
+/* Creates a key exchange for one connection. cfg and t are copied (the
+ * strings in cfg too); ctx is passed to t's callbacks. Returns NULL on a
+ * NULL argument, an unknown role or out of memory; invalid names in cfg are
+ * reported by sshbpp_kex_start() as SSHBPP_EUNSUPPORTED. */
+SSHBPP_API sshbpp_kex *sshbpp_kex_new(int role, const sshbpp_kex_config *cfg,
+                                      const sshbpp_kex_transport *t, void *ctx);
+
+/* Wipes secrets (shared secret, session id, ephemeral and host keys) and
+ * frees. NULL is a no-op. */
+SSHBPP_API void sshbpp_kex_free(sshbpp_kex *k);
+
+/* Server: loads a host private key from a PEM or PKCS#8 file as OpenSSL
+ * reads it (ed25519, ECDSA P-256/384/521, RSA >= 2048 bits), or generates
+ * an ephemeral one ("ssh-ed25519", "ecdsa-sha2-nistp256", ..., "rsa" for
+ * a 3072-bit RSA key). Several keys may be added; the negotiated host key
+ * algorithm picks one. Returns 0, SSHBPP_EINVAL, SSHBPP_EHOSTKEY,
+ * SSHBPP_EIO (file), SSHBPP_ENOMEM or SSHBPP_ECRYPTO. */
+SSHBPP_API int sshbpp_kex_add_hostkey_file(sshbpp_kex *k, const char *path);
+SSHBPP_API int sshbpp_kex_generate_hostkey(sshbpp_kex *k, const char *alg);
+
+/* Sets both identification strings (without CR LF), needed for the
+ * exchange hash, before the first sshbpp_kex_input(). Returns 0 or
+ * SSHBPP_EINVAL. */
+SSHBPP_API int sshbpp_kex_set_versions(sshbpp_kex *k, const char *client_version,
+                                       const char *server_version);
+
+/* Sends our KEXINIT: the first exchange, or a rekey we start. A no-op
+ * (returns 0) while an exchange is already running. Returns 0, or
+ * SSHBPP_EUNSUPPORTED (bad name in the config), or a transport error. */
+SSHBPP_API int sshbpp_kex_start(sshbpp_kex *k);
+
+/* Feeds one received message (from sshbpp_engine_rx_next or
+ * sshbpp_read_message; its seqno matters for strict KEX). Returns
+ *   SSHBPP_KEX_USED  (1): a key-exchange message, handled;
+ *   SSHBPP_KEX_PASS  (0): not for the key exchange: the caller handles it
+ *                         (IGNORE, DEBUG, service and auth messages, ...);
+ * or a fatal error: SSHBPP_ENOMATCH, SSHBPP_EKEXMSG, SSHBPP_EKEXVALUE,
+ * SSHBPP_EHOSTKEY, SSHBPP_ESIGNATURE, SSHBPP_ESTRICTKEX (KEXINIT not the
+ * first packet, or a non-KEX message before the first NEWKEYS, under strict
+ * KEX), SSHBPP_EKEXORDER (a KEX message in the wrong state, a second
+ * KEXINIT in one exchange, NEWKEYS early), SSHBPP_EDISCONNECT, or a
+ * transport error. A peer's KEXINIT outside an exchange starts a rekey
+ * (our KEXINIT is sent in reply). After an error the object only reports
+ * that error. */
+#define SSHBPP_KEX_PASS 0
+#define SSHBPP_KEX_USED 1
+SSHBPP_API int sshbpp_kex_input(sshbpp_kex *k, const sshbpp_packet *pkt);
+
+/* 1 while an exchange runs (from our or the peer's KEXINIT until both
+ * NEWKEYS): the caller must not send other messages meanwhile. */
+SSHBPP_API int sshbpp_kex_running(const sshbpp_kex *k);
+
+/* Number of completed exchanges (1 after the first). */
+SSHBPP_API unsigned sshbpp_kex_completed(const sshbpp_kex *k);
+
+/* Results of the latest exchange. Strings are NUL-terminated copies. */
+typedef struct sshbpp_kex_info {
+    char kex[64];
+    char hostkey_alg[64];
+    char hostkey_fingerprint[64]; /* "SHA256:" + unpadded base64, as ssh-keygen -l */
+    char cipher_c2s[64], cipher_s2c[64];
+    char mac_c2s[64], mac_s2c[64]; /* "" with an AEAD cipher */
+    char comp_c2s[32], comp_s2c[32];
+    int strict_kex;                /* both sides advertised strict KEX */
+    unsigned rekeys;               /* completed exchanges after the first */
+} sshbpp_kex_info;
+
+/* Fills *out. Returns 0, or SSHBPP_EINVAL before the first exchange. */
+SSHBPP_API int sshbpp_kex_get_info(const sshbpp_kex *k, sshbpp_kex_info *out);
+
+/* The peer's KEXINIT name-list number `list` (enum sshbpp_kexinit_list),
+ * from its latest KEXINIT; NULL if none yet. Valid until the next input. */
+SSHBPP_API const char *sshbpp_kex_peer_list(const sshbpp_kex *k, int list);
+
+/* Session identifier (H of the first exchange), or NULL before it. */
+SSHBPP_API const uint8_t *sshbpp_kex_session_id(const sshbpp_kex *k, size_t *len);
+
+/* Client: the server-sig-algs extension from the server's EXT_INFO, or
+ * NULL if none arrived. */
+SSHBPP_API const char *sshbpp_kex_server_sig_algs(const sshbpp_kex *k);
+
+/* ===================================================================== */
+/* Blocking session over a Packetizer                                     */
+
+typedef struct sshbpp_session sshbpp_session;
+
+/* Creates a session on p (not owned: the caller frees p after the
+ * session). software_version is the part after "SSH-2.0-" (NULL:
+ * "sshbpp_" + version). Returns NULL on bad arguments or out of memory. */
+SSHBPP_API sshbpp_session *sshbpp_session_new(sshbpp_packetizer *p, int role,
+                                              const sshbpp_kex_config *cfg,
+                                              const char *software_version);
+SSHBPP_API void sshbpp_session_free(sshbpp_session *s);
+
+/* The state machine inside, for sshbpp_kex_add_hostkey_* (server, before
+ * the handshake), sshbpp_kex_get_info() and friends. */
+SSHBPP_API sshbpp_kex *sshbpp_session_kex(sshbpp_session *s);
+
+/* Version exchange and the first key exchange. Lines before the peer's
+ * version line are tolerated (client role, at most 1024 lines of at most
+ * 8 KiB in all, RFC 4253 section 4.2); the version line must be at most
+ * 255 bytes with CR LF. Returns 0, or SSHBPP_EBANNER, SSHBPP_EVERSION,
+ * any error of sshbpp_kex_input() or the Packetizer. */
+SSHBPP_API int sshbpp_session_handshake(sshbpp_session *s, double timeout_s);
+
+/* The peer's identification string (without CR LF), or NULL before it. */
+SSHBPP_API const char *sshbpp_session_peer_version(const sshbpp_session *s);
+
+/* Receives the next message that is not part of a key exchange: handles
+ * KEX messages itself (answering a peer's rekey), starts a rekey of its own
+ * when the rekey flag is up, and drops IGNORE and DEBUG messages. Reader
+ * thread only. Returns 0 with *pkt set, or an error (SSHBPP_EDISCONNECT
+ * when the peer disconnected). */
+SSHBPP_API int sshbpp_session_recv(sshbpp_session *s, sshbpp_packet *pkt);
+
+/* Sends one message; thread-safe. Waits while an exchange is running
+ * (which needs a thread in sshbpp_session_recv to make progress) and starts
+ * a rekey first when the rekey flag is up. Returns 0 or an error. */
+SSHBPP_API int sshbpp_session_send(sshbpp_session *s, const void *payload, size_t len);
+
+/* Starts a key exchange now and waits for it to finish (needs a thread in
+ * sshbpp_session_recv, or none if the caller reads itself: then it reads
+ * until the exchange completes, queuing nothing; any non-KEX message that
+ * arrives meanwhile is an error). Returns 0 or an error. */
+SSHBPP_API int sshbpp_session_rekey(sshbpp_session *s);
+
+/* Sends SSH_MSG_DISCONNECT with reason and description (best effort). */
+SSHBPP_API int sshbpp_session_disconnect(sshbpp_session *s, uint32_t reason, const char *why);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
