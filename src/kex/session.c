@@ -1,0 +1,583 @@
+/*
+ * session.c: the blocking driver (sshbpp_session in sshbpp_kex.h): the
+ * RFC 4253 section 4 version exchange, then the key exchange state machine
+ * (kex.c) run over a Packetizer, with a receive loop that absorbs key
+ * exchange messages and a thread-safe send that stays out of the way of a
+ * running exchange.
+ *
+ * IMPLEMENTATION NOTES
+ *
+ * Threads: one reader (sshbpp_session_recv, or sshbpp_session_rekey when
+ * nobody reads), any number of senders. Two locks:
+ *
+ *   mu     guards the sshbpp_kex object and the session's own state (err,
+ *          in_recv, handshake_done). It is held only for short, non-I/O
+ *          work plus the key exchange's own sends. It is never held while
+ *          an application message is written, so the reader never waits
+ *          behind a sender that is stuck on a full socket for an ordinary
+ *          message (two peers that both send a lot would otherwise deadlock
+ *          when both readers stop reading).
+ *   slock  orders application sends against our KEXINIT. The kex's send
+ *          callback closes the gate (gate_closed = 1) under slock before it
+ *          writes KEXINIT; a sender checks the gate under slock and writes
+ *          under it. So an application message is either wholly before our
+ *          KEXINIT or waits until the exchange is over, as RFC 4253 section
+ *          7.1 requires ("MUST NOT send any messages other than ...").
+ *
+ * Lock order: mu before slock (the kex sends under mu). A sender never
+ * takes mu while it holds slock. Senders wait for the gate on cv under mu;
+ * the reader reopens the gate under mu when an exchange completes and
+ * broadcasts, and broadcasts on every fatal error, so no waiter is lost.
+ *
+ * Our key-exchange sends from the reader thread wait for slock, that is
+ * for a sender that is in the middle of writing one message. That is the
+ * same wait the Packetizer's write lock already imposes and ends as soon
+ * as the peer reads.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kex_int.h"
+
+#define MSG_DISCONNECT 1
+#define MSG_IGNORE 2
+#define MSG_DEBUG 4
+#define MSG_KEXINIT 20
+
+/* RFC 4253 section 4.2: "The maximum length of the string is 255
+ * characters, including the Carriage Return and Line Feed." */
+#define MAX_VERSION_LINE 255
+/* Lines a server may send before its version line (client role). */
+#define MAX_PRE_LINES 1024
+#define MAX_PRE_BYTES 8192
+
+struct sshbpp_session {
+    sshbpp_packetizer *p;
+    int role;
+    sshbpp_kex *k;
+    char my_version[MAX_VERSION_LINE + 1];
+    char peer_version[MAX_VERSION_LINE + 1];
+    int have_peer_version;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_mutex_t slock;
+    atomic_int gate_closed;
+    int err;            /* sticky; under mu */
+    int in_recv;        /* threads inside sshbpp_session_recv; under mu */
+    int handshake_done; /* under mu */
+    int handshake_started;
+};
+
+/* ---------------------------------------------------------------------- */
+/* kex transport over the Packetizer                                       */
+
+static int
+tr_send(void *ctx, const uint8_t *payload, size_t len)
+{
+    sshbpp_session *s = ctx;
+    int r;
+
+    pthread_mutex_lock(&s->slock);
+    if (len > 0 && payload[0] == MSG_KEXINIT)
+        atomic_store(&s->gate_closed, 1);
+    r = sshbpp_send_message(s->p, payload, len);
+    pthread_mutex_unlock(&s->slock);
+    return r;
+}
+
+static int
+tr_set_keys(void *ctx, int dir, const sshbpp_keys *keys)
+{
+    sshbpp_session *s = ctx;
+
+    return dir == SSHBPP_DIR_OUT ? sshbpp_set_outbound_cipher(s->p, keys)
+                                 : sshbpp_set_inbound_cipher(s->p, keys);
+}
+
+static int
+tr_set_compression(void *ctx, int dir, const char *name)
+{
+    sshbpp_session *s = ctx;
+
+    return dir == SSHBPP_DIR_OUT ? sshbpp_set_outbound_compressor(s->p, name)
+                                 : sshbpp_set_inbound_compressor(s->p, name);
+}
+
+static void
+tr_reset_seqno(void *ctx, int dir)
+{
+    sshbpp_session *s = ctx;
+
+    if (dir == SSHBPP_DIR_OUT)
+        sshbpp_reset_seqno_out(s->p);
+    else
+        sshbpp_reset_seqno_in(s->p);
+}
+
+/* ---------------------------------------------------------------------- */
+/* helpers                                                                 */
+
+/* Records the first fatal error, closes the engine so that the other
+ * half stops too, and wakes every waiter. Call with mu held. */
+static int
+set_err_locked(sshbpp_session *s, int err)
+{
+    if (s->err == 0) {
+        s->err = err;
+        if (sshbpp_is_fatal(err))
+            (void)sshbpp_engine_fail(sshbpp_packetizer_engine(s->p), err);
+    }
+    pthread_cond_broadcast(&s->cv);
+    return s->err;
+}
+
+static int
+set_err(sshbpp_session *s, int err)
+{
+    int r;
+
+    pthread_mutex_lock(&s->mu);
+    r = set_err_locked(s, err);
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+/* Feeds one message to the state machine. Reopens the send gate and wakes
+ * waiters when an exchange has just finished. */
+static int
+kex_feed(sshbpp_session *s, const sshbpp_packet *pkt)
+{
+    unsigned before;
+    int r;
+
+    pthread_mutex_lock(&s->mu);
+    before = sshbpp_kex_completed(s->k);
+    r = sshbpp_kex_input(s->k, pkt);
+    if (r < 0) {
+        set_err_locked(s, r);
+    } else if (sshbpp_kex_completed(s->k) != before) {
+        if (s->handshake_done && !sshbpp_kex_running(s->k))
+            atomic_store(&s->gate_closed, 0);
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+/* Starts an exchange unless one runs. Call with mu held. */
+static int
+start_kex_locked(sshbpp_session *s)
+{
+    int r;
+
+    if (s->err != 0)
+        return s->err;
+    if (sshbpp_kex_running(s->k))
+        return 0;
+    if ((r = sshbpp_kex_start(s->k)) != 0)
+        return set_err_locked(s, r);
+    return 0;
+}
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------------- */
+/* lifecycle                                                               */
+
+static int
+printable(const char *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* see sshbpp_kex.h */
+sshbpp_session *
+sshbpp_session_new(sshbpp_packetizer *p, int role, const sshbpp_kex_config *cfg,
+                   const char *software_version)
+{
+    static const sshbpp_kex_config defaults;
+    sshbpp_kex_transport t = {tr_send, tr_set_keys, tr_set_compression, tr_reset_seqno};
+    const char *sw = software_version != NULL ? software_version
+                                              : "sshbpp_" SSHBPP_VERSION_STRING;
+    sshbpp_session *s;
+    int n;
+
+    if (p == NULL || (role != SSHBPP_ROLE_CLIENT && role != SSHBPP_ROLE_SERVER))
+        return NULL;
+    /* RFC 4253 4.2: printable US-ASCII; the whole line, CR LF included,
+     * within 255 bytes. */
+    if (sw[0] == '\0' || !printable(sw, strlen(sw)))
+        return NULL;
+    if ((s = calloc(1, sizeof(*s))) == NULL)
+        return NULL;
+    n = snprintf(s->my_version, sizeof(s->my_version), "SSH-2.0-%s", sw);
+    if (n < 0 || (size_t)n + 2 > MAX_VERSION_LINE) {
+        free(s);
+        return NULL;
+    }
+    s->p = p;
+    s->role = role;
+    atomic_init(&s->gate_closed, 1); /* nothing but the handshake before it is done */
+    if ((s->k = sshbpp_kex_new(role, cfg != NULL ? cfg : &defaults, &t, s)) == NULL) {
+        free(s);
+        return NULL;
+    }
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        sshbpp_kex_free(s->k);
+        free(s);
+        return NULL;
+    }
+    if (pthread_mutex_init(&s->slock, NULL) != 0) {
+        pthread_mutex_destroy(&s->mu);
+        sshbpp_kex_free(s->k);
+        free(s);
+        return NULL;
+    }
+    if (pthread_cond_init(&s->cv, NULL) != 0) {
+        pthread_mutex_destroy(&s->slock);
+        pthread_mutex_destroy(&s->mu);
+        sshbpp_kex_free(s->k);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* see sshbpp_kex.h */
+void
+sshbpp_session_free(sshbpp_session *s)
+{
+    if (s == NULL)
+        return;
+    sshbpp_kex_free(s->k);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->slock);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* see sshbpp_kex.h */
+sshbpp_kex *
+sshbpp_session_kex(sshbpp_session *s)
+{
+    return s != NULL ? s->k : NULL;
+}
+
+/* see sshbpp_kex.h */
+const char *
+sshbpp_session_peer_version(const sshbpp_session *s)
+{
+    return s != NULL && s->have_peer_version ? s->peer_version : NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* version exchange                                                        */
+
+/* Classifies a line that starts with "SSH-". */
+static int
+check_version(const char *line, size_t len)
+{
+    const char *sw;
+
+    /* len excludes the line end; count CR LF as the RFC does. */
+    if (len + 2 > MAX_VERSION_LINE || memchr(line, '\0', len) != NULL || !printable(line, len))
+        return SSHBPP_EBANNER;
+    if (strncmp(line, "SSH-2.0-", 8) == 0)
+        sw = line + 8;
+    else if (strncmp(line, "SSH-1.99-", 9) == 0)
+        sw = line + 9; /* RFC 4253 5.1: a 1.99 server also speaks 2.0 */
+    else
+        return SSHBPP_EVERSION;
+    if (sw[0] == '\0' || sw[0] == ' ')
+        return SSHBPP_EBANNER; /* softwareversion is mandatory */
+    return 0;
+}
+
+/* Remaining handshake time for one readline call: > 0 seconds, 0 for no
+ * limit, or -1 when it has run out. */
+static double
+remaining_s(int64_t deadline_ms)
+{
+    int64_t left;
+
+    if (deadline_ms == 0)
+        return 0;
+    left = deadline_ms - now_ms();
+    return left <= 0 ? -1 : (double)left / 1000.0;
+}
+
+static int
+read_peer_version(sshbpp_session *s, int64_t deadline_ms)
+{
+    char line[MAX_PRE_BYTES + 1];
+    size_t total = 0;
+    unsigned lines = 0;
+    long n;
+    double left;
+    int r;
+
+    for (;;) {
+        if ((left = remaining_s(deadline_ms)) < 0)
+            return set_err(s, SSHBPP_EHANDSHAKE);
+        n = sshbpp_readline(s->p, line, sizeof(line), left);
+        if (n == SSHBPP_ETIMEDOUT)
+            return set_err(s, SSHBPP_EHANDSHAKE);
+        if (n == SSHBPP_ELINELONG)
+            return set_err(s, SSHBPP_EBANNER); /* the engine keeps ELINELONG */
+        if (n < 0)
+            return set_err(s, (int)n);
+        if ((size_t)n >= 4 && memcmp(line, "SSH-", 4) == 0) {
+            if ((r = check_version(line, (size_t)n)) != 0)
+                return set_err(s, r);
+            memcpy(s->peer_version, line, (size_t)n + 1);
+            s->have_peer_version = 1;
+            return 0;
+        }
+        /* RFC 4253 4.2: the server MAY send other lines first; a client
+         * MUST NOT. Bound them so that a peer cannot keep us reading. */
+        total += (size_t)n + 1;
+        if (s->role == SSHBPP_ROLE_SERVER || ++lines > MAX_PRE_LINES || total > MAX_PRE_BYTES)
+            return set_err(s, SSHBPP_EBANNER);
+    }
+}
+
+/* Reads messages until the exchange count reaches target. Only KEX
+ * messages, IGNORE, DEBUG and UNIMPLEMENTED may arrive meanwhile: kex.c
+ * enforces that for the first exchange; for a rekey run without a reader
+ * thread there is nobody to hand another message to, so it is an error. */
+static int
+run_kex_until(sshbpp_session *s, unsigned target)
+{
+    sshbpp_packet pkt;
+    int r;
+
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        r = s->err;
+        if (r == 0 && sshbpp_kex_completed(s->k) >= target) {
+            pthread_mutex_unlock(&s->mu);
+            return 0;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (r != 0)
+            return r;
+        r = sshbpp_read_message(s->p, &pkt);
+        if (r == SSHBPP_ENEEDREKEY)
+            continue; /* the exchange that clears it is running */
+        if (r < 0)
+            return set_err(s, r);
+        if ((r = kex_feed(s, &pkt)) < 0)
+            return r;
+        if (r == SSHBPP_KEX_USED || pkt.type == MSG_IGNORE || pkt.type == MSG_DEBUG ||
+            pkt.type == 3 /* UNIMPLEMENTED */)
+            continue;
+        /* Nobody to hand it to, and nowhere to keep it. */
+        return set_err(s, SSHBPP_EKEXORDER);
+    }
+}
+
+/* see sshbpp_kex.h */
+int
+sshbpp_session_handshake(sshbpp_session *s, double timeout_s)
+{
+    char line[MAX_VERSION_LINE + 1];
+    int64_t deadline_ms = 0;
+    int n, r;
+
+    if (s == NULL)
+        return SSHBPP_EINVAL;
+    pthread_mutex_lock(&s->mu);
+    if (s->handshake_started) {
+        pthread_mutex_unlock(&s->mu);
+        return SSHBPP_EINVAL;
+    }
+    s->handshake_started = 1;
+    pthread_mutex_unlock(&s->mu);
+    if (timeout_s > 0) {
+        sshbpp_start_handshake(s->p, timeout_s);
+        deadline_ms = now_ms() + (int64_t)(timeout_s * 1000.0);
+        if (deadline_ms == 0)
+            deadline_ms = 1;
+    }
+    n = snprintf(line, sizeof(line), "%s\r\n", s->my_version);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return set_err(s, SSHBPP_EINVAL);
+    if ((r = sshbpp_write_all(s->p, line, (size_t)n)) != 0)
+        return set_err(s, r);
+    if ((r = read_peer_version(s, deadline_ms)) != 0)
+        return r;
+    r = s->role == SSHBPP_ROLE_CLIENT
+            ? sshbpp_kex_set_versions(s->k, s->my_version, s->peer_version)
+            : sshbpp_kex_set_versions(s->k, s->peer_version, s->my_version);
+    if (r != 0)
+        return set_err(s, r);
+    pthread_mutex_lock(&s->mu);
+    r = start_kex_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    if (r != 0)
+        return r;
+    /* The client's EXT_INFO (RFC 8308) is not waited for: a server that
+     * does not send it would leave us waiting for a message that never
+     * comes. sshbpp_session_recv() absorbs it when it arrives. */
+    if ((r = run_kex_until(s, 1)) != 0)
+        return r;
+    sshbpp_complete_handshake(s->p);
+    pthread_mutex_lock(&s->mu);
+    s->handshake_done = 1;
+    if (!sshbpp_kex_running(s->k))
+        atomic_store(&s->gate_closed, 0);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* traffic                                                                 */
+
+/* see sshbpp_kex.h */
+int
+sshbpp_session_recv(sshbpp_session *s, sshbpp_packet *pkt)
+{
+    int r;
+
+    if (s == NULL || pkt == NULL)
+        return SSHBPP_EINVAL;
+    pthread_mutex_lock(&s->mu);
+    if ((r = s->err) != 0 || !s->handshake_done) {
+        pthread_mutex_unlock(&s->mu);
+        return r != 0 ? r : SSHBPP_EINVAL;
+    }
+    s->in_recv++;
+    pthread_mutex_unlock(&s->mu);
+    for (;;) {
+        r = sshbpp_read_message(s->p, pkt);
+        if (r == SSHBPP_ENEEDREKEY) {
+            /* paramiko's NeedRekeyException: nothing is arriving and our
+             * counters are due; start the exchange from here. */
+            pthread_mutex_lock(&s->mu);
+            r = start_kex_locked(s);
+            pthread_mutex_unlock(&s->mu);
+            if (r != 0)
+                break;
+            continue;
+        }
+        if (r < 0) {
+            r = set_err(s, r);
+            break;
+        }
+        if ((r = kex_feed(s, pkt)) < 0)
+            break;
+        if (r == SSHBPP_KEX_USED || pkt->type == MSG_IGNORE || pkt->type == MSG_DEBUG)
+            continue;
+        r = 0;
+        break;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->in_recv--;
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+/* see sshbpp_kex.h */
+int
+sshbpp_session_send(sshbpp_session *s, const void *payload, size_t len)
+{
+    int r;
+
+    if (s == NULL || payload == NULL || len == 0)
+        return SSHBPP_EINVAL;
+    for (;;) {
+        if (sshbpp_need_rekey(s->p)) {
+            pthread_mutex_lock(&s->mu);
+            r = s->handshake_done ? start_kex_locked(s) : s->err;
+            pthread_mutex_unlock(&s->mu);
+            if (r != 0)
+                return r;
+        }
+        pthread_mutex_lock(&s->slock);
+        if (!atomic_load(&s->gate_closed)) {
+            r = sshbpp_send_message(s->p, payload, len);
+            pthread_mutex_unlock(&s->slock);
+            if (r != 0 && sshbpp_is_fatal(r))
+                set_err(s, r);
+            return r;
+        }
+        pthread_mutex_unlock(&s->slock);
+        pthread_mutex_lock(&s->mu);
+        while (atomic_load(&s->gate_closed) && s->err == 0)
+            pthread_cond_wait(&s->cv, &s->mu);
+        r = s->err;
+        pthread_mutex_unlock(&s->mu);
+        if (r != 0)
+            return r;
+    }
+}
+
+/* see sshbpp_kex.h */
+int
+sshbpp_session_rekey(sshbpp_session *s)
+{
+    unsigned target;
+    int r;
+
+    if (s == NULL)
+        return SSHBPP_EINVAL;
+    pthread_mutex_lock(&s->mu);
+    if (!s->handshake_done) {
+        r = s->err != 0 ? s->err : SSHBPP_EINVAL;
+        pthread_mutex_unlock(&s->mu);
+        return r;
+    }
+    /* A running exchange counts: it is the rekey the caller asked for. */
+    target = sshbpp_kex_completed(s->k) + 1;
+    if ((r = start_kex_locked(s)) != 0) {
+        pthread_mutex_unlock(&s->mu);
+        return r;
+    }
+    if (s->in_recv > 0) {
+        while (sshbpp_kex_completed(s->k) < target && s->err == 0)
+            pthread_cond_wait(&s->cv, &s->mu);
+        r = s->err;
+        pthread_mutex_unlock(&s->mu);
+        return r;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return run_kex_until(s, target);
+}
+
+/* see sshbpp_kex.h */
+int
+sshbpp_session_disconnect(sshbpp_session *s, uint32_t reason, const char *why)
+{
+    sshbpp__wbuf b;
+    int r;
+
+    if (s == NULL)
+        return SSHBPP_EINVAL;
+    sshbpp__wb_init(&b);
+    sshbpp__wb_u8(&b, MSG_DISCONNECT);
+    sshbpp__wb_u32(&b, reason);
+    sshbpp__wb_cstring(&b, why != NULL ? why : "");
+    sshbpp__wb_cstring(&b, ""); /* language tag */
+    /* Not gated: DISCONNECT is allowed at any point of an exchange. */
+    r = b.err != 0 ? b.err : sshbpp_send_message(s->p, b.p, b.len);
+    sshbpp__wb_free(&b);
+    return r;
+}

@@ -1,0 +1,1024 @@
+/*
+ * test_kex.c: the sans-I/O key exchange (sshbpp_kex) between a client and
+ * a server object, each wired to its own in-memory sshbpp_engine; a pump
+ * moves wire bytes both ways and feeds every received packet to the
+ * receiving side's sshbpp_kex_input(). Covers every kex method with every
+ * host key algorithm, traffic under the new keys, rekeys from both sides,
+ * strict KEX (sequence numbers and violations), negotiation failures, a
+ * forged signature, EXT_INFO and first_kex_packet_follows.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "kex/kex_int.h"
+#include "testutil.h"
+
+/* Test-only knob in kex.c. */
+void sshbpp__kex_test_no_strict(sshbpp_kex *k);
+
+#define V_C "SSH-2.0-testclient"
+#define V_S "SSH-2.0-testserver"
+
+/* ---- host key files (generated once) -------------------------------------- */
+
+static char key_ed[64], key_p256[64], key_p384[64], key_p521[64], key_rsa[64];
+
+static void
+write_key(char *path, EVP_PKEY *pk)
+{
+    int fd;
+    FILE *f;
+
+    strcpy(path, "/tmp/sshbpp_kexkey_XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    f = fdopen(fd, "w");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL), 1);
+    fclose(f);
+    EVP_PKEY_free(pk);
+}
+
+static int
+keys_setup(void **state)
+{
+    (void)state;
+    write_key(key_ed, EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"));
+    write_key(key_p256, EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"));
+    write_key(key_p384, EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384"));
+    write_key(key_p521, EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521"));
+    write_key(key_rsa, EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048));
+    return 0;
+}
+
+static int
+keys_teardown(void **state)
+{
+    (void)state;
+    unlink(key_ed);
+    unlink(key_p256);
+    unlink(key_p384);
+    unlink(key_p521);
+    unlink(key_rsa);
+    return 0;
+}
+
+static const char *
+key_for(const char *alg)
+{
+    if (strcmp(alg, "ssh-ed25519") == 0)
+        return key_ed;
+    if (strcmp(alg, "ecdsa-sha2-nistp256") == 0)
+        return key_p256;
+    if (strcmp(alg, "ecdsa-sha2-nistp384") == 0)
+        return key_p384;
+    if (strcmp(alg, "ecdsa-sha2-nistp521") == 0)
+        return key_p521;
+    return key_rsa;
+}
+
+/* ---- one side: engine + kex + transport ----------------------------------- */
+
+typedef struct side {
+    sshbpp_engine *e;
+    sshbpp_kex *k;
+    tu_pktlist app;       /* messages kex_input passed through */
+    int err;              /* first error of rx_next or kex_input */
+    int tamper_reply;     /* flip the last byte of our KEX reply (31) */
+    uint8_t kexinit[4096]; /* copy of the KEXINIT we sent last */
+    size_t kexinit_len;
+    tu_buf sent;          /* every message we sent, type bytes */
+    uint8_t outkey[2][64]; /* outbound cipher key of the last two set_keys */
+    unsigned nkeys_out, nkeys_in, nreset_out, nreset_in;
+} side;
+
+static int
+t_send(void *ctx, const uint8_t *p, size_t n)
+{
+    side *s = ctx;
+    uint8_t tmp[8192];
+
+    tu_buf_append(&s->sent, p, 1);
+    if (p[0] == 20 && n <= sizeof(s->kexinit)) {
+        memcpy(s->kexinit, p, n);
+        s->kexinit_len = n;
+    }
+    if (s->tamper_reply && p[0] == 31 && n <= sizeof(tmp)) {
+        memcpy(tmp, p, n);
+        tmp[n - 1] ^= 0x01; /* inside the signature blob's last field */
+        return sshbpp_engine_send(s->e, tmp, n);
+    }
+    return sshbpp_engine_send(s->e, p, n);
+}
+
+static int
+t_set_keys(void *ctx, int dir, const sshbpp_keys *k)
+{
+    side *s = ctx;
+
+    if (dir == SSHBPP_DIR_OUT) {
+        memcpy(s->outkey[0], s->outkey[1], 64);
+        memset(s->outkey[1], 0, 64);
+        memcpy(s->outkey[1], k->key, k->key_len < 64 ? k->key_len : 64);
+        s->nkeys_out++;
+    } else {
+        s->nkeys_in++;
+    }
+    return sshbpp_engine_set_keys(s->e, dir, k);
+}
+
+static int
+t_set_comp(void *ctx, int dir, const char *name)
+{
+    side *s = ctx;
+    return sshbpp_engine_set_compression(s->e, dir, name);
+}
+
+static void
+t_reset(void *ctx, int dir)
+{
+    side *s = ctx;
+    if (dir == SSHBPP_DIR_OUT)
+        s->nreset_out++;
+    else
+        s->nreset_in++;
+    sshbpp_engine_reset_seqno(s->e, dir);
+}
+
+static const sshbpp_kex_transport transport = {t_send, t_set_keys, t_set_comp, t_reset};
+
+typedef struct pair {
+    side c, s;
+} pair;
+
+static void
+side_init(side *x, int role, const sshbpp_kex_config *cfg)
+{
+    memset(x, 0, sizeof(*x));
+    x->e = tu_engine_new();
+    x->k = sshbpp_kex_new(role, cfg, &transport, x);
+    assert_non_null(x->k);
+    assert_int_equal(sshbpp_kex_set_versions(x->k, V_C, V_S), 0);
+}
+
+static void
+side_free(side *x)
+{
+    sshbpp_kex_free(x->k);
+    sshbpp_engine_free(x->e);
+    tu_pktlist_free(&x->app);
+    tu_buf_free(&x->sent);
+}
+
+static void
+pair_init(pair *p, const sshbpp_kex_config *ccfg, const sshbpp_kex_config *scfg,
+          const char *keyfile)
+{
+    static const sshbpp_kex_config dflt;
+
+    side_init(&p->c, SSHBPP_ROLE_CLIENT, ccfg != NULL ? ccfg : &dflt);
+    side_init(&p->s, SSHBPP_ROLE_SERVER, scfg != NULL ? scfg : &dflt);
+    if (keyfile != NULL)
+        assert_int_equal(sshbpp_kex_add_hostkey_file(p->s.k, keyfile), 0);
+}
+
+static void
+pair_free(pair *p)
+{
+    side_free(&p->c);
+    side_free(&p->s);
+}
+
+/* Moves from's wire bytes into to and processes every packet. Returns 1
+ * if bytes moved. */
+static int
+deliver(side *from, side *to)
+{
+    size_t n;
+    const uint8_t *d = sshbpp_engine_tx_data(from->e, &n);
+    sshbpp_packet pkt;
+    int r;
+
+    if (n == 0)
+        return 0;
+    if (to->err != 0) {
+        sshbpp_engine_tx_consume(from->e, n);
+        return 1;
+    }
+    assert_int_equal(sshbpp_engine_feed(to->e, d, n), 0);
+    sshbpp_engine_tx_consume(from->e, n);
+    while (to->err == 0) {
+        r = sshbpp_engine_rx_next(to->e, &pkt);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            to->err = r;
+            break;
+        }
+        r = sshbpp_kex_input(to->k, &pkt);
+        if (r < 0)
+            to->err = r;
+        else if (r == SSHBPP_KEX_PASS)
+            tu_pktlist_add(&to->app, &pkt);
+    }
+    return 1;
+}
+
+static void
+pump(pair *p)
+{
+    int i;
+
+    for (i = 0; i < 100; i++)
+        if (!deliver(&p->c, &p->s) && !deliver(&p->s, &p->c))
+            return;
+    fail_msg("pump did not settle");
+}
+
+static void
+handshake(pair *p)
+{
+    assert_int_equal(sshbpp_kex_start(p->c.k), 0);
+    assert_int_equal(sshbpp_kex_start(p->s.k), 0);
+    pump(p);
+}
+
+static void
+assert_done(pair *p, unsigned n)
+{
+    assert_int_equal(p->c.err, 0);
+    assert_int_equal(p->s.err, 0);
+    assert_int_equal(sshbpp_kex_completed(p->c.k), n);
+    assert_int_equal(sshbpp_kex_completed(p->s.k), n);
+    assert_false(sshbpp_kex_running(p->c.k));
+    assert_false(sshbpp_kex_running(p->s.k));
+}
+
+static void
+assert_same_sid(pair *p)
+{
+    size_t a = 0, b = 0;
+    const uint8_t *x = sshbpp_kex_session_id(p->c.k, &a);
+    const uint8_t *y = sshbpp_kex_session_id(p->s.k, &b);
+
+    assert_non_null(x);
+    assert_non_null(y);
+    assert_true(a == 32 || a == 48 || a == 64);
+    assert_int_equal(a, b);
+    assert_memory_equal(x, y, a);
+}
+
+/* Sends an application message from a to b and checks it arrived intact. */
+static void
+app_roundtrip(pair *p, side *from, side *to, uint8_t tag)
+{
+    uint8_t msg[300];
+    size_t before = to->app.n;
+
+    memset(msg, tag, sizeof(msg));
+    msg[0] = 94; /* CHANNEL_DATA, as far as the kex is concerned: not its business */
+    assert_int_equal(sshbpp_engine_send(from->e, msg, sizeof(msg)), 0);
+    pump(p);
+    assert_int_equal(to->err, 0);
+    assert_int_equal(to->app.n, before + 1);
+    assert_int_equal(to->app.v[before].len, sizeof(msg));
+    assert_memory_equal(to->app.v[before].payload, msg, sizeof(msg));
+}
+
+static void
+inject(side *x, const uint8_t *msg, size_t n)
+{
+    assert_int_equal(sshbpp_engine_send(x->e, msg, n), 0);
+}
+
+static const uint8_t IGNORE_MSG[] = {2, 0, 0, 0, 3, 'a', 'b', 'c'};
+
+/* ---- every method x every host key ----------------------------------------- */
+
+struct combo {
+    const char *cipher, *mac;
+};
+
+static const struct combo combos[] = {
+    {"chacha20-poly1305@openssh.com", NULL},
+    {"aes128-ctr", "hmac-sha2-256-etm@openssh.com"},
+    {"aes256-gcm@openssh.com", NULL},
+    {"aes192-ctr", "hmac-sha2-512"},
+    {"aes256-ctr", "hmac-sha1"},
+    {"aes128-gcm@openssh.com", NULL},
+    {"aes128-ctr", "hmac-sha1-etm@openssh.com"},
+};
+#define NCOMBOS (sizeof(combos) / sizeof(combos[0]))
+
+static void
+test_all_methods(void **state)
+{
+    size_t i, j, n = 0;
+
+    (void)state;
+    for (i = 0; sshbpp__kex_names[i] != NULL; i++) {
+        for (j = 0; sshbpp__hostkey_names[j] != NULL; j++, n++) {
+            const struct combo *cb = &combos[n % NCOMBOS];
+            sshbpp_kex_config cc = {sshbpp__kex_names[i], sshbpp__hostkey_names[j], cb->cipher,
+                                    cb->mac, NULL};
+            sshbpp_kex_info ci, si;
+            pair p;
+
+            pair_init(&p, &cc, NULL, key_for(sshbpp__hostkey_names[j]));
+            handshake(&p);
+            assert_done(&p, 1);
+            assert_same_sid(&p);
+            assert_int_equal(sshbpp_kex_get_info(p.c.k, &ci), 0);
+            assert_int_equal(sshbpp_kex_get_info(p.s.k, &si), 0);
+            assert_memory_equal(&ci, &si, sizeof(ci));
+            assert_string_equal(ci.kex, sshbpp__kex_names[i]);
+            assert_string_equal(ci.hostkey_alg, sshbpp__hostkey_names[j]);
+            assert_string_equal(ci.cipher_c2s, cb->cipher);
+            assert_string_equal(ci.cipher_s2c, cb->cipher);
+            assert_string_equal(ci.mac_c2s, cb->mac != NULL ? cb->mac : "");
+            assert_string_equal(ci.comp_c2s, "none");
+            assert_int_equal(strncmp(ci.hostkey_fingerprint, "SHA256:", 7), 0);
+            assert_int_equal(strlen(ci.hostkey_fingerprint), 7 + 43);
+            assert_int_equal(ci.strict_kex, 1);
+            assert_int_equal(ci.rekeys, 0);
+            app_roundtrip(&p, &p.c, &p.s, (uint8_t)n);
+            app_roundtrip(&p, &p.s, &p.c, (uint8_t)(n + 1));
+            pair_free(&p);
+        }
+    }
+}
+
+/* Several host keys loaded; the client's preference decides; zlib is
+ * switched on with the keys. */
+static void
+test_hostkey_preference_and_zlib(void **state)
+{
+    sshbpp_kex_config cc = {NULL, "ecdsa-sha2-nistp384,ssh-ed25519", NULL, NULL, "zlib,none"};
+    sshbpp_kex_config sc = {NULL, NULL, NULL, NULL, "none,zlib"};
+    sshbpp_kex_info info;
+    pair p;
+
+    (void)state;
+    pair_init(&p, &cc, &sc, key_ed);
+    assert_int_equal(sshbpp_kex_add_hostkey_file(p.s.k, key_p384), 0);
+    assert_int_equal(sshbpp_kex_generate_hostkey(p.s.k, "ecdsa-sha2-nistp256"), 0);
+    handshake(&p);
+    assert_done(&p, 1);
+    assert_int_equal(sshbpp_kex_get_info(p.c.k, &info), 0);
+    assert_string_equal(info.hostkey_alg, "ecdsa-sha2-nistp384");
+    assert_string_equal(info.comp_c2s, "zlib");
+    assert_string_equal(info.comp_s2c, "zlib");
+    assert_string_equal(info.kex, sshbpp__kex_names[0]);
+    assert_string_equal(info.cipher_c2s, "chacha20-poly1305@openssh.com");
+    app_roundtrip(&p, &p.c, &p.s, 1);
+    app_roundtrip(&p, &p.s, &p.c, 2);
+    /* the server only advertises what it can sign */
+    assert_string_equal(sshbpp_kex_peer_list(p.c.k, SSHBPP_KEXINIT_HOSTKEY),
+                        "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384");
+    pair_free(&p);
+}
+
+/* ---- rekeys ------------------------------------------------------------------ */
+
+static void
+rekey_from(int from_client)
+{
+    sshbpp_kex_config cc = {NULL, NULL, "aes128-ctr", "hmac-sha2-256", NULL};
+    uint8_t sid[64], oldc[64], olds[64];
+    size_t sidlen;
+    sshbpp_kex_info info;
+    sshbpp_stats st;
+    pair p;
+    side *a, *b;
+
+    pair_init(&p, &cc, NULL, key_ed);
+    a = from_client ? &p.c : &p.s;
+    b = from_client ? &p.s : &p.c;
+    handshake(&p);
+    assert_done(&p, 1);
+    {
+        const uint8_t *x = sshbpp_kex_session_id(p.c.k, &sidlen);
+        assert_non_null(x);
+        memcpy(sid, x, sidlen);
+    }
+    memcpy(oldc, p.c.outkey[1], 64);
+    memcpy(olds, p.s.outkey[1], 64);
+    app_roundtrip(&p, a, b, 1);
+    app_roundtrip(&p, b, a, 2);
+
+    assert_int_equal(sshbpp_kex_start(a->k), 0);
+    assert_true(sshbpp_kex_running(a->k));
+    assert_int_equal(sshbpp_kex_start(a->k), 0); /* no-op while running */
+    /* b has not seen a's KEXINIT yet and may still send: a gets it during
+     * its exchange and must pass it through. */
+    {
+        uint8_t m[] = {94, 0, 0, 0, 1, 0, 0, 0, 1, 'x'};
+        size_t before = a->app.n;
+        inject(b, m, sizeof(m));
+        pump(&p);
+        assert_int_equal(a->app.n, before + 1);
+        assert_memory_equal(a->app.v[before].payload, m, sizeof(m));
+    }
+    assert_done(&p, 2);
+    assert_memory_equal(sshbpp_kex_session_id(p.s.k, NULL), sid, sidlen);
+    assert_same_sid(&p);
+    assert_memory_not_equal(p.c.outkey[1], oldc, 16);
+    assert_memory_not_equal(p.s.outkey[1], olds, 16);
+    assert_int_equal(p.c.nkeys_out, 2);
+    assert_int_equal(p.s.nkeys_in, 2);
+    assert_int_equal(sshbpp_kex_get_info(b->k, &info), 0);
+    assert_int_equal(info.rekeys, 1);
+    /* strict KEX resets the sequence numbers at every NEWKEYS */
+    assert_int_equal(p.c.nreset_out, 2);
+    assert_int_equal(p.s.nreset_in, 2);
+    sshbpp_engine_get_stats(p.c.e, SSHBPP_DIR_OUT, &st);
+    assert_int_equal(st.seqno, 0);
+    /* no EXT_INFO the second time */
+    sshbpp_engine_get_stats(p.s.e, SSHBPP_DIR_OUT, &st);
+    assert_int_equal(st.seqno, 0);
+    app_roundtrip(&p, a, b, 3);
+    app_roundtrip(&p, b, a, 4);
+    pair_free(&p);
+}
+
+static void
+test_rekey_client(void **state)
+{
+    (void)state;
+    rekey_from(1);
+}
+
+static void
+test_rekey_server(void **state)
+{
+    (void)state;
+    rekey_from(0);
+}
+
+/* Both sides start a rekey at the same time: each KEXINIT counts as the
+ * other's reply. */
+static void
+test_rekey_simultaneous(void **state)
+{
+    pair p;
+
+    (void)state;
+    pair_init(&p, NULL, NULL, key_ed);
+    handshake(&p);
+    assert_done(&p, 1);
+    assert_int_equal(sshbpp_kex_start(p.c.k), 0);
+    assert_int_equal(sshbpp_kex_start(p.s.k), 0);
+    pump(&p);
+    assert_done(&p, 2);
+    app_roundtrip(&p, &p.c, &p.s, 5);
+    pair_free(&p);
+}
+
+/* ---- strict KEX ---------------------------------------------------------------- */
+
+static void
+test_strict_seqnos(void **state)
+{
+    sshbpp_stats st;
+    pair p;
+
+    (void)state;
+    pair_init(&p, NULL, NULL, key_ed);
+    handshake(&p);
+    assert_done(&p, 1);
+    /* client: NEWKEYS sent (reset), nothing since */
+    sshbpp_engine_get_stats(p.c.e, SSHBPP_DIR_OUT, &st);
+    assert_int_equal(st.seqno, 0);
+    /* server: NEWKEYS (reset) then EXT_INFO */
+    sshbpp_engine_get_stats(p.s.e, SSHBPP_DIR_OUT, &st);
+    assert_int_equal(st.seqno, 1);
+    sshbpp_engine_get_stats(p.c.e, SSHBPP_DIR_IN, &st);
+    assert_int_equal(st.seqno, 1);
+    sshbpp_engine_get_stats(p.s.e, SSHBPP_DIR_IN, &st);
+    assert_int_equal(st.seqno, 0);
+    assert_int_equal(p.c.nreset_out + p.c.nreset_in + p.s.nreset_out + p.s.nreset_in, 4);
+    pair_free(&p);
+}
+
+static void
+test_no_strict_seqnos(void **state)
+{
+    sshbpp_stats st;
+    sshbpp_kex_info info;
+    pair p;
+
+    (void)state;
+    pair_init(&p, NULL, NULL, key_ed);
+    sshbpp__kex_test_no_strict(p.c.k);
+    handshake(&p);
+    assert_done(&p, 1);
+    /* KEXINIT, ECDH_INIT, NEWKEYS: numbering goes on */
+    sshbpp_engine_get_stats(p.c.e, SSHBPP_DIR_OUT, &st);
+    assert_int_equal(st.seqno, 3);
+    assert_int_equal(p.c.nreset_out + p.s.nreset_in, 0);
+    assert_int_equal(sshbpp_kex_get_info(p.s.k, &info), 0);
+    assert_int_equal(info.strict_kex, 0);
+    /* the client advertised it, the server did not: only the server's
+     * list lacks it */
+    assert_true(sshbpp__namelist_has(sshbpp_kex_peer_list(p.s.k, SSHBPP_KEXINIT_KEX),
+                                     strlen(sshbpp_kex_peer_list(p.s.k, SSHBPP_KEXINIT_KEX)),
+                                     "kex-strict-c-v00@openssh.com") == 0);
+    pair_free(&p);
+}
+
+enum violation { V_IGNORE_FIRST, V_IGNORE_MID, V_KEXINIT_TWICE, V_NEWKEYS_FIRST, V_UNKNOWN_MID,
+                 V_DEBUG_MID };
+
+/* The client misbehaves by injecting raw messages into its engine; the
+ * server must refuse with `want`. no_strict turns strict KEX off first. */
+static void
+violation(enum violation v, int no_strict, int want)
+{
+    static const uint8_t newkeys[] = {21}, unknown[] = {200, 1, 2, 3};
+    static const uint8_t debug[] = {4, 0, 0, 0, 0, 1, 'x', 0, 0, 0, 0};
+    pair p;
+
+    pair_init(&p, NULL, NULL, key_ed);
+    if (no_strict)
+        sshbpp__kex_test_no_strict(p.c.k);
+    if (v == V_IGNORE_FIRST)
+        inject(&p.c, IGNORE_MSG, sizeof(IGNORE_MSG));
+    if (v == V_NEWKEYS_FIRST)
+        inject(&p.c, newkeys, sizeof(newkeys));
+    assert_int_equal(sshbpp_kex_start(p.c.k), 0);
+    if (v == V_IGNORE_MID)
+        inject(&p.c, IGNORE_MSG, sizeof(IGNORE_MSG));
+    if (v == V_DEBUG_MID)
+        inject(&p.c, debug, sizeof(debug));
+    if (v == V_UNKNOWN_MID)
+        inject(&p.c, unknown, sizeof(unknown));
+    if (v == V_KEXINIT_TWICE)
+        inject(&p.c, p.c.kexinit, p.c.kexinit_len);
+    assert_int_equal(sshbpp_kex_start(p.s.k), 0);
+    pump(&p);
+    assert_int_equal(p.s.err, want);
+    if (want == 0) {
+        assert_done(&p, 1);
+        /* the tolerated message was handed to the caller */
+        assert_int_equal(p.s.app.n, 1);
+    } else {
+        sshbpp_packet pk = {IGNORE_MSG, sizeof(IGNORE_MSG), 2, 9};
+        assert_int_equal(sshbpp_kex_completed(p.s.k), 0);
+        /* sticky */
+        assert_int_equal(sshbpp_kex_input(p.s.k, &pk), want);
+        assert_int_equal(sshbpp_kex_start(p.s.k), want);
+    }
+    pair_free(&p);
+}
+
+static void
+test_strict_violations(void **state)
+{
+    (void)state;
+    violation(V_IGNORE_FIRST, 0, SSHBPP_ESTRICTKEX);
+    violation(V_IGNORE_MID, 0, SSHBPP_ESTRICTKEX);
+    violation(V_DEBUG_MID, 0, SSHBPP_ESTRICTKEX);
+    violation(V_UNKNOWN_MID, 0, SSHBPP_ESTRICTKEX);
+    violation(V_KEXINIT_TWICE, 0, SSHBPP_EKEXORDER);
+    violation(V_NEWKEYS_FIRST, 0, SSHBPP_EKEXORDER);
+}
+
+static void
+test_non_strict_rules(void **state)
+{
+    (void)state;
+    violation(V_IGNORE_FIRST, 1, 0);
+    violation(V_IGNORE_MID, 1, 0);
+    violation(V_DEBUG_MID, 1, 0);
+    violation(V_UNKNOWN_MID, 1, SSHBPP_EKEXORDER);
+    violation(V_KEXINIT_TWICE, 1, SSHBPP_EKEXORDER);
+    violation(V_NEWKEYS_FIRST, 1, SSHBPP_EKEXORDER);
+}
+
+/* Outside an exchange: stray NEWKEYS / 31 are out of order; DISCONNECT
+ * always stops. */
+static void
+test_out_of_exchange(void **state)
+{
+    static const uint8_t newkeys[] = {21}, reply[] = {31, 0, 0, 0, 0};
+    static const uint8_t disc[] = {1, 0, 0, 0, 11, 0, 0, 0, 0, 0, 0, 0, 0};
+    sshbpp_packet pk;
+    pair p;
+
+    (void)state;
+    pair_init(&p, NULL, NULL, key_ed);
+    handshake(&p);
+    assert_done(&p, 1);
+    inject(&p.s, newkeys, sizeof(newkeys));
+    pump(&p);
+    assert_int_equal(p.c.err, SSHBPP_EKEXORDER);
+    inject(&p.c, reply, sizeof(reply));
+    pump(&p);
+    assert_int_equal(p.s.err, SSHBPP_EKEXORDER);
+    pair_free(&p);
+
+    pair_init(&p, NULL, NULL, key_ed);
+    handshake(&p);
+    pk.payload = disc;
+    pk.len = sizeof(disc);
+    pk.type = 1;
+    pk.seqno = 5;
+    assert_int_equal(sshbpp_kex_input(p.c.k, &pk), SSHBPP_EDISCONNECT);
+    assert_int_equal(sshbpp_kex_input(p.c.k, &pk), SSHBPP_EDISCONNECT);
+    pair_free(&p);
+}
+
+/* ---- negotiation failures, bad config, forged signature ------------------------ */
+
+static void
+test_no_match(void **state)
+{
+    sshbpp_kex_config cc = {NULL, NULL, "aes128-ctr", NULL, NULL};
+    sshbpp_kex_config sc = {NULL, NULL, "aes256-ctr", NULL, NULL};
+    sshbpp_kex_config ck = {"curve25519-sha256", NULL, NULL, NULL, NULL};
+    sshbpp_kex_config sk = {"ecdh-sha2-nistp256", NULL, NULL, NULL, NULL};
+    sshbpp_kex_config ch = {NULL, "rsa-sha2-512", NULL, NULL, NULL};
+    sshbpp_kex_config cm = {NULL, NULL, "aes128-ctr", "hmac-sha1", NULL};
+    sshbpp_kex_config sm = {NULL, NULL, "aes128-ctr", "hmac-sha2-256", NULL};
+    pair p;
+
+    (void)state;
+    pair_init(&p, &cc, &sc, key_ed);
+    handshake(&p);
+    assert_int_equal(p.c.err, SSHBPP_ENOMATCH);
+    assert_int_equal(p.s.err, SSHBPP_ENOMATCH);
+    pair_free(&p);
+
+    pair_init(&p, &ck, &sk, key_ed);
+    handshake(&p);
+    assert_int_equal(p.s.err, SSHBPP_ENOMATCH);
+    pair_free(&p);
+
+    /* the server has only an ed25519 key, so it does not offer RSA */
+    pair_init(&p, &ch, NULL, key_ed);
+    handshake(&p);
+    assert_int_equal(p.c.err, SSHBPP_ENOMATCH);
+    pair_free(&p);
+
+    pair_init(&p, &cm, &sm, key_ed);
+    handshake(&p);
+    assert_int_equal(p.c.err, SSHBPP_ENOMATCH);
+    pair_free(&p);
+
+    /* AEAD: the MAC lists need not match */
+    cm.ciphers = sm.ciphers = "aes256-gcm@openssh.com";
+    pair_init(&p, &cm, &sm, key_ed);
+    handshake(&p);
+    assert_done(&p, 1);
+    pair_free(&p);
+}
+
+static void
+test_bad_config(void **state)
+{
+    sshbpp_kex_config bad[] = {
+        {"curve25519-sha256,nope", NULL, NULL, NULL, NULL},
+        {"kex-strict-c-v00@openssh.com", NULL, NULL, NULL, NULL},
+        {NULL, "ssh-dss", NULL, NULL, NULL},
+        {NULL, NULL, "aes128-ctr,,aes256-ctr", NULL, NULL},
+        {NULL, NULL, "rot13", NULL, NULL},
+        {NULL, NULL, NULL, "hmac-sha2-256,", NULL},
+        {NULL, NULL, NULL, NULL, "gzip"},
+        {NULL, NULL, "", NULL, NULL},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        side x;
+        side_init(&x, SSHBPP_ROLE_CLIENT, &bad[i]);
+        assert_int_equal(sshbpp_kex_start(x.k), SSHBPP_EUNSUPPORTED);
+        assert_int_equal(x.sent.len, 0);
+        side_free(&x);
+    }
+    /* a server without host keys cannot offer anything */
+    {
+        side x;
+        sshbpp_kex_config d = {0};
+        side_init(&x, SSHBPP_ROLE_SERVER, &d);
+        assert_int_equal(sshbpp_kex_start(x.k), SSHBPP_EHOSTKEY);
+        side_free(&x);
+    }
+    assert_null(sshbpp_kex_new(7, &bad[0], &transport, NULL));
+    assert_null(sshbpp_kex_new(SSHBPP_ROLE_CLIENT, NULL, &transport, NULL));
+    assert_string_equal(sshbpp_kex_default(SSHBPP_KEXINIT_CIPHER_C2S),
+                        "chacha20-poly1305@openssh.com,aes128-gcm@openssh.com,"
+                        "aes256-gcm@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr");
+    assert_string_equal(sshbpp_kex_default(SSHBPP_KEXINIT_COMP_C2S), "none");
+    assert_int_equal(strncmp(sshbpp_kex_default(SSHBPP_KEXINIT_KEX), "curve25519-sha256,", 18), 0);
+    assert_null(sshbpp_kex_default(SSHBPP_KEXINIT_LANG_C2S));
+}
+
+static void
+test_tampered_signature(void **state)
+{
+    size_t j;
+
+    (void)state;
+    for (j = 0; sshbpp__hostkey_names[j] != NULL; j++) {
+        sshbpp_kex_config cc = {NULL, sshbpp__hostkey_names[j], NULL, NULL, NULL};
+        pair p;
+
+        pair_init(&p, &cc, NULL, key_for(sshbpp__hostkey_names[j]));
+        p.s.tamper_reply = 1;
+        handshake(&p);
+        assert_int_equal(p.c.err, SSHBPP_ESIGNATURE);
+        assert_int_equal(sshbpp_kex_completed(p.c.k), 0);
+        assert_null(sshbpp_kex_session_id(p.c.k, NULL));
+        pair_free(&p);
+    }
+}
+
+/* ---- EXT_INFO -------------------------------------------------------------------- */
+
+static void
+test_ext_info(void **state)
+{
+    uint8_t buf[1024];
+    sshbpp__wbuf w;
+    sshbpp_packet pk;
+    pair p;
+    uint32_t i;
+
+    (void)state;
+    pair_init(&p, NULL, NULL, key_ed);
+    assert_null(sshbpp_kex_server_sig_algs(p.c.k));
+    handshake(&p);
+    assert_done(&p, 1);
+    assert_non_null(sshbpp_kex_server_sig_algs(p.c.k));
+    assert_string_equal(sshbpp_kex_server_sig_algs(p.c.k),
+                        sshbpp_kex_default(SSHBPP_KEXINIT_HOSTKEY));
+    assert_null(sshbpp_kex_server_sig_algs(p.s.k));
+    /* nothing of it reached the caller */
+    assert_int_equal(p.c.app.n, 0);
+    /* the client asked for it in its first KEXINIT only */
+    assert_true(sshbpp__namelist_has(sshbpp_kex_peer_list(p.s.k, 0),
+                                     strlen(sshbpp_kex_peer_list(p.s.k, 0)), "ext-info-c"));
+    assert_int_equal(sshbpp_kex_start(p.c.k), 0);
+    pump(&p);
+    assert_done(&p, 2);
+    assert_false(sshbpp__namelist_has(sshbpp_kex_peer_list(p.s.k, 0),
+                                      strlen(sshbpp_kex_peer_list(p.s.k, 0)), "ext-info-c"));
+    assert_false(sshbpp__namelist_has(sshbpp_kex_peer_list(p.s.k, 0),
+                                      strlen(sshbpp_kex_peer_list(p.s.k, 0)),
+                                      "kex-strict-c-v00@openssh.com"));
+
+    /* a later EXT_INFO with other extensions and a new value */
+    sshbpp__wb_init(&w);
+    sshbpp__wb_u8(&w, 7);
+    sshbpp__wb_u32(&w, 2);
+    sshbpp__wb_cstring(&w, "no-flow-control");
+    sshbpp__wb_cstring(&w, "p");
+    sshbpp__wb_cstring(&w, "server-sig-algs");
+    sshbpp__wb_cstring(&w, "ssh-ed25519");
+    assert_int_equal(w.err, 0);
+    memcpy(buf, w.p, w.len);
+    pk.payload = buf;
+    pk.len = w.len;
+    pk.type = 7;
+    pk.seqno = 9;
+    assert_int_equal(sshbpp_kex_input(p.c.k, &pk), SSHBPP_KEX_USED);
+    assert_string_equal(sshbpp_kex_server_sig_algs(p.c.k), "ssh-ed25519");
+    /* truncated: malformed */
+    pk.len = w.len - 1;
+    assert_int_equal(sshbpp_kex_input(p.c.k, &pk), SSHBPP_EKEXMSG);
+    sshbpp__wb_free(&w);
+    pair_free(&p);
+
+    /* count above the bound, even if the entries were there */
+    pair_init(&p, NULL, NULL, key_ed);
+    handshake(&p);
+    sshbpp__wb_init(&w);
+    sshbpp__wb_u8(&w, 7);
+    sshbpp__wb_u32(&w, 65);
+    for (i = 0; i < 65; i++) {
+        sshbpp__wb_cstring(&w, "a");
+        sshbpp__wb_cstring(&w, "b");
+    }
+    pk.payload = w.p;
+    pk.len = w.len;
+    pk.type = 7;
+    assert_int_equal(sshbpp_kex_input(p.c.k, &pk), SSHBPP_EKEXMSG);
+    sshbpp__wb_free(&w);
+    pair_free(&p);
+
+    /* exactly one EXT_INFO, right after the server's NEWKEYS */
+    pair_init(&p, NULL, NULL, key_ed);
+    handshake(&p);
+    assert_int_equal(p.s.sent.len, 4); /* KEXINIT, REPLY, NEWKEYS, EXT_INFO */
+    assert_int_equal(p.s.sent.p[3], 7);
+    pair_free(&p);
+}
+
+/* ---- first_kex_packet_follows: a hand-made client -------------------------------- */
+
+static void
+fake_kexinit(sshbpp__wbuf *w, const char *kex, const char *hk, int follows)
+{
+    uint8_t cookie[16] = {0};
+    int i;
+
+    sshbpp__wb_u8(w, 20);
+    sshbpp__wb_raw(w, cookie, 16);
+    sshbpp__wb_cstring(w, kex);
+    sshbpp__wb_cstring(w, hk);
+    for (i = 0; i < 2; i++)
+        sshbpp__wb_cstring(w, "aes128-ctr");
+    for (i = 0; i < 2; i++)
+        sshbpp__wb_cstring(w, "hmac-sha2-256");
+    for (i = 0; i < 2; i++)
+        sshbpp__wb_cstring(w, "none");
+    sshbpp__wb_cstring(w, "");
+    sshbpp__wb_cstring(w, "");
+    sshbpp__wb_bool(w, follows);
+    sshbpp__wb_u32(w, 0);
+}
+
+/* Feeds the server kex directly (its transport still writes to its
+ * engine, which the test reads back). */
+static int
+feed(side *s, const uint8_t *p, size_t n, uint32_t seq)
+{
+    sshbpp_packet pk = {p, n, p[0], seq};
+    return sshbpp_kex_input(s->k, &pk);
+}
+
+/* Pulls the next message the server sent (its engine has no keys yet). */
+static size_t
+server_out(side *s, sshbpp_engine *rx, uint8_t *out, size_t cap)
+{
+    size_t n;
+    const uint8_t *d = sshbpp_engine_tx_data(s->e, &n);
+    sshbpp_packet pk;
+
+    if (n > 0) {
+        assert_int_equal(sshbpp_engine_feed(rx, d, n), 0);
+        sshbpp_engine_tx_consume(s->e, n);
+    }
+    assert_int_equal(sshbpp_engine_rx_next(rx, &pk), 1);
+    assert_true(pk.len <= cap);
+    memcpy(out, pk.payload, pk.len);
+    return pk.len;
+}
+
+static void
+guess(int right)
+{
+    const char *kexl = right ? "ecdh-sha2-nistp256" : "ecdh-sha2-nistp256,curve25519-sha256";
+    sshbpp_kex_config sc = {right ? "ecdh-sha2-nistp256" : "curve25519-sha256,ecdh-sha2-nistp256",
+                            "ssh-ed25519", "aes128-ctr", "hmac-sha2-256", NULL};
+    const sshbpp__kex_method *m = sshbpp__kex_method_find("ecdh-sha2-nistp256");
+    static const uint8_t bogus[] = {30, 0, 0, 0, 2, 0xde, 0xad};
+    sshbpp__wbuf ic, init, qc, K, h;
+    sshbpp__kex_eph eph;
+    sshbpp__rbuf rb;
+    sshbpp_engine *rx = tu_engine_new();
+    uint8_t is[4096], reply[8192], H[64], t;
+    const uint8_t *ks, *qs, *sig, *qsv;
+    size_t islen, rlen, kslen, qslen, siglen, start;
+    side s;
+
+    side_init(&s, SSHBPP_ROLE_SERVER, &sc);
+    assert_int_equal(sshbpp_kex_add_hostkey_file(s.k, key_ed), 0);
+    assert_int_equal(sshbpp_kex_start(s.k), 0);
+    islen = server_out(&s, rx, is, sizeof(is));
+    assert_int_equal(is[0], 20);
+
+    sshbpp__wb_init(&ic);
+    fake_kexinit(&ic, kexl, "ssh-ed25519", 1);
+    assert_int_equal(feed(&s, ic.p, ic.len, 0), SSHBPP_KEX_USED);
+    if (!right) {
+        /* the wrong guess is dropped unread (it is not even well-formed) */
+        assert_int_equal(feed(&s, bogus, sizeof(bogus), 1), SSHBPP_KEX_USED);
+    }
+    memset(&eph, 0, sizeof(eph));
+    assert_int_equal(sshbpp__eph_generate(&eph, m), 0);
+    sshbpp__wb_init(&qc);
+    assert_int_equal(sshbpp__eph_put_public(&eph, &qc), 0);
+    sshbpp__wb_init(&init);
+    sshbpp__wb_u8(&init, 30);
+    sshbpp__wb_raw(&init, qc.p, qc.len);
+    assert_int_equal(feed(&s, init.p, init.len, 2), SSHBPP_KEX_USED);
+
+    /* check the reply the way a client would */
+    rlen = server_out(&s, rx, reply, sizeof(reply));
+    assert_int_equal(reply[0], 31);
+    sshbpp__rb_init(&rb, reply, rlen);
+    assert_int_equal(sshbpp__rb_u8(&rb, &t), 0);
+    assert_int_equal(sshbpp__rb_string(&rb, &ks, &kslen), 0);
+    start = rb.off;
+    assert_int_equal(sshbpp__rb_string(&rb, &qsv, &qslen), 0);
+    qs = reply + start;
+    assert_int_equal(sshbpp__rb_string(&rb, &sig, &siglen), 0);
+    assert_true(sshbpp__rb_done(&rb));
+    sshbpp__wb_init(&K);
+    assert_int_equal(sshbpp__eph_derive(&eph, qsv, qslen, &K), 0);
+    sshbpp__wb_init(&h);
+    sshbpp__wb_cstring(&h, V_C);
+    sshbpp__wb_cstring(&h, V_S);
+    sshbpp__wb_string(&h, ic.p, ic.len);
+    sshbpp__wb_string(&h, is, islen);
+    sshbpp__wb_string(&h, ks, kslen);
+    sshbpp__wb_raw(&h, qc.p, qc.len);
+    sshbpp__wb_raw(&h, qs, 4 + qslen);
+    sshbpp__wb_raw(&h, K.p, K.len);
+    assert_int_equal(h.err, 0);
+    assert_int_equal(sshbpp__kex_hash(m, h.p, h.len, H), 0);
+    assert_int_equal(sshbpp__hostkey_verify("ssh-ed25519", ks, kslen, H, 32, sig, siglen), 0);
+    /* and NEWKEYS follows */
+    rlen = server_out(&s, rx, reply, sizeof(reply));
+    assert_int_equal(rlen, 1);
+    assert_int_equal(reply[0], 21);
+
+    sshbpp__eph_free(&eph);
+    sshbpp__wb_free(&ic);
+    sshbpp__wb_free(&qc);
+    sshbpp__wb_free(&init);
+    sshbpp__wb_free(&K);
+    sshbpp__wb_free(&h);
+    sshbpp_engine_free(rx);
+    side_free(&s);
+}
+
+static void
+test_first_kex_packet_follows(void **state)
+{
+    (void)state;
+    guess(0);
+    guess(1);
+}
+
+/* ---- malformed KEXINIT ------------------------------------------------------------ */
+
+static void
+test_malformed_kexinit(void **state)
+{
+    sshbpp__wbuf w;
+    side s;
+    size_t cut;
+
+    (void)state;
+    for (cut = 1; cut <= 40; cut += 13) {
+        side_init(&s, SSHBPP_ROLE_SERVER, &(sshbpp_kex_config){0});
+        assert_int_equal(sshbpp_kex_add_hostkey_file(s.k, key_ed), 0);
+        sshbpp__wb_init(&w);
+        fake_kexinit(&w, "curve25519-sha256", "ssh-ed25519", 0);
+        assert_int_equal(feed(&s, w.p, w.len - cut, 0), SSHBPP_EKEXMSG);
+        sshbpp__wb_free(&w);
+        side_free(&s);
+    }
+    /* a name-list above 64 KiB */
+    {
+        char *big = malloc(70000);
+        memset(big, 'a', 69999);
+        big[69999] = '\0';
+        side_init(&s, SSHBPP_ROLE_SERVER, &(sshbpp_kex_config){0});
+        assert_int_equal(sshbpp_kex_add_hostkey_file(s.k, key_ed), 0);
+        sshbpp__wb_init(&w);
+        fake_kexinit(&w, big, "ssh-ed25519", 0);
+        assert_int_equal(feed(&s, w.p, w.len, 0), SSHBPP_EKEXMSG);
+        sshbpp__wb_free(&w);
+        side_free(&s);
+        free(big);
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_all_methods),
+        cmocka_unit_test(test_hostkey_preference_and_zlib),
+        cmocka_unit_test(test_rekey_client),
+        cmocka_unit_test(test_rekey_server),
+        cmocka_unit_test(test_rekey_simultaneous),
+        cmocka_unit_test(test_strict_seqnos),
+        cmocka_unit_test(test_no_strict_seqnos),
+        cmocka_unit_test(test_strict_violations),
+        cmocka_unit_test(test_non_strict_rules),
+        cmocka_unit_test(test_out_of_exchange),
+        cmocka_unit_test(test_no_match),
+        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_tampered_signature),
+        cmocka_unit_test(test_ext_info),
+        cmocka_unit_test(test_first_kex_packet_follows),
+        cmocka_unit_test(test_malformed_kexinit),
+    };
+    return cmocka_run_group_tests(tests, keys_setup, keys_teardown);
+}
