@@ -1,0 +1,128 @@
+/*
+ * main.c: the sshbpp command-line tool: dispatches to probe, serve and
+ * bench, and answers --help, --version and -Q (the supported algorithms,
+ * as ssh -Q).
+ */
+#include "common.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sshbpp [-hV] [-Q query_option]\n"
+            "       sshbpp probe [-Cv] [--json] [-c cipher_spec] [-l login_name] [-m mac_spec]\n"
+            "                    [-p port] [--kex algorithms] [--hostkey-algorithms algorithms]\n"
+            "                    [--compression[=algorithms]] [--ignore-bytes bytes]\n"
+            "                    [--rekey-bytes bytes] [--timeout seconds] [user@]host\n"
+            "       sshbpp serve [-Cv] [--once] [-c cipher_spec] [-m mac_spec] [-p port]\n"
+            "                    [--bind address] [--hostkey file] [--kex algorithms]\n"
+            "                    [--hostkey-algorithms algorithms] [--compression[=algorithms]]\n"
+            "                    [--max-clients n] [--login-grace seconds]\n"
+            "       sshbpp bench [--cipher cipher] [--mac mac] [--size bytes] [--mib n]\n");
+}
+
+static void
+help(void)
+{
+    usage(stdout);
+    printf("\n"
+           "A tool for the sshbpp SSH Binary Packet Protocol library.\n"
+           "\n"
+           "  probe   connect to an SSH server, run the key exchange and report the\n"
+           "          negotiated algorithms, the host key and the allowed auth methods\n"
+           "  serve   accept SSH connections, run the key exchange, and refuse every\n"
+           "          authentication attempt (\"publickey\" only)\n"
+           "  bench   measure the packet engine's throughput in memory\n"
+           "\n"
+           "  -Q cipher|mac|compression|kex|key\n"
+           "          list the supported ciphers, MACs and compression methods, or the\n"
+           "          default key exchange and host key algorithms\n"
+           "  -V, --version  print the version\n"
+           "  -h, --help     print this help (`sshbpp COMMAND --help`: a command's options)\n");
+}
+
+/* Prints one algorithm per line, as ssh -Q does. */
+static int
+query(const char *what)
+{
+    const char *const *names = NULL;
+    const char *list = NULL, *p, *comma;
+    size_t i;
+
+    if (strcmp(what, "cipher") == 0)
+        names = sshbpp_supported(SSHBPP_ALG_CIPHER);
+    else if (strcmp(what, "mac") == 0)
+        names = sshbpp_supported(SSHBPP_ALG_MAC);
+    else if (strcmp(what, "compression") == 0)
+        names = sshbpp_supported(SSHBPP_ALG_COMP);
+    else if (strcmp(what, "kex") == 0)
+        list = sshbpp_kex_default(SSHBPP_KEXINIT_KEX);
+    else if (strcmp(what, "key") == 0)
+        list = sshbpp_kex_default(SSHBPP_KEXINIT_HOSTKEY);
+    else {
+        cli_error("unsupported query '%s'", what);
+        return CLI_EXIT_USAGE;
+    }
+    if (names != NULL)
+        for (i = 0; names[i] != NULL; i++)
+            printf("%s\n", names[i]);
+    for (p = list; p != NULL && *p != '\0'; p = comma + 1) {
+        comma = strchr(p, ',');
+        if (comma == NULL) {
+            printf("%s\n", p);
+            break;
+        }
+        printf("%.*s\n", (int)(comma - p), p);
+    }
+    return fflush(stdout) == 0 ? 0 : CLI_EXIT_FAIL;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *cmd;
+
+    /* A peer that closes its end must give us EPIPE on write, not kill
+     * the process (a server with many clients above all). */
+    signal(SIGPIPE, SIG_IGN);
+
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    cmd = argv[1];
+    /* Each command parses its own options with getopt_long from argv[1]
+     * on, so that it sees its name as argv[0]. */
+    if (strcmp(cmd, "probe") == 0)
+        return cli_probe(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return cli_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0)
+        return cli_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        help();
+        return 0;
+    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("sshbpp %s\n", SSHBPP_VERSION_STRING);
+        return 0;
+    }
+    if (strcmp(cmd, "-Q") == 0) {
+        if (argc != 3) {
+            usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+        return query(argv[2]);
+    }
+    if (strncmp(cmd, "-Q", 2) == 0 && argc == 2)
+        return query(cmd + 2);
+    cli_error("unknown command '%s'", cmd);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}
