@@ -16,8 +16,9 @@ usage(FILE *f)
 {
     fprintf(f,
             "usage: sshbpp [-hV] [-Q query_option]\n"
-            "       sshbpp probe [-Cv] [--json] [-c cipher_spec] [-l login_name] [-m mac_spec]\n"
-            "                    [-p port] [--kex algorithms] [--hostkey-algorithms algorithms]\n"
+            "       sshbpp probe [-Cv] [--json] [-c cipher_spec] [-i identity_file]\n"
+            "                    [-l login_name] [-m mac_spec] [-p port] [--kex algorithms]\n"
+            "                    [--hostkey-algorithms algorithms]\n"
             "                    [--compression[=algorithms]] [--ignore-bytes bytes]\n"
             "                    [--rekey-bytes bytes] [--timeout seconds] [user@]host\n"
             "       sshbpp serve [-Cv] [--once] [-c cipher_spec] [-m mac_spec] [-p port]\n"
@@ -35,7 +36,8 @@ help(void)
            "A tool for the sshbpp SSH Binary Packet Protocol library.\n"
            "\n"
            "  probe   connect to an SSH server, run the key exchange and report the\n"
-           "          negotiated algorithms, the host key and the allowed auth methods\n"
+           "          negotiated algorithms, the host key and the allowed auth methods;\n"
+           "          optionally authenticate with a key (-i) and push traffic with rekeys\n"
            "  serve   accept SSH connections, run the key exchange, and refuse every\n"
            "          authentication attempt (\"publickey\" only)\n"
            "  bench   measure the packet engine's throughput in memory\n"

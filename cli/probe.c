@@ -3,7 +3,10 @@
  * exchange and the key exchange (the library verifies the host key
  * signature over the exchange hash), asks for the ssh-userauth service,
  * sends a "none" userauth request to learn the allowed methods, optionally
- * pushes SSH_MSG_IGNORE traffic with rekeys, and reports what it saw.
+ * authenticates with a private key (-i: "publickey"), optionally pushes
+ * SSH_MSG_IGNORE traffic with rekeys, and reports what it saw. OpenSSH's
+ * sshd neither takes nor starts a rekey before authentication, so against
+ * it the traffic phase only rekeys once -i has succeeded.
  *
  * Threads: the main thread does the work; a watchdog enforces --timeout
  * over the whole run by closing the Packetizer (every blocked call then
@@ -49,6 +52,7 @@ static const char *const kexinit_keys[SSHBPP_KEXINIT_NLISTS] = {
 struct probe {
     /* options */
     const char *host, *port, *user;
+    const char *identity; /* -i: private key file, or NULL */
     struct cli_algs algs;
     double timeout;
     uint64_t ignore_bytes, rekey_bytes;
@@ -67,7 +71,8 @@ struct probe {
     int reported;  /* the one error line was printed */
 
     /* traffic phase: the reader thread's state, under mu */
-    int reader_stop, reader_err, reader_failures;
+    int reader_stop, reader_err;
+    int reader_answers; /* answers to the final check (see do_traffic) */
     int reader_unimpl; /* the server answered SSH_MSG_UNIMPLEMENTED */
 
     /* results */
@@ -75,7 +80,9 @@ struct probe {
     char *server_sig_algs;
     char *auth_methods;
     char *auth_banner;
-    int auth_success;
+    int auth_success;        /* the "none" request was accepted */
+    int authenticated;       /* by "none" or "publickey" */
+    const char *auth_method; /* "none", "publickey" or NULL */
     uint64_t ignore_sent;
     sshbpp_kex_info info;
 };
@@ -84,8 +91,9 @@ static void
 probe_usage(FILE *f)
 {
     fprintf(f,
-            "usage: sshbpp probe [-Cv] [--json] [-c cipher_spec] [-l login_name] [-m mac_spec]\n"
-            "                    [-p port] [--kex algorithms] [--hostkey-algorithms algorithms]\n"
+            "usage: sshbpp probe [-Cv] [--json] [-c cipher_spec] [-i identity_file]\n"
+            "                    [-l login_name] [-m mac_spec] [-p port] [--kex algorithms]\n"
+            "                    [--hostkey-algorithms algorithms]\n"
             "                    [--compression[=algorithms]] [--ignore-bytes bytes]\n"
             "                    [--rekey-bytes bytes] [--timeout seconds] [user@]host\n");
 }
@@ -97,7 +105,8 @@ probe_help(void)
     printf("\n"
            "Connects to an SSH server, completes the key exchange (verifying the host key\n"
            "signature), requests the ssh-userauth service, sends a \"none\" authentication\n"
-           "request and reports the negotiated algorithms and the allowed methods.\n"
+           "request and reports the negotiated algorithms and the allowed methods. With -i\n"
+           "it then authenticates with that private key (\"publickey\").\n"
            "\n"
            "  -c cipher_spec        ciphers to offer, comma-separated (sshbpp -Q cipher)\n"
            "  -m mac_spec           MACs to offer, comma-separated (sshbpp -Q mac)\n"
@@ -107,9 +116,14 @@ probe_help(void)
            "  -C, --compression[=algorithms]\n"
            "                        offer compression; without a list: " CLI_COMPRESSION_ALL "\n"
            "  -p port               port to connect to (default 22)\n"
-           "  -l login_name         user name for the \"none\" request (default $USER)\n"
-           "  --ignore-bytes bytes  after the handshake, send this much SSH_MSG_IGNORE data\n"
-           "                        (K, M, G suffixes allowed), then check the server answers\n"
+           "  -i identity_file      private key for \"publickey\" authentication: PEM or\n"
+           "                        PKCS#8 as OpenSSL reads it (ssh-keygen -m PEM, openssl\n"
+           "                        genpkey), unencrypted; ed25519, ECDSA P-256/384/521 or\n"
+           "                        RSA >= 2048 bits. Failing to authenticate is an error\n"
+           "  -l login_name         user name to authenticate as (default $USER)\n"
+           "  --ignore-bytes bytes  after the userauth requests, send this much SSH_MSG_IGNORE\n"
+           "                        data (K, M, G suffixes allowed), then check the server\n"
+           "                        still answers\n"
            "  --rekey-bytes bytes   during that traffic, start a key exchange each time this\n"
            "                        many bytes were sent under the current keys\n"
            "  --timeout seconds     deadline for the whole run, connect to result (default 30)\n"
@@ -118,8 +132,9 @@ probe_help(void)
            "\n"
            "Exit status 0 on success, 1 on failure (one \"sshbpp: error:\" line on stderr),\n"
            "2 on a usage error. With an AEAD cipher the MAC fields are empty.\n"
-           "OpenSSH's sshd refuses a key re-exchange before authentication, so\n"
-           "--rekey-bytes needs a server that allows one (sshbpp serve, paramiko).\n");
+           "OpenSSH's sshd refuses a key re-exchange before authentication (and does not\n"
+           "start one itself before it, whatever its RekeyLimit): to see rekeys against\n"
+           "sshd, authenticate with -i and a key in its authorized_keys.\n");
 }
 
 /* ===================================================================== */
@@ -246,6 +261,22 @@ send_none_request(struct probe *pr, int solo)
     return rc;
 }
 
+/* After authentication: SSH_MSG_GLOBAL_REQUEST "keepalive@openssh.com"
+ * with want-reply, from the main thread while the reader runs. */
+static int
+send_keepalive_request(struct probe *pr)
+{
+    struct wbuf b = {0};
+    int rc;
+
+    wbuf_u8(&b, MSG_GLOBAL_REQUEST);
+    wbuf_cstring(&b, "keepalive@openssh.com");
+    wbuf_u8(&b, 1); /* want reply */
+    rc = b.err ? SSHBPP_ENOMEM : sshbpp_session_send(pr->s, b.data, b.len);
+    wbuf_free(&b);
+    return rc;
+}
+
 /* Parses SSH_MSG_USERAUTH_FAILURE: name-list methods, boolean partial. */
 static int
 parse_failure(const sshbpp_packet *pkt, char **methods)
@@ -262,10 +293,45 @@ parse_failure(const sshbpp_packet *pkt, char **methods)
     return *methods != NULL ? 0 : SSHBPP_ENOMEM;
 }
 
+/* "publickey" with the -i key, after "none" failed. */
+static int
+do_publickey(struct probe *pr)
+{
+    char methods[1024], clean[1024], msg[1200];
+    int rc, ok = 0;
+
+    cli_debug(1, "Offering public key: %s", pr->identity);
+    rc = sshbpp_session_auth_publickey(pr->s, pr->user, pr->identity, methods, sizeof(methods),
+                                       &ok);
+    if (rc == SSHBPP_EIO || rc == SSHBPP_EHOSTKEY) {
+        /* Nothing was sent: the key file itself is at fault. */
+        snprintf(msg, sizeof(msg), "cannot use identity file '%s': %s", pr->identity,
+                 rc == SSHBPP_EIO ? "cannot read it"
+                                  : "not an unencrypted ed25519, ECDSA or RSA (>= 2048 bits) "
+                                    "private key in PEM or PKCS#8 form");
+        probe_report(pr, msg, 0);
+        return -1;
+    }
+    if (rc != 0 && rc != SSHBPP_EBUFSMALL) {
+        probe_report(pr, "publickey authentication failed", rc);
+        return -1;
+    }
+    if (!ok) {
+        /* EBUFSMALL still leaves whole names in methods. */
+        snprintf(msg, sizeof(msg), "publickey authentication failed (methods: %s)",
+                 cli_sanitize(clean, sizeof(clean), methods));
+        probe_report(pr, msg, 0);
+        return -1;
+    }
+    cli_debug(1, "Authenticated to %s using \"publickey\".", pr->host);
+    pr->authenticated = 1;
+    pr->auth_method = "publickey";
+    return 0;
+}
+
 static int
 do_userauth(struct probe *pr)
 {
-    struct wbuf b = {0};
     sshbpp_packet pkt;
     struct rbuf r;
     const uint8_t *s;
@@ -273,36 +339,20 @@ do_userauth(struct probe *pr)
     uint8_t type;
     int rc;
 
-    wbuf_u8(&b, MSG_SERVICE_REQUEST);
-    wbuf_cstring(&b, "ssh-userauth");
-    rc = b.err ? SSHBPP_ENOMEM : cli_send_solo(pr->s, pr->p, b.data, b.len);
-    wbuf_free(&b);
+    rc = sshbpp_session_service_request(pr->s, "ssh-userauth");
     if (rc != 0) {
-        probe_report(pr, "sending SSH_MSG_SERVICE_REQUEST failed", rc);
-        return -1;
-    }
-    cli_debug(1, "SSH2_MSG_SERVICE_REQUEST sent");
-    rc = recv_msg(pr, &pkt);
-    if (rc != 0) {
-        probe_report(pr, "waiting for SSH_MSG_SERVICE_ACCEPT failed", rc);
-        return -1;
-    }
-    if (pkt.type != MSG_SERVICE_ACCEPT) {
-        probe_report(pr, "server answered the ssh-userauth service request with an unexpected message",
-                     0);
-        return -1;
-    }
-    /* Some old servers send no service name; OpenSSH tolerates that too.
-     * A name that is there must be the one we asked for. */
-    rbuf_init(&r, pkt.payload, pkt.len);
-    (void)rbuf_u8(&r, &type);
-    if (r.len > r.off &&
-        (rbuf_string(&r, &s, &n) != 0 || n != 12 || memcmp(s, "ssh-userauth", 12) != 0)) {
-        probe_report(pr, "SSH_MSG_SERVICE_ACCEPT names another service", 0);
+        probe_report(pr,
+                     rc == SSHBPP_EAUTH
+                         ? "server answered the ssh-userauth service request with an unexpected "
+                           "or malformed message"
+                         : "ssh-userauth service request failed",
+                     rc == SSHBPP_EAUTH ? 0 : rc);
         return -1;
     }
     cli_debug(1, "SSH2_MSG_SERVICE_ACCEPT received");
 
+    /* "none" stays hand-made here rather than sshbpp_session_auth_none():
+     * the library skips banners, and the probe reports the first one. */
     rc = send_none_request(pr, 1);
     if (rc != 0) {
         probe_report(pr, "sending the \"none\" userauth request failed", rc);
@@ -334,10 +384,18 @@ do_userauth(struct probe *pr)
                 cli_debug(1, "Authentications that can continue: %s",
                           cli_sanitize(clean, sizeof(clean), pr->auth_methods));
             }
-            return 0;
+            return pr->identity != NULL ? do_publickey(pr) : 0;
         }
         if (pkt.type == MSG_USERAUTH_SUCCESS) {
+            /* Before anything else is read: zlib@openssh.com starts now. */
+            rc = sshbpp_kex_auth_done(sshbpp_session_kex(pr->s));
+            if (rc != 0) {
+                probe_report(pr, "switching on delayed compression failed", rc);
+                return -1;
+            }
             pr->auth_success = 1;
+            pr->authenticated = 1;
+            pr->auth_method = "none";
             pr->auth_methods = cli_strndup((const uint8_t *)"", 0);
             cli_debug(1, "server accepted the \"none\" authentication");
             return pr->auth_methods != NULL ? 0 : -1;
@@ -358,8 +416,9 @@ do_userauth(struct probe *pr)
 
 /* Keeps a thread in sshbpp_session_recv() while the main thread sends, so
  * that key exchanges complete. Anything else that arrives is logged and
- * dropped, except USERAUTH_FAILURE, which answers the final "none" request
- * the main thread sends to check the server is still in step. */
+ * dropped, except the answer to the final request the main thread sends to
+ * check the server is still in step: USERAUTH_FAILURE before
+ * authentication, REQUEST_SUCCESS/FAILURE after it (see do_traffic). */
 static void *
 reader_main(void *arg)
 {
@@ -371,9 +430,11 @@ reader_main(void *arg)
         rc = sshbpp_session_recv(pr->s, &pkt);
         if (rc != 0)
             break;
-        if (pkt.type == MSG_USERAUTH_FAILURE) {
+        /* pr->authenticated was set before this thread started. */
+        if (pr->authenticated ? pkt.type == MSG_REQUEST_SUCCESS || pkt.type == MSG_REQUEST_FAILURE
+                              : pkt.type == MSG_USERAUTH_FAILURE) {
             pthread_mutex_lock(&pr->mu);
-            pr->reader_failures++;
+            pr->reader_answers++;
             pthread_cond_broadcast(&pr->cv);
             pthread_mutex_unlock(&pr->mu);
             continue;
@@ -431,7 +492,7 @@ traffic_report(struct probe *pr, const char *what, int rc)
     if (unimpl)
         probe_report(pr,
                      "server answered our rekey with SSH_MSG_UNIMPLEMENTED (OpenSSH's sshd "
-                     "does not rekey before authentication)",
+                     "does not rekey before authentication: authenticate with -i)",
                      0);
     else
         probe_report(pr, what, traffic_error(pr, rc));
@@ -516,27 +577,27 @@ do_traffic(struct probe *pr)
         pr->ignore_sent += n;
     }
 
-    /* A second "none" request, answered under the latest keys in both
-     * directions, shows the server took all of it and is still in step.
-     * After a successful "none" there is nothing to ask (RFC 4252 says
-     * later requests are ignored), so the run just ends. */
-    if (!pr->auth_success) {
-        rc = send_none_request(pr, 0);
-        if (rc != 0) {
-            traffic_report(pr, "sending the final userauth request failed", rc);
-            goto out;
-        }
-        pthread_mutex_lock(&pr->mu);
-        while (pr->reader_failures == 0 && pr->reader_err == 0)
-            pthread_cond_wait(&pr->cv, &pr->mu);
-        rc = pr->reader_failures > 0 ? 0 : pr->reader_err;
-        pthread_mutex_unlock(&pr->mu);
-        if (rc != 0) {
-            traffic_report(pr, "server did not answer after the traffic", rc);
-            goto out;
-        }
-        cli_debug(1, "server answered the final userauth request");
+    /* A request the server must answer, answered under the latest keys in
+     * both directions, shows the server took all of it and is still in
+     * step: a second "none" request before authentication; after it
+     * (RFC 4252 says later userauth requests are ignored) a global request
+     * with want-reply, as OpenSSH's ServerAliveInterval sends, which
+     * servers answer with REQUEST_FAILURE (or SUCCESS). */
+    rc = pr->authenticated ? send_keepalive_request(pr) : send_none_request(pr, 0);
+    if (rc != 0) {
+        traffic_report(pr, "sending the final request failed", rc);
+        goto out;
     }
+    pthread_mutex_lock(&pr->mu);
+    while (pr->reader_answers == 0 && pr->reader_err == 0)
+        pthread_cond_wait(&pr->cv, &pr->mu);
+    rc = pr->reader_answers > 0 ? 0 : pr->reader_err;
+    pthread_mutex_unlock(&pr->mu);
+    if (rc != 0) {
+        traffic_report(pr, "server did not answer after the traffic", rc);
+        goto out;
+    }
+    cli_debug(1, "server answered the final request");
     ok = 0;
 out:
     /* Say goodbye while the connection is known good, then stop the
@@ -597,6 +658,10 @@ print_json(struct probe *pr)
     json_namelist(&j, pr->auth_methods != NULL ? pr->auth_methods : "");
     json_key(&j, "auth_none_accepted");
     json_bool(&j, pr->auth_success);
+    json_key(&j, "authenticated");
+    json_bool(&j, pr->authenticated);
+    json_key(&j, "auth_method");
+    json_string(&j, pr->auth_method);
     json_key(&j, "auth_banner");
     json_string(&j, pr->auth_banner);
     json_key(&j, "server_sig_algs");
@@ -635,6 +700,9 @@ print_text(struct probe *pr)
         printf("ignore sent %llu bytes\n", (unsigned long long)pr->ignore_sent);
     if (pr->auth_success)
         printf("auth        none accepted\n");
+    else if (pr->authenticated)
+        printf("auth        %s accepted (methods: %s)\n", pr->auth_method,
+               cli_sanitize(clean, sizeof(clean), pr->auth_methods));
     else
         printf("auth        %s\n", cli_sanitize(clean, sizeof(clean), pr->auth_methods));
 }
@@ -780,7 +848,7 @@ cli_probe(int argc, char **argv)
     pr.timeout = 30;
     pr.fd = -1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":c:Chl:m:p:v", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":c:Chi:l:m:p:v", longopts, NULL)) != -1) {
         if (cli_alg_option(&pr.algs, opt, optarg))
             continue;
         switch (opt) {
@@ -788,6 +856,13 @@ cli_probe(int argc, char **argv)
         case OPT_HELP:
             probe_help();
             return 0;
+        case 'i':
+            if (optarg[0] == '\0') {
+                cli_error("empty identity file name");
+                return CLI_EXIT_USAGE;
+            }
+            pr.identity = optarg;
+            break;
         case 'l':
             pr.user = optarg;
             break;

@@ -138,10 +138,10 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_engine_set_keys(sshbpp_engine *e, int dir,
 
 /* Sets one direction's compression: "none" (or NULL), "zlib" or
  * "zlib@openssh.com" (the two differ only in when the caller switches them
- * on). Effective from the next packet; zlib state persists across packets
- * and, as in OpenSSH, across rekeys: setting zlib on a direction that
- * already compresses keeps the stream. To start a fresh stream at a rekey
- * (paramiko's Transport does), set "none" and then "zlib".
+ * on). Effective from the next packet; zlib state persists across packets.
+ * Setting zlib on a direction that already compresses keeps the stream;
+ * to start a fresh one, as OpenSSH and paramiko do at every NEWKEYS (and
+ * as sshbpp_kex does), set "none" and then "zlib".
  * Returns 0, SSHBPP_EUNSUPPORTED, SSHBPP_ENOMEM, or the sticky error. */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_engine_set_compression(sshbpp_engine *e, int dir,
                                                              const char *name);

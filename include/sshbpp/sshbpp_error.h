@@ -79,7 +79,8 @@ extern "C" {
     X(ESTRICTKEX, -57, "strict KEX violation")                                          \
     X(EKEXORDER, -58, "key exchange message out of order")                             \
     X(EDISCONNECT, -59, "peer sent SSH_MSG_DISCONNECT")                                 \
-    X(EAUTH, -60, "authentication protocol error")
+    X(EAUTH, -60, "authentication protocol error")                                      \
+    X(EREKEYREFUSED, -61, "peer refused the key exchange (SSH_MSG_UNIMPLEMENTED)")
 
 enum sshbpp_err {
     SSHBPP_OK = 0,

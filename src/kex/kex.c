@@ -47,11 +47,17 @@
  *  - In any phase: a second KEXINIT in one exchange, NEWKEYS before K is
  *    known, and 30..49 outside an exchange or in the wrong role/state are
  *    SSHBPP_EKEXORDER.
+ *  - In any phase: an UNIMPLEMENTED that names the sequence number of our
+ *    KEXINIT of the running exchange (known only through the optional
+ *    seqno hook) is SSHBPP_EREKEYREFUSED: the peer will never answer, and
+ *    RFC 4253 7.1 has no way to call a KEXINIT back, so the connection
+ *    cannot go on. Any other UNIMPLEMENTED passes as before.
  *
  * Compression: "zlib" is switched on with the keys. "zlib@openssh.com" is
- * negotiated but deliberately not activated: it is meant to start after
- * user authentication, which this layer does not see. The direction stays
- * uncompressed; a caller that authenticates must switch it on itself.
+ * meant to start after user authentication, which this layer does not see:
+ * until the caller reports it (sshbpp_kex_auth_done(), the `authed` flag)
+ * the direction stays uncompressed; from then on it is switched on at once
+ * where negotiated and at every later NEWKEYS like "zlib".
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -101,12 +107,14 @@ struct sshbpp_kex {
     int role;
     sshbpp_kex_transport t;
     void *ctx;
+    sshbpp_kex_seqno_fn seqno_fn; /* optional, NULL: refusal detection off */
     char *cfg[CFG_N];
     sshbpp__hostkey hks[MAX_HOSTKEYS];
     size_t nhk;
     char *v_c, *v_s;
     int err;          /* sticky */
     int no_strict;    /* test knob: do not advertise strict KEX */
+    int authed;       /* user authentication done: zlib@openssh.com may run */
 
     unsigned completed;
     int strict;       /* decided by the first KEXINIT pair */
@@ -120,6 +128,11 @@ struct sshbpp_kex {
     int running;
     int sent_kexinit, got_kexinit, sent_init, have_keys, sent_newkeys, got_newkeys;
     int ignore_next;  /* the peer's first_kex_packet_follows guess was wrong */
+    /* Outbound sequence number of our KEXINIT of this exchange, if the
+     * seqno hook (sshbpp_kex_set_seqno_fn) could tell it exactly: an
+     * SSH_MSG_UNIMPLEMENTED naming it means the peer refused the exchange. */
+    uint32_t kexinit_seqno;
+    int kexinit_seqno_known;
     sshbpp__wbuf my_kexinit, peer_kexinit;
     char *my_lists[SSHBPP_KEXINIT_NLISTS];
     char *peer_lists[SSHBPP_KEXINIT_NLISTS];
@@ -559,6 +572,10 @@ send_kexinit(sshbpp_kex *k)
         return k->my_kexinit.err;
     if ((r = k->t.send(k->ctx, k->my_kexinit.p, k->my_kexinit.len)) != 0)
         return r;
+    /* Asked after the send because only then can the transport know which
+     * number the packet got (it may share the wire with other senders). */
+    k->kexinit_seqno_known =
+        k->seqno_fn != NULL && k->seqno_fn(k->ctx, &k->kexinit_seqno) == 0;
     k->sent_kexinit = 1;
     k->running = 1;
     return 0;
@@ -895,10 +912,16 @@ install(sshbpp_kex *k, int dir)
     wipe_dirkeys(dk);
     if (r != 0)
         return r;
-    /* zlib@openssh.com waits for user authentication, which we never see
-     * (see the notes at the top): the direction stays uncompressed. */
-    if (strcmp(comp, "zlib@openssh.com") == 0)
+    /* zlib@openssh.com waits for user authentication (see the notes at
+     * the top): until then the direction stays uncompressed. */
+    if (strcmp(comp, "zlib@openssh.com") == 0 && !k->authed)
         comp = "none";
+    /* Every NEWKEYS starts a fresh zlib stream, as OpenSSH (its new keys'
+     * comp->enabled is 0, so deflate/inflate are re-initialised) and
+     * paramiko do; the transport would keep a running stream, and a peer
+     * that restarts would then fail to inflate our first packet. */
+    if (strcmp(comp, "none") != 0 && (r = k->t.set_compression(k->ctx, dir, "none")) != 0)
+        return r;
     return k->t.set_compression(k->ctx, dir, comp);
 }
 
@@ -935,6 +958,7 @@ maybe_done(sshbpp_kex *k)
     k->running = 0;
     k->sent_kexinit = k->got_kexinit = k->sent_init = k->have_keys = 0;
     k->sent_newkeys = k->got_newkeys = k->ignore_next = 0;
+    k->kexinit_seqno_known = 0;
     return 0;
 }
 
@@ -1164,6 +1188,29 @@ is_kex_msg(uint8_t type)
     return type == MSG_KEXINIT || type == MSG_NEWKEYS || (type >= 30 && type <= 49);
 }
 
+/* 1 if pkt (an SSH_MSG_UNIMPLEMENTED) names the KEXINIT of the running
+ * exchange. OpenSSH's sshd answers a KEXINIT it does not accept (one sent
+ * before user authentication, for instance) this way and then carries on
+ * without a key exchange, so waiting for its KEXINIT would wait forever.
+ * Only until our NEWKEYS has gone out: by then the peer has taken part in
+ * the exchange, and with strict KEX our sequence numbers restart at 0, so a
+ * later UNIMPLEMENTED may legitimately name the same number. */
+static int
+refuses_our_kexinit(const sshbpp_kex *k, const sshbpp_packet *pkt)
+{
+    sshbpp__rbuf r;
+    uint32_t seqno;
+    uint8_t type;
+
+    if (!k->running || !k->sent_kexinit || k->sent_newkeys || !k->kexinit_seqno_known)
+        return 0;
+    /* A malformed UNIMPLEMENTED is passed on as before: it names nothing. */
+    sshbpp__rb_init(&r, pkt->payload, pkt->len);
+    if (sshbpp__rb_u8(&r, &type) != 0 || sshbpp__rb_u32(&r, &seqno) != 0)
+        return 0;
+    return seqno == k->kexinit_seqno;
+}
+
 static int
 dispatch(sshbpp_kex *k, const sshbpp_packet *pkt)
 {
@@ -1171,6 +1218,8 @@ dispatch(sshbpp_kex *k, const sshbpp_packet *pkt)
 
     if (type == MSG_DISCONNECT)
         return SSHBPP_EDISCONNECT;
+    if (type == MSG_UNIMPLEMENTED && refuses_our_kexinit(k, pkt))
+        return SSHBPP_EREKEYREFUSED;
     if (!is_kex_msg(type)) {
         if (k->completed == 0) {
             if (k->strict)
@@ -1219,6 +1268,16 @@ sshbpp_kex_input(sshbpp_kex *k, const sshbpp_packet *pkt)
     if (r == SSHBPP_KEX_PASS && !is_kex_msg(pkt->type))
         return SSHBPP_KEX_PASS;
     return SSHBPP_KEX_USED;
+}
+
+/* see sshbpp_kex.h */
+int
+sshbpp_kex_set_seqno_fn(sshbpp_kex *k, sshbpp_kex_seqno_fn fn)
+{
+    if (k == NULL)
+        return SSHBPP_EINVAL;
+    k->seqno_fn = fn;
+    return 0;
 }
 
 /* see sshbpp_kex.h */
@@ -1273,4 +1332,43 @@ const char *
 sshbpp_kex_server_sig_algs(const sshbpp_kex *k)
 {
     return k != NULL ? k->server_sig_algs : NULL;
+}
+
+/* The compression a direction runs now: the running exchange's choice once
+ * that direction has switched at its NEWKEYS, else the previous exchange's
+ * (k->comp already holds the new choice as soon as negotiation is done). */
+static const char *
+active_comp(const sshbpp_kex *k, int dir)
+{
+    int d = (dir == SSHBPP_DIR_OUT) == (k->role == SSHBPP_ROLE_CLIENT) ? C2S : S2C;
+    int switched = dir == SSHBPP_DIR_OUT ? k->sent_newkeys : k->got_newkeys;
+
+    if (switched)
+        return k->comp[d];
+    return d == C2S ? k->info.comp_c2s : k->info.comp_s2c;
+}
+
+/* see sshbpp_kex.h */
+int
+sshbpp_kex_auth_done(sshbpp_kex *k)
+{
+    static const int dirs[2] = {SSHBPP_DIR_OUT, SSHBPP_DIR_IN};
+    int i, r;
+
+    if (k == NULL)
+        return SSHBPP_EINVAL;
+    if (k->err != 0)
+        return k->err;
+    if (k->completed == 0)
+        return SSHBPP_EINVAL; /* no keys, so no authentication either */
+    if (k->authed)
+        return 0;
+    k->authed = 1;
+    for (i = 0; i < 2; i++) {
+        if (strcmp(active_comp(k, dirs[i]), "zlib@openssh.com") != 0)
+            continue;
+        if ((r = k->t.set_compression(k->ctx, dirs[i], "zlib@openssh.com")) != 0)
+            return fail(k, r);
+    }
+    return 0;
 }

@@ -9,6 +9,7 @@
  *               SHA256 fingerprint
  *   kex.c       the sans-I/O state machine (sshbpp_kex in sshbpp_kex.h)
  *   session.c   the blocking driver over a Packetizer (sshbpp_session)
+ *   userauth.c  client user authentication (RFC 4252) over a session
  *
  * Every function returns 0 on success or a negative SSHBPP_E* code.
  */
@@ -155,5 +156,13 @@ int sshbpp__hostkey_verify(const char *alg, const uint8_t *blob, size_t blen,
 /* "SHA256:" + unpadded base64 of SHA-256(blob), as ssh-keygen -l. */
 int sshbpp__hostkey_fingerprint(const uint8_t *blob, size_t blen, char *out, size_t cap);
 void sshbpp__hostkey_free(sshbpp__hostkey *hk);
+
+/* ---- session.c, for userauth.c ------------------------------------------ */
+
+/* The Packetizer under s (for its rekey flag). */
+sshbpp_packetizer *sshbpp__session_packetizer(sshbpp_session *s);
+/* sshbpp_kex_auth_done() under the session's lock; a failure becomes the
+ * session's sticky error. */
+int sshbpp__session_auth_done(sshbpp_session *s);
 
 #endif

@@ -7,13 +7,16 @@
  *
  * IMPLEMENTATION NOTES
  *
- * Threads: one reader (sshbpp_session_recv, or sshbpp_session_rekey when
- * nobody reads), any number of senders. Two locks:
+ * Threads: one reader (sshbpp_session_recv), any number of senders. While
+ * an exchange runs and no thread is inside sshbpp_session_recv, a sender
+ * or sshbpp_session_rekey reads itself ("self-reading", see below). Two
+ * locks:
  *
  *   mu     guards the sshbpp_kex object and the session's own state (err,
- *          in_recv, handshake_done). It is held only for short, non-I/O
- *          work plus the key exchange's own sends. It is never held while
- *          an application message is written, so the reader never waits
+ *          in_recv, self_reading, handshake_done, the receive queue). It is
+ *          held only for short, non-I/O work plus the key exchange's own
+ *          sends. It is never held while an application message is
+ *          written, or while a self-reader reads, so the reader never waits
  *          behind a sender that is stuck on a full socket for an ordinary
  *          message (two peers that both send a lot would otherwise deadlock
  *          when both readers stop reading).
@@ -27,7 +30,32 @@
  * Lock order: mu before slock (the kex sends under mu). A sender never
  * takes mu while it holds slock. Senders wait for the gate on cv under mu;
  * the reader reopens the gate under mu when an exchange completes and
- * broadcasts, and broadcasts on every fatal error, so no waiter is lost.
+ * broadcasts, and broadcasts on every fatal error and when it leaves
+ * sshbpp_session_recv. Every wait is also a 100 ms slice that re-checks
+ * the Packetizer (await_locked): sshbpp_close() from another thread, or a
+ * failure recorded by a path that never reports to the session (a
+ * DISCONNECT or keepalive write, the caller's own use of the Packetizer),
+ * ends the wait with that sticky error instead of leaving it to hang.
+ *
+ * Self-reading: an exchange needs somebody to read the peer's messages.
+ * When a thread must wait for one (a sender behind the closed gate, or
+ * sshbpp_session_rekey) and no thread is in sshbpp_session_recv, it reads
+ * itself until the exchange is over (self_reading = 1 keeps a second
+ * self-reader and sshbpp_session_recv out meanwhile). Whatever arrives that
+ * is not for the key exchange is queued, bounded (QUEUE_MAX_MSGS /
+ * QUEUE_MAX_BYTES; beyond that the session fails with SSHBPP_EPROTO, as
+ * there is no way to go on without dropping a message), and
+ * sshbpp_session_recv returns queued messages first. Because a self-reader
+ * may read while the thread that called sshbpp_session_recv still uses
+ * the packet it got, recv hands out a copy owned by the session (rbuf)
+ * rather than the Packetizer's buffer, which the next read reuses.
+ *
+ * The kex's seqno hook: tr_send notes the outbound sequence number of our
+ * KEXINIT (for SSHBPP_EREKEYREFUSED). slock keeps the session's senders
+ * out, but not sshbpp_session_disconnect, a keepalive callback or a caller
+ * writing to the Packetizer directly, so the number counts as known only
+ * when exactly one packet went out between the readings before and after
+ * the send: then it was ours.
  *
  * Our key-exchange sends from the reader thread wait for slock, that is
  * for a sender that is in the middle of writing one message. That is the
@@ -40,6 +68,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <openssl/crypto.h>
 
 #include "kex_int.h"
 
@@ -55,6 +85,25 @@
 #define MAX_PRE_LINES 1024
 #define MAX_PRE_BYTES 8192
 
+/* Bound on the messages a self-reader keeps for sshbpp_session_recv. A
+ * well-behaved peer sends at most what it had in flight when our KEXINIT
+ * reached it: for OpenSSH that is up to a channel window (2 MiB by
+ * default, 64 packets of 32 KiB) per channel, so the bound is above that
+ * rather than at the smallest plausible value. */
+#define QUEUE_MAX_MSGS 4096
+#define QUEUE_MAX_BYTES (4u * 1024u * 1024u)
+
+/* How long a wait sleeps before it re-checks the Packetizer. */
+#define WAIT_SLICE_MS 100
+
+/* One queued message. */
+struct qmsg {
+    struct qmsg *next;
+    size_t len;
+    uint32_t seqno;
+    uint8_t data[];
+};
+
 struct sshbpp_session {
     sshbpp_packetizer *p;
     int role;
@@ -65,12 +114,27 @@ struct sshbpp_session {
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    clockid_t cv_clock; /* the clock of cv's timed waits */
     pthread_mutex_t slock;
     atomic_int gate_closed;
     int err;            /* sticky; under mu */
     int in_recv;        /* threads inside sshbpp_session_recv; under mu */
+    int self_reading;   /* a send/rekey reads the Packetizer; under mu */
     int handshake_done; /* under mu */
     int handshake_started;
+
+    /* messages read by a self-reader, for sshbpp_session_recv; under mu */
+    struct qmsg *qhead, *qtail;
+    size_t qcount, qbytes;
+
+    /* the payload sshbpp_session_recv returned last; its thread only */
+    uint8_t *rbuf;
+    size_t rcap;
+
+    /* our latest KEXINIT's outbound seqno; written by tr_send under mu and
+     * slock, read by tr_kexinit_seqno under mu */
+    uint32_t kexinit_seqno;
+    int kexinit_seqno_known;
 };
 
 /* ---------------------------------------------------------------------- */
@@ -80,14 +144,39 @@ static int
 tr_send(void *ctx, const uint8_t *payload, size_t len)
 {
     sshbpp_session *s = ctx;
+    sshbpp_engine *e = sshbpp_packetizer_engine(s->p);
+    int kexinit = len > 0 && payload[0] == MSG_KEXINIT;
+    sshbpp_stats before, after;
     int r;
 
     pthread_mutex_lock(&s->slock);
-    if (len > 0 && payload[0] == MSG_KEXINIT)
+    if (kexinit) {
         atomic_store(&s->gate_closed, 1);
+        sshbpp_engine_get_stats(e, SSHBPP_DIR_OUT, &before);
+    }
     r = sshbpp_send_message(s->p, payload, len);
+    if (kexinit) {
+        /* Exactly one packet between the two readings: ours (see the
+         * notes at the top). */
+        sshbpp_engine_get_stats(e, SSHBPP_DIR_OUT, &after);
+        s->kexinit_seqno = before.seqno;
+        s->kexinit_seqno_known = r == 0 && after.seqno == before.seqno + 1u;
+    }
     pthread_mutex_unlock(&s->slock);
     return r;
+}
+
+/* The kex's seqno hook (sshbpp_kex_set_seqno_fn): called right after
+ * tr_send sent KEXINIT, on the same thread, under mu. */
+static int
+tr_kexinit_seqno(void *ctx, uint32_t *seqno)
+{
+    sshbpp_session *s = ctx;
+
+    if (!s->kexinit_seqno_known)
+        return -1;
+    *seqno = s->kexinit_seqno;
+    return 0;
 }
 
 static int
@@ -184,6 +273,197 @@ start_kex_locked(sshbpp_session *s)
     return 0;
 }
 
+/* sshbpp_close() from another thread, or a failure recorded by a path
+ * that does not report to the session, must end the session's waits too:
+ * adopts the Packetizer's sticky error. Call with mu held. */
+static void
+adopt_transport_error_locked(sshbpp_session *s)
+{
+    int e;
+
+    if (s->err != 0)
+        return;
+    e = sshbpp_engine_error(sshbpp_packetizer_engine(s->p));
+    if (e == 0 && sshbpp_closed(s->p))
+        e = SSHBPP_ECLOSED;
+    if (e != 0)
+        set_err_locked(s, e);
+}
+
+/* Waits on cv for a broadcast or at most one slice, then re-checks the
+ * Packetizer, so that no wait depends on a broadcast alone. Call with mu
+ * held. */
+static void
+wait_slice_locked(sshbpp_session *s)
+{
+    struct timespec ts;
+
+    clock_gettime(s->cv_clock, &ts);
+    ts.tv_nsec += WAIT_SLICE_MS * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    (void)pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    adopt_transport_error_locked(s);
+}
+
+/* Queues a message read by a self-reader for sshbpp_session_recv. Beyond
+ * the bound the session fails: the exchange cannot finish without reading
+ * on, and reading on would mean dropping a message. Call with mu held. */
+static int
+enqueue_locked(sshbpp_session *s, const sshbpp_packet *pkt)
+{
+    struct qmsg *m;
+
+    if (s->qcount >= QUEUE_MAX_MSGS || pkt->len > QUEUE_MAX_BYTES - s->qbytes)
+        return set_err_locked(s, SSHBPP_EPROTO);
+    if ((m = malloc(sizeof(*m) + pkt->len)) == NULL)
+        return set_err_locked(s, SSHBPP_ENOMEM);
+    m->next = NULL;
+    m->len = pkt->len;
+    m->seqno = pkt->seqno;
+    memcpy(m->data, pkt->payload, pkt->len);
+    if (s->qtail != NULL)
+        s->qtail->next = m;
+    else
+        s->qhead = m;
+    s->qtail = m;
+    s->qcount++;
+    s->qbytes += pkt->len;
+    return 0;
+}
+
+/* Unlinks the oldest queued message, or returns NULL. Call with mu held. */
+static struct qmsg *
+dequeue_locked(sshbpp_session *s)
+{
+    struct qmsg *m = s->qhead;
+
+    if (m != NULL) {
+        s->qhead = m->next;
+        if (s->qhead == NULL)
+            s->qtail = NULL;
+        s->qcount--;
+        s->qbytes -= m->len;
+    }
+    return m;
+}
+
+static void
+qmsg_free(struct qmsg *m)
+{
+    if (m != NULL) {
+        OPENSSL_cleanse(m->data, m->len);
+        free(m);
+    }
+}
+
+/* Fills *pkt with a copy of the payload in rbuf, which stays valid until
+ * the next sshbpp_session_recv (see the notes at the top). recv's thread
+ * only. */
+static int
+deliver(sshbpp_session *s, sshbpp_packet *pkt, const uint8_t *payload, size_t len,
+        uint32_t seqno)
+{
+    if (len > s->rcap) {
+        /* Not realloc: the old contents are wiped before they are freed. */
+        uint8_t *nb = malloc(len);
+
+        if (nb == NULL)
+            return set_err(s, SSHBPP_ENOMEM);
+        if (s->rbuf != NULL)
+            OPENSSL_cleanse(s->rbuf, s->rcap);
+        free(s->rbuf);
+        s->rbuf = nb;
+        s->rcap = len;
+    }
+    memcpy(s->rbuf, payload, len);
+    pkt->payload = s->rbuf;
+    pkt->len = len;
+    pkt->type = s->rbuf[0];
+    pkt->seqno = seqno;
+    return 0;
+}
+
+/* Reads one message outside sshbpp_session_recv (the handshake, or a
+ * self-reader): key-exchange messages go to the state machine, IGNORE and
+ * DEBUG are dropped as recv drops them, anything else is queued for recv.
+ * Returns 0 or the (sticky) error. */
+static int
+read_one(sshbpp_session *s)
+{
+    sshbpp_packet pkt;
+    int r;
+
+    r = sshbpp_read_message(s->p, &pkt);
+    if (r == SSHBPP_ENEEDREKEY) {
+        /* Nothing arrived and our counters are due: start the exchange
+         * that clears the flag (a no-op while one runs). */
+        pthread_mutex_lock(&s->mu);
+        r = s->handshake_done ? start_kex_locked(s) : s->err;
+        pthread_mutex_unlock(&s->mu);
+        return r;
+    }
+    if (r < 0)
+        return set_err(s, r);
+    if ((r = kex_feed(s, &pkt)) < 0)
+        return r;
+    if (r == SSHBPP_KEX_USED || pkt.type == MSG_IGNORE || pkt.type == MSG_DEBUG)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    r = enqueue_locked(s, &pkt);
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+/* What await_locked() waits for. */
+enum { UNTIL_GATE_OPEN, UNTIL_COMPLETED };
+
+static int
+reached_locked(sshbpp_session *s, int what, unsigned target)
+{
+    if (what == UNTIL_GATE_OPEN)
+        return !atomic_load(&s->gate_closed);
+    return sshbpp_kex_completed(s->k) >= target;
+}
+
+/* Waits until the send gate is open (UNTIL_GATE_OPEN) or `target`
+ * exchanges have completed (UNTIL_COMPLETED), or the session fails. A
+ * thread in sshbpp_session_recv makes the progress; when there is none
+ * (and the handshake, which reads by itself, is over), this thread reads
+ * itself until the condition holds. Called and returns with mu held.
+ * Returns 0 or the sticky error. */
+static int
+await_locked(sshbpp_session *s, int what, unsigned target)
+{
+    int r;
+
+    for (;;) {
+        adopt_transport_error_locked(s);
+        if (s->err != 0)
+            return s->err;
+        if (reached_locked(s, what, target))
+            return 0;
+        if (s->handshake_done && s->in_recv == 0 && !s->self_reading) {
+            s->self_reading = 1;
+            do {
+                pthread_mutex_unlock(&s->mu);
+                r = read_one(s);
+                pthread_mutex_lock(&s->mu);
+            } while (r == 0 && s->err == 0 && !reached_locked(s, what, target));
+            if (r < 0 && s->err == 0)
+                set_err_locked(s, r);
+            s->self_reading = 0;
+            /* recv may be waiting for us to finish, another waiter may
+             * have been waiting for the same exchange */
+            pthread_cond_broadcast(&s->cv);
+            continue;
+        }
+        wait_slice_locked(s);
+    }
+}
+
 static int64_t
 now_ms(void)
 {
@@ -214,6 +494,8 @@ sshbpp_session_new(sshbpp_packetizer *p, int role, const sshbpp_kex_config *cfg,
 {
     static const sshbpp_kex_config defaults;
     sshbpp_kex_transport t = {tr_send, tr_set_keys, tr_set_compression, tr_reset_seqno};
+    pthread_condattr_t ca;
+    int cv_ok = 0;
     const char *sw = software_version != NULL ? software_version
                                               : "sshbpp_" SSHBPP_VERSION_STRING;
     sshbpp_session *s;
@@ -250,7 +532,24 @@ sshbpp_session_new(sshbpp_packetizer *p, int role, const sshbpp_kex_config *cfg,
         free(s);
         return NULL;
     }
-    if (pthread_cond_init(&s->cv, NULL) != 0) {
+    (void)sshbpp_kex_set_seqno_fn(s->k, tr_kexinit_seqno);
+    /* Timed waits on CLOCK_MONOTONIC so that a clock step cannot stretch
+     * one; where that cannot be set (macOS has no
+     * pthread_condattr_setclock), a step only changes one slice. */
+    s->cv_clock = CLOCK_REALTIME;
+#ifndef __APPLE__
+    if (pthread_condattr_init(&ca) == 0) {
+        if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+            pthread_cond_init(&s->cv, &ca) == 0) {
+            s->cv_clock = CLOCK_MONOTONIC;
+            cv_ok = 1;
+        }
+        pthread_condattr_destroy(&ca);
+    }
+#else
+    (void)ca;
+#endif
+    if (!cv_ok && pthread_cond_init(&s->cv, NULL) != 0) {
         pthread_mutex_destroy(&s->slock);
         pthread_mutex_destroy(&s->mu);
         sshbpp_kex_free(s->k);
@@ -266,6 +565,11 @@ sshbpp_session_free(sshbpp_session *s)
 {
     if (s == NULL)
         return;
+    while (s->qhead != NULL)
+        qmsg_free(dequeue_locked(s));
+    if (s->rbuf != NULL)
+        OPENSSL_cleanse(s->rbuf, s->rcap);
+    free(s->rbuf);
     sshbpp_kex_free(s->k);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->slock);
@@ -358,38 +662,28 @@ read_peer_version(sshbpp_session *s, int64_t deadline_ms)
     }
 }
 
-/* Reads messages until the exchange count reaches target. Only KEX
- * messages, IGNORE, DEBUG and UNIMPLEMENTED may arrive meanwhile: kex.c
- * enforces that for the first exchange; for a rekey run without a reader
- * thread there is nobody to hand another message to, so it is an error. */
+/* The handshake's reads, until the first exchange is done. kex.c lets
+ * only IGNORE, DEBUG and (without strict KEX) UNIMPLEMENTED through
+ * meanwhile; an UNIMPLEMENTED is queued for sshbpp_session_recv like any
+ * message a self-reader cannot use. Nobody else reads before the handshake
+ * is done (recv and rekey refuse, senders wait). */
 static int
-run_kex_until(sshbpp_session *s, unsigned target)
+run_first_kex(sshbpp_session *s)
 {
-    sshbpp_packet pkt;
     int r;
 
     for (;;) {
         pthread_mutex_lock(&s->mu);
         r = s->err;
-        if (r == 0 && sshbpp_kex_completed(s->k) >= target) {
+        if (r == 0 && sshbpp_kex_completed(s->k) >= 1) {
             pthread_mutex_unlock(&s->mu);
             return 0;
         }
         pthread_mutex_unlock(&s->mu);
         if (r != 0)
             return r;
-        r = sshbpp_read_message(s->p, &pkt);
-        if (r == SSHBPP_ENEEDREKEY)
-            continue; /* the exchange that clears it is running */
-        if (r < 0)
-            return set_err(s, r);
-        if ((r = kex_feed(s, &pkt)) < 0)
+        if ((r = read_one(s)) < 0)
             return r;
-        if (r == SSHBPP_KEX_USED || pkt.type == MSG_IGNORE || pkt.type == MSG_DEBUG ||
-            pkt.type == 3 /* UNIMPLEMENTED */)
-            continue;
-        /* Nobody to hand it to, and nowhere to keep it. */
-        return set_err(s, SSHBPP_EKEXORDER);
     }
 }
 
@@ -436,7 +730,7 @@ sshbpp_session_handshake(sshbpp_session *s, double timeout_s)
     /* The client's EXT_INFO (RFC 8308) is not waited for: a server that
      * does not send it would leave us waiting for a message that never
      * comes. sshbpp_session_recv() absorbs it when it arrives. */
-    if ((r = run_kex_until(s, 1)) != 0)
+    if ((r = run_first_kex(s)) != 0)
         return r;
     sshbpp_complete_handshake(s->p);
     pthread_mutex_lock(&s->mu);
@@ -455,11 +749,25 @@ sshbpp_session_handshake(sshbpp_session *s, double timeout_s)
 int
 sshbpp_session_recv(sshbpp_session *s, sshbpp_packet *pkt)
 {
+    sshbpp_packet in;
+    struct qmsg *m;
     int r;
 
     if (s == NULL || pkt == NULL)
         return SSHBPP_EINVAL;
     pthread_mutex_lock(&s->mu);
+    /* A sender or rekey that reads because nobody was in here: wait for it
+     * instead of reading next to it, then take what it queued first. */
+    while (s->self_reading && s->err == 0)
+        wait_slice_locked(s);
+    if ((m = dequeue_locked(s)) != NULL) {
+        /* Before any error: the messages arrived before it, and a reader
+         * thread would have returned them too. */
+        pthread_mutex_unlock(&s->mu);
+        r = deliver(s, pkt, m->data, m->len, m->seqno);
+        qmsg_free(m);
+        return r;
+    }
     if ((r = s->err) != 0 || !s->handshake_done) {
         pthread_mutex_unlock(&s->mu);
         return r != 0 ? r : SSHBPP_EINVAL;
@@ -467,7 +775,7 @@ sshbpp_session_recv(sshbpp_session *s, sshbpp_packet *pkt)
     s->in_recv++;
     pthread_mutex_unlock(&s->mu);
     for (;;) {
-        r = sshbpp_read_message(s->p, pkt);
+        r = sshbpp_read_message(s->p, &in);
         if (r == SSHBPP_ENEEDREKEY) {
             /* paramiko's NeedRekeyException: nothing is arriving and our
              * counters are due; start the exchange from here. */
@@ -482,15 +790,17 @@ sshbpp_session_recv(sshbpp_session *s, sshbpp_packet *pkt)
             r = set_err(s, r);
             break;
         }
-        if ((r = kex_feed(s, pkt)) < 0)
+        if ((r = kex_feed(s, &in)) < 0)
             break;
-        if (r == SSHBPP_KEX_USED || pkt->type == MSG_IGNORE || pkt->type == MSG_DEBUG)
+        if (r == SSHBPP_KEX_USED || in.type == MSG_IGNORE || in.type == MSG_DEBUG)
             continue;
-        r = 0;
+        r = deliver(s, pkt, in.payload, in.len, in.seqno);
         break;
     }
     pthread_mutex_lock(&s->mu);
-    s->in_recv--;
+    /* A sender or rekey waiting for an exchange may have to read now. */
+    if (--s->in_recv == 0)
+        pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     return r;
 }
@@ -520,10 +830,10 @@ sshbpp_session_send(sshbpp_session *s, const void *payload, size_t len)
             return r;
         }
         pthread_mutex_unlock(&s->slock);
+        /* An exchange runs: wait for it, or drive it if nobody reads. The
+         * gate may reopen and close again before we get slock; loop. */
         pthread_mutex_lock(&s->mu);
-        while (atomic_load(&s->gate_closed) && s->err == 0)
-            pthread_cond_wait(&s->cv, &s->mu);
-        r = s->err;
+        r = await_locked(s, UNTIL_GATE_OPEN, 0);
         pthread_mutex_unlock(&s->mu);
         if (r != 0)
             return r;
@@ -547,19 +857,25 @@ sshbpp_session_rekey(sshbpp_session *s)
     }
     /* A running exchange counts: it is the rekey the caller asked for. */
     target = sshbpp_kex_completed(s->k) + 1;
-    if ((r = start_kex_locked(s)) != 0) {
-        pthread_mutex_unlock(&s->mu);
-        return r;
-    }
-    if (s->in_recv > 0) {
-        while (sshbpp_kex_completed(s->k) < target && s->err == 0)
-            pthread_cond_wait(&s->cv, &s->mu);
-        r = s->err;
-        pthread_mutex_unlock(&s->mu);
-        return r;
-    }
+    if ((r = start_kex_locked(s)) == 0)
+        r = await_locked(s, UNTIL_COMPLETED, target);
     pthread_mutex_unlock(&s->mu);
-    return run_kex_until(s, target);
+    return r;
+}
+
+/* see sshbpp_kex.h */
+int
+sshbpp_session_get_info(sshbpp_session *s, sshbpp_kex_info *out)
+{
+    int r;
+
+    if (s == NULL || out == NULL)
+        return SSHBPP_EINVAL;
+    /* mu: a reader may be in the middle of a rekey (record_info). */
+    pthread_mutex_lock(&s->mu);
+    r = sshbpp_kex_get_info(s->k, out);
+    pthread_mutex_unlock(&s->mu);
+    return r;
 }
 
 /* see sshbpp_kex.h */
@@ -579,5 +895,29 @@ sshbpp_session_disconnect(sshbpp_session *s, uint32_t reason, const char *why)
     /* Not gated: DISCONNECT is allowed at any point of an exchange. */
     r = b.err != 0 ? b.err : sshbpp_send_message(s->p, b.p, b.len);
     sshbpp__wb_free(&b);
+    return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* for userauth.c (kex_int.h)                                              */
+
+sshbpp_packetizer *
+sshbpp__session_packetizer(sshbpp_session *s)
+{
+    return s->p;
+}
+
+/* Under mu like every other use of the state machine: a sender may be
+ * starting a rekey (sshbpp_kex_start) at the same moment. */
+int
+sshbpp__session_auth_done(sshbpp_session *s)
+{
+    int r;
+
+    pthread_mutex_lock(&s->mu);
+    r = s->err;
+    if (r == 0 && (r = sshbpp_kex_auth_done(s->k)) < 0 && sshbpp_is_fatal(r))
+        set_err_locked(s, r);
+    pthread_mutex_unlock(&s->mu);
     return r;
 }

@@ -5,7 +5,8 @@
  * receiving side's sshbpp_kex_input(). Covers every kex method with every
  * host key algorithm, traffic under the new keys, rekeys from both sides,
  * strict KEX (sequence numbers and violations), negotiation failures, a
- * forged signature, EXT_INFO and first_kex_packet_follows.
+ * forged signature, EXT_INFO, first_kex_packet_follows, and a peer that
+ * refuses our KEXINIT with SSH_MSG_UNIMPLEMENTED.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -157,6 +158,28 @@ t_reset(void *ctx, int dir)
 }
 
 static const sshbpp_kex_transport transport = {t_send, t_set_keys, t_set_comp, t_reset};
+
+/* The seqno hook: our engine numbered the packet just sent one below its
+ * next number. */
+static int
+t_seqno(void *ctx, uint32_t *seqno)
+{
+    side *s = ctx;
+    sshbpp_stats st;
+
+    sshbpp_engine_get_stats(s->e, SSHBPP_DIR_OUT, &st);
+    *seqno = st.seqno - 1u;
+    return 0;
+}
+
+/* A hook that never knows. */
+static int
+t_seqno_unknown(void *ctx, uint32_t *seqno)
+{
+    (void)ctx;
+    (void)seqno;
+    return -1;
+}
 
 typedef struct pair {
     side c, s;
@@ -964,6 +987,121 @@ test_first_kex_packet_follows(void **state)
     guess(1);
 }
 
+/* ---- UNIMPLEMENTED in answer to our KEXINIT ---------------------------------------- */
+
+/* Discards x's pending wire bytes: the peer "received" them but did not
+ * process them as a key exchange. */
+static void
+drop_tx(side *x)
+{
+    size_t n;
+
+    (void)sshbpp_engine_tx_data(x->e, &n);
+    sshbpp_engine_tx_consume(x->e, n);
+}
+
+/* The server answers with UNIMPLEMENTED naming seqno (len 5), or a
+ * truncated one (len 1..4); returns the client's error after delivery. */
+static int
+unimplemented(pair *p, uint32_t seqno, size_t len)
+{
+    uint8_t u[5] = {3};
+
+    tu_put_be32(u + 1, seqno);
+    inject(&p->s, u, len);
+    deliver(&p->s, &p->c);
+    return p->c.err;
+}
+
+static uint32_t
+last_out_seqno(side *x)
+{
+    sshbpp_stats st;
+
+    sshbpp_engine_get_stats(x->e, SSHBPP_DIR_OUT, &st);
+    return st.seqno - 1u;
+}
+
+static void
+test_unimplemented_kexinit(void **state)
+{
+    sshbpp_packet pk;
+    uint32_t sq;
+    size_t n;
+    pair p;
+
+    (void)state;
+    /* rekey: the peer refuses our KEXINIT as sshd does before user
+     * authentication; other UNIMPLEMENTED messages (and a malformed one)
+     * pass to the caller as before */
+    pair_init(&p, NULL, NULL, key_ed);
+    handshake(&p);
+    assert_done(&p, 1);
+    assert_int_equal(sshbpp_kex_set_seqno_fn(p.c.k, t_seqno), 0);
+    assert_int_equal(sshbpp_kex_start(p.c.k), 0);
+    sq = last_out_seqno(&p.c);
+    drop_tx(&p.c);
+    n = p.c.app.n;
+    assert_int_equal(unimplemented(&p, sq + 1u, 5), 0);
+    assert_int_equal(unimplemented(&p, sq - 1u, 5), 0);
+    assert_int_equal(unimplemented(&p, sq, 4), 0); /* too short to name it */
+    assert_int_equal(p.c.app.n, n + 3);
+    assert_int_equal(p.c.app.v[n].payload[0], 3);
+    assert_true(sshbpp_kex_running(p.c.k));
+    assert_int_equal(unimplemented(&p, sq, 5), SSHBPP_EREKEYREFUSED);
+    /* sticky */
+    pk.payload = IGNORE_MSG;
+    pk.len = sizeof(IGNORE_MSG);
+    pk.type = 2;
+    pk.seqno = 99;
+    assert_int_equal(sshbpp_kex_input(p.c.k, &pk), SSHBPP_EREKEYREFUSED);
+    assert_int_equal(sshbpp_kex_start(p.c.k), SSHBPP_EREKEYREFUSED);
+    pair_free(&p);
+
+    /* without the hook, or with one that does not know, nothing changes:
+     * the UNIMPLEMENTED passes and the exchange keeps waiting */
+    for (n = 0; n < 2; n++) {
+        pair_init(&p, NULL, NULL, key_ed);
+        handshake(&p);
+        if (n == 1)
+            assert_int_equal(sshbpp_kex_set_seqno_fn(p.c.k, t_seqno_unknown), 0);
+        assert_int_equal(sshbpp_kex_start(p.c.k), 0);
+        sq = last_out_seqno(&p.c);
+        drop_tx(&p.c);
+        assert_int_equal(unimplemented(&p, sq, 5), 0);
+        assert_int_equal(p.c.app.n, 1);
+        assert_true(sshbpp_kex_running(p.c.k));
+        pair_free(&p);
+    }
+
+    /* once the exchange is over, the number means nothing any more (strict
+     * KEX restarts the numbering, so a later packet may carry it) */
+    pair_init(&p, NULL, NULL, key_ed);
+    handshake(&p);
+    assert_int_equal(sshbpp_kex_set_seqno_fn(p.c.k, t_seqno), 0);
+    assert_int_equal(sshbpp_kex_start(p.c.k), 0);
+    sq = last_out_seqno(&p.c);
+    pump(&p);
+    assert_done(&p, 2);
+    assert_int_equal(unimplemented(&p, sq, 5), 0);
+    assert_int_equal(p.c.app.n, 1);
+    pair_free(&p);
+
+    /* the first exchange too: the server answers our very first packet */
+    pair_init(&p, NULL, NULL, key_ed);
+    assert_int_equal(sshbpp_kex_set_seqno_fn(p.c.k, t_seqno), 0);
+    assert_int_equal(sshbpp_kex_start(p.c.k), 0);
+    assert_int_equal(last_out_seqno(&p.c), 0);
+    drop_tx(&p.c);
+    assert_int_equal(unimplemented(&p, 0, 5), SSHBPP_EREKEYREFUSED);
+    assert_int_equal(sshbpp_kex_completed(p.c.k), 0);
+    pair_free(&p);
+
+    assert_int_equal(sshbpp_kex_set_seqno_fn(NULL, t_seqno), SSHBPP_EINVAL);
+    assert_string_equal(sshbpp_err_name(SSHBPP_EREKEYREFUSED), "SSHBPP_EREKEYREFUSED");
+    assert_true(sshbpp_is_fatal(SSHBPP_EREKEYREFUSED));
+}
+
 /* ---- malformed KEXINIT ------------------------------------------------------------ */
 
 static void
@@ -1019,6 +1157,7 @@ main(void)
         cmocka_unit_test(test_ext_info),
         cmocka_unit_test(test_first_kex_packet_follows),
         cmocka_unit_test(test_malformed_kexinit),
+        cmocka_unit_test(test_unimplemented_kexinit),
     };
     return cmocka_run_group_tests(tests, keys_setup, keys_teardown);
 }

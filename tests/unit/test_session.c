@@ -3,11 +3,15 @@
  * the server side in a thread: handshake, traffic both ways, rekeys from
  * either side while other threads keep sending (nothing lost, order kept),
  * automatic rekeys from tiny rekey limits, the version exchange's edge
- * cases against a hand-driven peer, the handshake timeout and DISCONNECT.
+ * cases against a hand-driven peer, the handshake timeout and DISCONNECT;
+ * sends and rekeys that drive an exchange themselves when nobody reads
+ * (the receive queue, its bound), sshbpp_close() releasing every waiter,
+ * and a peer that refuses our rekey with SSH_MSG_UNIMPLEMENTED.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -159,7 +163,7 @@ typedef struct flow {
     uint8_t peer_type;
     uint32_t got;     /* messages received in order */
     int rc;
-    volatile int in_recv;
+    atomic_int in_recv; /* atomic: polled by the main thread */
     pthread_t reader, sender;
 } flow;
 
@@ -170,7 +174,7 @@ reader(void *arg)
     sshbpp_packet pkt;
     int r;
 
-    f->in_recv = 1;
+    atomic_store(&f->in_recv, 1);
     for (;;) {
         r = sshbpp_session_recv(f->e->s, &pkt);
         if (r != 0) {
@@ -269,7 +273,7 @@ run_flows(end *c, end *s, int rekeys_by_client, int rekeys_by_server)
     assert_int_equal(pthread_create(&fs.reader, NULL, reader, &fs), 0);
     /* session_rekey() must see the reader inside recv, or it would read
      * itself */
-    while (!fc.in_recv || !fs.in_recv)
+    while (!atomic_load(&fc.in_recv) || !atomic_load(&fs.in_recv))
         sleep_ms(1);
     sleep_ms(20);
     assert_int_equal(pthread_create(&fc.sender, NULL, sender, &fc), 0);
@@ -390,14 +394,500 @@ test_rekey_without_reader(void **state)
     pthread_join(fs.reader, NULL);
     assert_int_equal(fs.rc, 0);
     assert_int_equal(fs.got, 1);
-    /* now a server message arrives while the client rekeys alone: there is
-     * nobody to hand it to */
+    /* now a server message arrives while the client rekeys alone (the
+     * server has a reader again to answer): the rekey keeps it for the
+     * next recv instead of failing */
+    memset(&fs, 0, sizeof(fs));
+    fs.e = &s;
+    fs.peer_type = 94;
+    assert_int_equal(pthread_create(&fs.reader, NULL, reader, &fs), 0);
     send_tagged(&s, 95, 0, 50);
     sleep_ms(50);
-    assert_int_equal(sshbpp_session_rekey(c.s), SSHBPP_EKEXORDER);
-    assert_int_equal(sshbpp_session_recv(c.s, &pkt), SSHBPP_EKEXORDER);
+    assert_int_equal(sshbpp_session_rekey(c.s), 0);
+    assert_int_equal(sshbpp_kex_completed(sshbpp_session_kex(c.s)), 4);
+    assert_int_equal(sshbpp_session_recv(c.s, &pkt), 0);
+    assert_int_equal(pkt.type, 95);
+    assert_int_equal(tu_be32(pkt.payload + 1), 0);
+    assert_int_equal(sshbpp_session_send(c.s, done, sizeof(done)), 0);
+    pthread_join(fs.reader, NULL);
+    assert_int_equal(fs.rc, 0);
     end_close(&c);
     end_close(&s);
+}
+
+/* ---- helpers: a call in a thread, watched ---------------------------------------- */
+
+typedef struct waiter {
+    end *e;
+    int op; /* 0: session_send, 1: session_rekey, 2: session_recv */
+    atomic_int done;
+    int rc;
+    pthread_t th;
+} waiter;
+
+static void *
+waiter_thread(void *arg)
+{
+    static const uint8_t msg[] = {94, 0, 0, 0, 9, 'w'};
+    waiter *w = arg;
+    sshbpp_packet pkt;
+
+    if (w->op == 0)
+        w->rc = sshbpp_session_send(w->e->s, msg, sizeof(msg));
+    else if (w->op == 1)
+        w->rc = sshbpp_session_rekey(w->e->s);
+    else
+        w->rc = sshbpp_session_recv(w->e->s, &pkt);
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
+static void
+waiter_start(waiter *w, end *e, int op)
+{
+    memset(w, 0, sizeof(*w));
+    w->e = e;
+    w->op = op;
+    atomic_init(&w->done, 0);
+    assert_int_equal(pthread_create(&w->th, NULL, waiter_thread, w), 0);
+}
+
+/* Waits up to limit_s for w to finish; returns the seconds it took, or
+ * fails the test (leaving the blocked thread and its session alone). */
+static double now_s(void);
+
+static double
+waiter_finish(waiter *w, double limit_s)
+{
+    double t0 = now_s();
+
+    while (!atomic_load(&w->done)) {
+        if (now_s() - t0 > limit_s)
+            fail_msg("waiter (op %d) still blocked %.1f s after sshbpp_close()", w->op,
+                     limit_s);
+        sleep_ms(5);
+    }
+    pthread_join(w->th, NULL);
+    return now_s() - t0;
+}
+
+/* Runs op on e in a thread and waits for it; if it is still blocked after
+ * limit_s, closes e's Packetizer so that it returns (SSHBPP_ECLOSED, which
+ * then fails the caller's check) rather than hang the test. Returns rc. */
+static int
+run_watched(end *e, int op, double limit_s)
+{
+    waiter w;
+    double t0;
+
+    waiter_start(&w, e, op);
+    t0 = now_s();
+    while (!atomic_load(&w.done) && now_s() - t0 < limit_s)
+        sleep_ms(5);
+    if (!atomic_load(&w.done))
+        sshbpp_close(e->p);
+    waiter_finish(&w, 3.0);
+    return w.rc;
+}
+
+/* ---- no reader thread: send and rekey drive the exchange ------------------------ */
+
+/* Makes e's rekey flag come up once `packets` packets have gone either
+ * way under the current keys. The flag stays up until an exchange has
+ * switched both directions. */
+static void
+rekey_soon(end *e, uint64_t packets)
+{
+    sshbpp_rekey_limits l;
+
+    sshbpp_rekey_limits_default(&l);
+    l.packets = packets;
+    assert_int_equal(sshbpp_engine_set_rekey_limits(sshbpp_packetizer_engine(e->p), &l), 0);
+}
+
+static void
+rekey_default(end *e)
+{
+    sshbpp_rekey_limits l;
+
+    sshbpp_rekey_limits_default(&l);
+    assert_int_equal(sshbpp_engine_set_rekey_limits(sshbpp_packetizer_engine(e->p), &l), 0);
+}
+
+/* The server as a single-threaded peer: receives until the 96 marker and
+ * remembers the tags of the 94 messages, in order. */
+typedef struct collector {
+    end *e;
+    uint32_t tags[16];
+    unsigned n;
+    int rc;
+    pthread_t th;
+} collector;
+
+static void *
+collect_thread(void *arg)
+{
+    collector *k = arg;
+    sshbpp_packet pkt;
+
+    for (;;) {
+        if ((k->rc = sshbpp_session_recv(k->e->s, &pkt)) != 0)
+            return NULL;
+        if (pkt.type == 96)
+            return NULL;
+        if (pkt.type != 94 || pkt.len < 5 || k->n >= 16) {
+            k->rc = -1000;
+            return NULL;
+        }
+        k->tags[k->n++] = tu_be32(pkt.payload + 1);
+    }
+}
+
+/* Single-threaded client: its rekey flag comes up and session_send has to
+ * run the exchange itself, with nobody in session_recv. Messages the
+ * server sent before it saw our KEXINIT arrive in the middle of it; they
+ * are queued and returned by the next session_recv calls, in order. */
+static void
+test_send_drives_exchange(void **state)
+{
+    static const uint8_t done[] = {96, 0, 0, 0, 0};
+    sshbpp_kex_info info;
+    sshbpp_packet pkt;
+    collector col;
+    uint32_t i;
+    end c, s;
+
+    (void)state;
+    connect_pair(&c, &s, NULL, NULL);
+    /* the server's messages wait in the socket, ahead of everything the
+     * server sends in the exchange */
+    for (i = 0; i < 3; i++)
+        send_tagged(&s, 95, i, 40 + i * 300);
+    memset(&col, 0, sizeof(col));
+    col.e = &s;
+    assert_int_equal(pthread_create(&col.th, NULL, collect_thread, &col), 0);
+
+    /* two packets: the message sent after the exchange (one packet under
+     * the new keys) does not raise the flag again */
+    rekey_soon(&c, 2);
+    send_tagged(&c, 94, 0, 60);
+    assert_false(sshbpp_need_rekey(c.p));
+    send_tagged(&c, 94, 1, 60); /* the flag comes up after this one */
+    assert_true(sshbpp_need_rekey(c.p));
+    send_tagged(&c, 94, 2, 60); /* starts the exchange and completes it */
+    rekey_default(&c);
+    assert_int_equal(sshbpp_session_get_info(c.s, &info), 0);
+    assert_int_equal(info.rekeys, 1);
+    assert_false(sshbpp_need_rekey(c.p));
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(sshbpp_session_recv(c.s, &pkt), 0);
+        assert_int_equal(pkt.type, 95);
+        assert_int_equal(pkt.len, 40 + i * 300);
+        assert_int_equal(tu_be32(pkt.payload + 1), i);
+    }
+    assert_int_equal(sshbpp_session_send(c.s, done, sizeof(done)), 0);
+    pthread_join(col.th, NULL);
+    assert_int_equal(col.rc, 0);
+    assert_int_equal(col.n, 3);
+    for (i = 0; i < 3; i++)
+        assert_int_equal(col.tags[i], i);
+    assert_int_equal(sshbpp_session_get_info(s.s, &info), 0);
+    assert_int_equal(info.rekeys, 1);
+    end_close(&c);
+    end_close(&s);
+}
+
+/* The server rekeys on its only thread (session_rekey reads itself) while
+ * the single-threaded client keeps sending: the client's messages cross
+ * the server's KEXINIT, the server's exchange queues them, and its next
+ * session_recv calls return them in order. */
+typedef struct rekeyer {
+    end *e;
+    int rc_rekey, rc;
+    uint32_t tags[8];
+    unsigned n;
+    pthread_t th;
+} rekeyer;
+
+static void *
+rekeyer_thread(void *arg)
+{
+    static const uint8_t done[] = {96, 0, 0, 0, 0};
+    rekeyer *r = arg;
+    sshbpp_packet pkt;
+    uint32_t i;
+
+    for (i = 0; i < 3; i++)
+        send_tagged(r->e, 95, i, 70);
+    r->rc_rekey = sshbpp_session_rekey(r->e->s);
+    while (r->n < 4) {
+        if ((r->rc = sshbpp_session_recv(r->e->s, &pkt)) != 0)
+            return NULL;
+        if (pkt.type != 94) {
+            r->rc = -1000;
+            return NULL;
+        }
+        r->tags[r->n++] = tu_be32(pkt.payload + 1);
+    }
+    r->rc = sshbpp_session_send(r->e->s, done, sizeof(done));
+    return NULL;
+}
+
+static void
+test_rekey_queues_crossing(void **state)
+{
+    sshbpp_packet pkt;
+    rekeyer rk;
+    uint32_t i;
+    end c, s;
+
+    (void)state;
+    connect_pair(&c, &s, NULL, NULL);
+    memset(&rk, 0, sizeof(rk));
+    rk.e = &s;
+    assert_int_equal(pthread_create(&rk.th, NULL, rekeyer_thread, &rk), 0);
+    for (i = 0; i < 3; i++)
+        send_tagged(&c, 94, i, 80);
+    /* the server's three messages precede its KEXINIT: recv returns them
+     * without reading the KEXINIT, so the client's gate stays open */
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(sshbpp_session_recv(c.s, &pkt), 0);
+        assert_int_equal(pkt.type, 95);
+        assert_int_equal(tu_be32(pkt.payload + 1), i);
+    }
+    send_tagged(&c, 94, 3, 80); /* crosses the server's KEXINIT */
+    /* answers the server's exchange, then gets its end marker */
+    assert_int_equal(sshbpp_session_recv(c.s, &pkt), 0);
+    assert_int_equal(pkt.type, 96);
+    pthread_join(rk.th, NULL);
+    assert_int_equal(rk.rc_rekey, 0);
+    assert_int_equal(rk.rc, 0);
+    assert_int_equal(rk.n, 4);
+    for (i = 0; i < 4; i++)
+        assert_int_equal(rk.tags[i], i);
+    assert_int_equal(sshbpp_kex_completed(sshbpp_session_kex(c.s)), 2);
+    assert_int_equal(sshbpp_kex_completed(sshbpp_session_kex(s.s)), 2);
+    end_close(&c);
+    end_close(&s);
+}
+
+/* A server that only sends (never reads, so never answers our KEXINIT):
+ * count messages of len bytes, tagged 0, 1, ... */
+typedef struct flood {
+    end *e;
+    uint32_t count;
+    size_t len;
+    pthread_t th;
+} flood;
+
+static void *
+flood_thread(void *arg)
+{
+    flood *f = arg;
+    uint8_t *buf = calloc(1, f->len);
+    uint32_t i;
+
+    if (buf == NULL)
+        return NULL;
+    buf[0] = 95;
+    for (i = 0; i < f->count; i++) {
+        tu_put_be32(buf + 1, i);
+        if (sshbpp_session_send(f->e->s, buf, f->len) != 0)
+            break;
+    }
+    free(buf);
+    return NULL;
+}
+
+/* The queue is bounded: beyond it the send that drives the exchange fails
+ * with SSHBPP_EPROTO. What was queued is still delivered, in order, then
+ * the error. */
+static void
+queue_bound(uint32_t count, size_t len, uint32_t want_queued)
+{
+    sshbpp_packet pkt;
+    flood fl;
+    uint32_t i;
+    end c, s;
+
+    connect_pair(&c, &s, NULL, NULL);
+    rekey_soon(&c, 1);
+    send_tagged(&c, 94, 0, 60);
+    assert_true(sshbpp_need_rekey(c.p));
+    memset(&fl, 0, sizeof(fl));
+    fl.e = &s;
+    fl.count = count;
+    fl.len = len;
+    assert_int_equal(pthread_create(&fl.th, NULL, flood_thread, &fl), 0);
+    /* a send that drives the exchange (watched: without the bound it
+     * would wait for the mute server for ever) */
+    assert_int_equal(run_watched(&c, 0, 10.0), SSHBPP_EPROTO);
+    for (i = 0; i < want_queued; i++) {
+        assert_int_equal(sshbpp_session_recv(c.s, &pkt), 0);
+        assert_int_equal(pkt.type, 95);
+        assert_int_equal(pkt.len, len);
+        assert_int_equal(tu_be32(pkt.payload + 1), i);
+    }
+    assert_int_equal(sshbpp_session_recv(c.s, &pkt), SSHBPP_EPROTO);
+    end_close(&c); /* the flood ends on the closed socket if it has not */
+    pthread_join(fl.th, NULL);
+    end_close(&s);
+}
+
+static void
+test_queue_bound(void **state)
+{
+    (void)state;
+    /* 4096 messages fit, the 4097th does not */
+    queue_bound(4097, 5, 4096);
+    /* 4 MiB of payload: 127 messages of 33000 bytes fit, a 128th does not */
+    queue_bound(128, 33000, 127);
+}
+
+/* ---- sshbpp_close() releases every waiter ---------------------------------------- */
+
+/* An exchange our side started, a mute peer, and a reader thread that
+ * leaves session_recv normally (with a message the peer sent before it
+ * went mute): the waiting send or rekey is released by sshbpp_close() of
+ * the Packetizer. Before the fix it waited for a broadcast that nobody was
+ * left to send. */
+static void
+close_releases(int op)
+{
+    waiter rd, w;
+    end c, s;
+
+    connect_pair(&c, &s, NULL, NULL);
+    /* send: the rekey flag comes up with the first packet the reader gets
+     * (the server's EXT_INFO); whether recv or the send then starts the
+     * exchange, the send has to wait for it. Set before the reader runs:
+     * the limits are not thread-safe. */
+    if (op == 0)
+        rekey_soon(&c, 1);
+    waiter_start(&rd, &c, 2); /* the reader */
+    sleep_ms(50);
+    waiter_start(&w, &c, op); /* waits for the exchange */
+    sleep_ms(200);
+    assert_false(atomic_load(&w.done));
+    /* the server (never reading: mute for the exchange) sends one message;
+     * the reader returns with it and its thread ends */
+    send_tagged(&s, 95, 0, 50);
+    waiter_finish(&rd, 5.0);
+    assert_int_equal(rd.rc, 0);
+    sleep_ms(300);
+    assert_false(atomic_load(&w.done)); /* the peer still does not answer */
+    sshbpp_close(c.p);
+    assert_true(waiter_finish(&w, 3.0) < 1.0);
+    assert_int_equal(w.rc, SSHBPP_ECLOSED);
+    end_close(&c);
+    end_close(&s);
+}
+
+static void
+test_close_releases_waiters(void **state)
+{
+    waiter w;
+    end e;
+    int sv[2];
+
+    (void)state;
+    close_releases(0);
+    close_releases(1);
+    /* a send before any handshake waits for the gate; nobody reads and no
+     * error is recorded by the session, so only the closed Packetizer can
+     * end the wait */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    end_open(&e, sv[0], SSHBPP_ROLE_CLIENT, NULL);
+    waiter_start(&w, &e, 0);
+    sleep_ms(200);
+    assert_false(atomic_load(&w.done));
+    sshbpp_close(e.p);
+    assert_true(waiter_finish(&w, 3.0) < 1.0);
+    assert_int_equal(w.rc, SSHBPP_ECLOSED);
+    end_close(&e);
+    close(sv[1]);
+}
+
+/* ---- the peer refuses our rekey with SSH_MSG_UNIMPLEMENTED ------------------------ */
+
+/* The server end driven by hand through its Packetizer (its session sits
+ * idle): waits for the client's KEXINIT and answers it like OpenSSH's sshd
+ * before user authentication, with UNIMPLEMENTED naming that packet;
+ * first, an UNIMPLEMENTED for another packet, which must pass through. */
+typedef struct refuser {
+    end *e;
+    uint32_t kexinit_seqno;
+    int rc;
+    pthread_t th;
+} refuser;
+
+static void *
+refuser_thread(void *arg)
+{
+    refuser *r = arg;
+    sshbpp_packet pkt;
+    uint8_t u[5] = {3};
+
+    do {
+        if ((r->rc = sshbpp_read_message(r->e->p, &pkt)) != 0)
+            return NULL;
+    } while (pkt.type != 20);
+    r->kexinit_seqno = pkt.seqno;
+    tu_put_be32(u + 1, pkt.seqno + 1000u);
+    if ((r->rc = sshbpp_send_message(r->e->p, u, sizeof(u))) != 0)
+        return NULL;
+    tu_put_be32(u + 1, pkt.seqno);
+    r->rc = sshbpp_send_message(r->e->p, u, sizeof(u));
+    return NULL;
+}
+
+static void
+rekey_refused(int with_reader)
+{
+    sshbpp_packet pkt;
+    refuser rf;
+    waiter rd;
+    end c, s;
+    int rc;
+
+    connect_pair(&c, &s, NULL, NULL);
+    memset(&rf, 0, sizeof(rf));
+    rf.e = &s;
+    assert_int_equal(pthread_create(&rf.th, NULL, refuser_thread, &rf), 0);
+    if (with_reader) {
+        /* the reader gets the other UNIMPLEMENTED and leaves; the rekey then
+         * reads on itself and meets the refusal */
+        waiter_start(&rd, &c, 2);
+        sleep_ms(50);
+    }
+    /* watched: a rekey that keeps waiting for the refusing peer fails the
+     * test instead of hanging it */
+    rc = run_watched(&c, 1, 5.0);
+    pthread_join(rf.th, NULL);
+    assert_int_equal(rf.rc, 0);
+    assert_int_equal(rc, SSHBPP_EREKEYREFUSED);
+    if (with_reader) {
+        waiter_finish(&rd, 5.0);
+        assert_int_equal(rd.rc, 0);
+    } else {
+        /* the other UNIMPLEMENTED was queued and comes first */
+        assert_int_equal(sshbpp_session_recv(c.s, &pkt), 0);
+        assert_int_equal(pkt.type, 3);
+        assert_int_equal(pkt.len, 5);
+        assert_int_equal(tu_be32(pkt.payload + 1), rf.kexinit_seqno + 1000u);
+    }
+    assert_int_equal(sshbpp_session_recv(c.s, &pkt), SSHBPP_EREKEYREFUSED);
+    assert_int_equal(sshbpp_session_rekey(c.s), SSHBPP_EREKEYREFUSED);
+    end_close(&c);
+    end_close(&s);
+}
+
+static void
+test_rekey_refused(void **state)
+{
+    (void)state;
+    rekey_refused(0);
+    rekey_refused(1);
 }
 
 /* ---- version exchange against a hand-driven peer ------------------------------- */
@@ -586,6 +1076,11 @@ main(void)
         cmocka_unit_test(test_rekey_both_concurrent),
         cmocka_unit_test(test_rekey_automatic),
         cmocka_unit_test(test_rekey_without_reader),
+        cmocka_unit_test(test_send_drives_exchange),
+        cmocka_unit_test(test_rekey_queues_crossing),
+        cmocka_unit_test(test_queue_bound),
+        cmocka_unit_test(test_close_releases_waiters),
+        cmocka_unit_test(test_rekey_refused),
         cmocka_unit_test(test_version_edge_cases),
         cmocka_unit_test(test_handshake_timeout),
         cmocka_unit_test(test_bad_arguments),
