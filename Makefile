@@ -5,7 +5,8 @@
 #   make build          configure + build $(BUILD_DIR) (RelWithDebInfo, -Werror)
 #   make test           deps + build + ctest + install check + ASan/UBSan unit
 #                       tests + the demo under ASan + valgrind over the unit tests
-#   make run            deps + build + run the demo (every cipher x MAC)
+#   make run            deps + build + the demo (every cipher x MAC), then
+#                       sshbpp serve and sshbpp probe over loopback
 #   make install        cmake --install $(BUILD_DIR)  (PREFIX=... to relocate)
 #   make check-install  install into a temp prefix and build a consumer against it
 #   make clean          remove $(BUILD_DIR) and $(ASAN_DIR)
@@ -78,7 +79,7 @@ else
 endif
 
 run: deps build
-	$(BUILD_DIR)/examples/sshbpp_demo
+	./scripts/run-demo.sh $(BUILD_DIR)
 
 install:
 	$(CMAKE) --install $(BUILD_DIR) $(if $(PREFIX),--prefix $(PREFIX))
