@@ -30,7 +30,7 @@ Cases:
   openssh.auth.64MiB_every_1MiB       probe -i KEY -l root against sshd:
                                       authenticated, then 64 MiB of IGNORE with
                                       a rekey every 1 MiB: exit 0, rekeys >= 60
-  openssh.auth.rekeylimit_1M          sshd with RekeyLimit 1M, probe -i, 16 MiB
+  openssh.auth.rekeylimit_16K         sshd with RekeyLimit 16K, probe -i, 16 MiB
                                       without --rekey-bytes: sshd rekeys against
                                       us mid-stream (rekeys >= 2), no error
   openssh.preauth_rekey_refused       sshd answers the probe's KEXINIT with
@@ -112,7 +112,7 @@ def main():
         started.append(sshd_limit)
         sshd_auth = peers.Sshd("rekey-sshd-auth", client_key=True, keys_from=sshd).start()
         started.append(sshd_auth)
-        sshd_auth_limit = peers.Sshd("rekey-sshd-auth-limit", extra_config="RekeyLimit 1M",
+        sshd_auth_limit = peers.Sshd("rekey-sshd-auth-limit", extra_config="RekeyLimit 16K",
                                      client_key=True, keys_from=sshd).start()
         started.append(sshd_auth_limit)
         print("dropbear :%d, paramiko :%d/:%d, serve :%d, sshd :%d/:%d" % (
@@ -241,7 +241,7 @@ def main():
 
         def openssh_auth_rekeylimit():
             cfg = sshd_auth_limit.effective_config()
-            peers.check(cfg.get("rekeylimit", "").startswith("1048576 "),
+            peers.check(cfg.get("rekeylimit", "").startswith("16384 "),
                         "sshd -T rekeylimit %r" % cfg.get("rekeylimit"))
 
             def extra(data):
@@ -258,7 +258,7 @@ def main():
                    or "protocol_error" in l]
             peers.check(not bad, "sshd logged errors:\n" + "\n".join(bad[-10:]))
             return note + " (rekeys started by sshd's RekeyLimit)"
-        runner.case("openssh.auth.rekeylimit_1M", openssh_auth_rekeylimit)
+        runner.case("openssh.auth.rekeylimit_16K", openssh_auth_rekeylimit)
 
         # --- OpenSSH, before authentication
         def openssh_refused():
