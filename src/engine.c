@@ -411,6 +411,9 @@ sshbpp_engine_set_initial_kex_done(sshbpp_engine *e, int done)
 int
 sshbpp_engine_set_rekey_limits(sshbpp_engine *e, const sshbpp_rekey_limits *l)
 {
+    /* Values up to 2^64-1 stay allowed (paramiko users write 2^40 for
+     * "never"); the send path's hard stop at 2^32 packets per key keeps the
+     * sequence number, chacha's nonce, from coming round regardless. */
     if (e == NULL || l == NULL || l->packets == 0 || l->bytes == 0 ||
         l->packets_overflow == 0 || l->bytes_overflow == 0)
         return SSHBPP_EINVAL;

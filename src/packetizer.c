@@ -736,6 +736,11 @@ sshbpp_readline(sshbpp_packetizer *p, char *buf, size_t cap, double timeout_s)
             return (long)len;
         if (r < 0)
             return sshbpp_is_fatal(r) ? pz_fail(p, r) : r;
+        /* Stricter than paramiko: the per-chunk timeout restarts with every
+         * byte, so only the handshake timer stops a peer that trickles its
+         * banner one byte at a time. */
+        if (sshbpp_handshake_timed_out(p))
+            return pz_fail(p, SSHBPP_EHANDSHAKE);
         /* Wait in poll-interval slices even without a timeout, so that
          * close() stops a reader on a pipe or a callback transport. */
         if (chunk_ns > 0) {

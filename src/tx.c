@@ -161,6 +161,10 @@ sshbpp_engine_tx_end(sshbpp_engine *e, size_t len)
     seqno = atomic_load(&d->seqno);
     if (seqno == UINT32_MAX && !atomic_load(&e->kex_done))
         return sshbpp__fail(e, SSHBPP_ESEQWRAP);
+    /* chacha20-poly1305's nonce is the sequence number: 2^32 packets under
+     * one key would reuse it, whatever the caller did with need_rekey. */
+    if (sshbpp__ld64(&d->packets) >= ((uint64_t)1 << 32))
+        return sshbpp__fail(e, SSHBPP_ESEQWRAP);
 
     p = tx->buf + tx->len;
     type = p[5];

@@ -79,8 +79,11 @@ SSHBPP_API void sshbpp_engine_close(sshbpp_engine *e);
  * code is recorded as SSHBPP_EPROTO. */
 SSHBPP_API int sshbpp_engine_fail(sshbpp_engine *e, int err);
 
-/* Frees buffer memory that holds no pending data (rx and tx). Safe at any
- * time; the buffers grow again on demand. */
+/* Frees buffer memory that holds no pending data (rx and tx); the buffers
+ * grow again on demand. It counts as a receive call and a send call: the
+ * payload last returned by rx_next() is invalid afterwards, and neither
+ * half may be in use by another thread meanwhile (call it from an idle
+ * connection's event loop, or with the reader and senders quiet). */
 SSHBPP_API void sshbpp_engine_shrink(sshbpp_engine *e);
 
 /* ===================================================================== */
@@ -154,7 +157,9 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_engine_set_compression(sshbpp_engine *e, i
  * maximum packet + overhead + `want`), for the caller to read ciphertext
  * into directly; then sshbpp_engine_rx_commit(n). want 0 means a default
  * chunk (64 KiB). Returns NULL (and *room 0) once closed or out of memory
- * (then the sticky error says which). */
+ * (then the sticky error says which), or, with no error recorded, when the
+ * bounded buffer is full: the caller must call rx_next()/rx_line() first
+ * (reading more from the peer would not fit a single packet anyway). */
 SSHBPP_API uint8_t *sshbpp_engine_rx_space(sshbpp_engine *e, size_t want, size_t *room);
 
 /* Declares n bytes written at the pointer rx_space() returned.
@@ -218,8 +223,9 @@ SSHBPP_API int sshbpp_engine_rx_in_packet(const sshbpp_engine *e);
 /* Builds one packet from payload (message incl. type byte) and appends its
  * wire bytes to the output: compression, padding (at least 4 bytes, random
  * once a cipher is set), encryption and MAC, all in place in the output
- * buffer. Returns 0, SSHBPP_EINVAL, SSHBPP_EPAYLOADLEN (len 0 or above the
- * maximum packet size: soft, nothing is sent), or a fatal error:
+ * buffer. Returns 0, SSHBPP_EINVAL, SSHBPP_EPAYLOADLEN (len 0, or above
+ * the maximum packet size minus 64 bytes of framing, less zlib's worst-case
+ * expansion when compressing: soft, nothing is sent), or a fatal error:
  * SSHBPP_ESEQWRAP (this packet would be numbered 0xffffffff before the
  * initial kex is done; nothing is produced), SSHBPP_ECOMP, SSHBPP_ECRYPTO,
  * SSHBPP_ENOMEM, or the sticky error. */
@@ -236,7 +242,8 @@ SSHBPP_API uint8_t *sshbpp_engine_tx_begin(sshbpp_engine *e, size_t max_len);
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_engine_tx_end(sshbpp_engine *e, size_t len);
 
 /* Appends raw bytes (the version line) to the output, unframed. Returns 0,
- * SSHBPP_ENOMEM or the sticky error. */
+ * SSHBPP_EINVAL (NULL data, or between tx_begin and tx_end), SSHBPP_ENOMEM
+ * or the sticky error. */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_engine_tx_raw(sshbpp_engine *e, const void *data,
                                                     size_t len);
 
@@ -292,7 +299,9 @@ typedef struct sshbpp_rekey_limits {
 /* Fills l with the defaults above. */
 SSHBPP_API void sshbpp_rekey_limits_default(sshbpp_rekey_limits *l);
 /* Copies in / out the engine's limits. set returns 0 or SSHBPP_EINVAL
- * (NULL, or a zero packets/bytes/overflow value). */
+ * (NULL, or a zero value). Whatever the limits, sending fails with
+ * SSHBPP_ESEQWRAP once 2^32 packets went out under one set of keys (the
+ * sequence number, chacha20-poly1305's nonce, would repeat). */
 SSHBPP_API int sshbpp_engine_set_rekey_limits(sshbpp_engine *e, const sshbpp_rekey_limits *l);
 SSHBPP_API void sshbpp_engine_get_rekey_limits(const sshbpp_engine *e, sshbpp_rekey_limits *l);
 

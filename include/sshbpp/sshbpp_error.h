@@ -59,7 +59,7 @@ extern "C" {
     X(EDECOMP, -31, "zlib decompression failed")                                        \
     X(EDECOMPLONG, -32, "decompressed payload exceeds the maximum packet size")         \
     X(ECOMP, -33, "zlib compression failed")                                            \
-    X(ESEQWRAP, -34, "sequence number rolled over during the initial key exchange")     \
+    X(ESEQWRAP, -34, "sequence number rolled over during the initial key exchange or under one key") \
     X(EREKEYIGNORED, -35, "remote transport is ignoring rekey requests")                \
     X(EEOF, -36, "connection closed by peer")                                           \
     X(EEOFPKT, -37, "connection closed by peer in the middle of a packet")              \

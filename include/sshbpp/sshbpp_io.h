@@ -77,9 +77,12 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_write_all(sshbpp_packetizer *p, const void
 /* Reads one line (the version banner) of at most cap-1 bytes into buf,
  * without "\n" and one trailing "\r", NUL-terminated; bytes after the line
  * stay buffered for the packets that follow. timeout_s bounds the wait for
- * each chunk of input, as paramiko (<= 0: wait forever). Returns the line
+ * each chunk of input, as paramiko (<= 0: wait forever); unlike paramiko,
+ * the handshake timer (sshbpp_start_handshake) also applies, so a peer
+ * trickling its banner byte by byte cannot outlast it. Returns the line
  * length (>= 0), or SSHBPP_ETIMEDOUT (soft), SSHBPP_EBUFSMALL, or fatal
- * SSHBPP_ELINELONG, SSHBPP_EEOF, SSHBPP_EIO, or the sticky error. */
+ * SSHBPP_ELINELONG, SSHBPP_EHANDSHAKE, SSHBPP_EEOF, SSHBPP_EIO, or the
+ * sticky error. */
 SSHBPP_API SSHBPP_MUST_USE long sshbpp_readline(sshbpp_packetizer *p, char *buf, size_t cap,
                                                 double timeout_s);
 

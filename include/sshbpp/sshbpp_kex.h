@@ -126,7 +126,9 @@ SSHBPP_API int sshbpp_kex_set_seqno_fn(sshbpp_kex *k, sshbpp_kex_seqno_fn fn);
 
 /* Sends our KEXINIT: the first exchange, or a rekey we start. A no-op
  * (returns 0) while an exchange is already running. Returns 0, or
- * SSHBPP_EUNSUPPORTED (bad name in the config), or a transport error. */
+ * SSHBPP_EUNSUPPORTED (bad name in the config), SSHBPP_EHOSTKEY (a server
+ * with no host key that can sign any configured algorithm), SSHBPP_ENOMEM,
+ * SSHBPP_ECRYPTO, a transport error, or the sticky error. */
 SSHBPP_API int sshbpp_kex_start(sshbpp_kex *k);
 
 /* Feeds one received message (from sshbpp_engine_rx_next or

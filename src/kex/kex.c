@@ -120,6 +120,7 @@ struct sshbpp_kex {
     int strict;       /* decided by the first KEXINIT pair */
     int ext_info_c;   /* server: the client's first KEXINIT offered ext-info-c */
     char *server_sig_algs;
+    sshbpp__wbuf first_hostkey; /* client: K_S of the first exchange */
     uint8_t sid[MAX_HASH];
     size_t sidlen;
     sshbpp_kex_info info;
@@ -363,6 +364,7 @@ sshbpp_kex_new(int role, const sshbpp_kex_config *cfg, const sshbpp_kex_transpor
     sshbpp__wb_init(&k->my_kexinit);
     sshbpp__wb_init(&k->peer_kexinit);
     sshbpp__wb_init(&k->q_c);
+    sshbpp__wb_init(&k->first_hostkey);
     return k;
 }
 
@@ -386,6 +388,7 @@ sshbpp_kex_free(sshbpp_kex *k)
     free(k->v_c);
     free(k->v_s);
     free(k->server_sig_algs);
+    sshbpp__wb_free(&k->first_hostkey);
     OPENSSL_cleanse(k, sizeof(*k));
     free(k);
 }
@@ -455,6 +458,22 @@ sshbpp__kex_test_no_strict(sshbpp_kex *k)
 {
     if (k != NULL)
         k->no_strict = 1;
+}
+
+/* Test-only (tests/unit/test_kex.c): reverse the server's host key order,
+ * so that a rekey signs with a different key of the same algorithm; the
+ * client must refuse it. */
+void sshbpp__kex_test_swap_hostkeys(sshbpp_kex *k);
+void
+sshbpp__kex_test_swap_hostkeys(sshbpp_kex *k)
+{
+    size_t i;
+
+    for (i = 0; k != NULL && i < k->nhk / 2; i++) {
+        sshbpp__hostkey t = k->hks[i];
+        k->hks[i] = k->hks[k->nhk - 1 - i];
+        k->hks[k->nhk - 1 - i] = t;
+    }
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1100,6 +1119,17 @@ input_kex_reply(sshbpp_kex *k, const sshbpp_packet *pkt)
         goto out;
     if ((r = sshbpp__hostkey_verify(k->hk_alg, ks, kslen, H, k->m->hash_len, sig, siglen)) != 0)
         goto out;
+    /* The caller checked the host key once, after the first exchange; a
+     * rekey must not swap it behind their back (OpenSSH pins it too). */
+    if (k->completed == 0) {
+        sshbpp__wb_reset(&k->first_hostkey);
+        sshbpp__wb_raw(&k->first_hostkey, ks, kslen);
+        if ((r = k->first_hostkey.err) != 0)
+            goto out;
+    } else if (kslen != k->first_hostkey.len || memcmp(ks, k->first_hostkey.p, kslen) != 0) {
+        r = SSHBPP_EHOSTKEY;
+        goto out;
+    }
     if ((r = sshbpp__hostkey_fingerprint(ks, kslen, k->fingerprint, sizeof(k->fingerprint))) != 0 ||
         (r = derive_keys(k, &K, H)) != 0)
         goto out;

@@ -27,6 +27,7 @@
 
 /* Test-only knob in kex.c. */
 void sshbpp__kex_test_no_strict(sshbpp_kex *k);
+void sshbpp__kex_test_swap_hostkeys(sshbpp_kex *k);
 
 #define V_C "SSH-2.0-testclient"
 #define V_S "SSH-2.0-testserver"
@@ -487,6 +488,30 @@ test_rekey_server(void **state)
 {
     (void)state;
     rekey_from(0);
+}
+
+/* A rekey must present the host key of the first exchange: the server
+ * signs the second exchange with another ed25519 key, and the client
+ * refuses it (OpenSSH pins the host key the same way). */
+static void
+test_rekey_hostkey_pinned(void **state)
+{
+    pair p;
+
+    (void)state;
+    pair_init(&p, NULL, NULL, key_ed);
+    assert_int_equal(sshbpp_kex_generate_hostkey(p.s.k, "ssh-ed25519"), 0);
+    handshake(&p);
+    assert_done(&p, 1);
+    /* same keys, same order: a rekey is fine */
+    assert_int_equal(sshbpp_kex_start(p.c.k), 0);
+    pump(&p);
+    assert_done(&p, 2);
+    sshbpp__kex_test_swap_hostkeys(p.s.k);
+    assert_int_equal(sshbpp_kex_start(p.c.k), 0);
+    pump(&p);
+    assert_int_equal(p.c.err, SSHBPP_EHOSTKEY);
+    pair_free(&p);
 }
 
 /* Both sides start a rekey at the same time: each KEXINIT counts as the
@@ -1146,6 +1171,7 @@ main(void)
         cmocka_unit_test(test_rekey_client),
         cmocka_unit_test(test_rekey_server),
         cmocka_unit_test(test_rekey_simultaneous),
+        cmocka_unit_test(test_rekey_hostkey_pinned),
         cmocka_unit_test(test_strict_seqnos),
         cmocka_unit_test(test_no_strict_seqnos),
         cmocka_unit_test(test_strict_violations),

@@ -592,6 +592,55 @@ test_readline_eof(void **state)
     sshbpp_packetizer_free(b);
 }
 
+/* A peer that sends its banner one byte every 100 ms restarts readline's
+ * per-chunk timeout forever; the handshake timer must still end it. */
+struct trickler {
+    int fd;
+    atomic_int stop;
+};
+
+static void *
+trickle_main(void *arg)
+{
+    struct trickler *t = arg;
+    int i;
+
+    for (i = 0; i < 60 && !atomic_load(&t->stop); i++) {
+        if (write(t->fd, "S", 1) != 1)
+            break;
+        sleep_ms(100);
+    }
+    return NULL;
+}
+
+static void
+test_readline_trickle_handshake_timeout(void **state)
+{
+    struct trickler t;
+    sshbpp_packetizer *b;
+    pthread_t th;
+    char line[4096];
+    int s[2];
+    double t0;
+
+    (void)state;
+    make_sockets(s);
+    b = sshbpp_packetizer_new_fd(s[1], 1);
+    assert_non_null(b);
+    t.fd = s[0];
+    atomic_init(&t.stop, 0);
+    assert_int_equal(pthread_create(&th, NULL, trickle_main, &t), 0);
+    sshbpp_start_handshake(b, 0.5);
+    t0 = now_s();
+    assert_int_equal(sshbpp_readline(b, line, sizeof(line), 1.0), SSHBPP_EHANDSHAKE);
+    /* well before the 6 s the trickle would last */
+    assert_true(now_s() - t0 < 4.0);
+    atomic_store(&t.stop, 1);
+    pthread_join(th, NULL);
+    close(s[0]);
+    sshbpp_packetizer_free(b);
+}
+
 /* ---------------------------------------------------------------------- */
 /* EOF                                                                     */
 
@@ -1641,6 +1690,7 @@ main(void)
         cmocka_unit_test(test_readline_timeout),
         cmocka_unit_test(test_readline_too_long),
         cmocka_unit_test(test_readline_eof),
+        cmocka_unit_test(test_readline_trickle_handshake_timeout),
         cmocka_unit_test(test_eof_mid_packet),
         cmocka_unit_test(test_eof_every_offset),
         cmocka_unit_test(test_write_eagain_every_offset),
