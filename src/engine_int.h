@@ -154,7 +154,6 @@ extern _Atomic unsigned long sshbpp__grow_count;
 void sshbpp__dir_free(struct sshbpp__dir *d);
 
 /* Logging (log.c). */
-int sshbpp__log_on(const sshbpp_engine *e);
 void sshbpp__logf(const sshbpp_engine *e, int level, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))

@@ -97,12 +97,6 @@ sshbpp_hexdump_line(char *out, size_t cap, const char *prefix, const uint8_t *da
     return plen + n;
 }
 
-int
-sshbpp__log_on(const sshbpp_engine *e)
-{
-    return e->log != NULL;
-}
-
 void
 sshbpp__logf(const sshbpp_engine *e, int level, const char *fmt, ...)
 {

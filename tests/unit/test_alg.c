@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -18,36 +20,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int
-nibble(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Decodes hex into out and returns the byte count; a malformed vector is a
- * bug in the test, so it fails the test rather than returning an error. */
-static size_t
-unhex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-
-    assert_int_equal(strlen(hex) % 2, 0);
-    while (*hex != '\0') {
-        int hi = nibble(hex[0]), lo = nibble(hex[1]);
-
-        assert_true(hi >= 0 && lo >= 0);
-        assert_true(n < cap);
-        out[n++] = (uint8_t)(hi << 4 | lo);
-        hex += 2;
-    }
-    return n;
-}
 
 /* Deterministic filler (xorshift32): reproducible failures, and data that
  * deflate cannot shrink. */
@@ -204,8 +176,8 @@ test_hmac_sha1_kat(void **state)
 
     (void)state;
     memset(key, 0x1f, sizeof(key));
-    dlen = unhex(kat_plain_hex, data, sizeof(data));
-    unhex("6e03b1a0c21cd641414cb459", want, sizeof(want));
+    dlen = tu_hex_decode(kat_plain_hex, data, sizeof(data));
+    tu_hex_decode("6e03b1a0c21cd641414cb459", want, sizeof(want));
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         sshbpp__mac m = {0};
 
@@ -287,8 +259,8 @@ test_aes128_cbc_kat(void **state)
     (void)state;
     memset(key, 0, sizeof(key));
     memset(iv, 0x55, sizeof(iv));
-    unhex("439197bd5b50ac2587c2c46bc7e938c090d216560d717361387c4c3dfb977de2", ct, sizeof(ct));
-    unhex(kat_plain_hex, pt, sizeof(pt));
+    tu_hex_decode("439197bd5b50ac2587c2c46bc7e938c090d216560d717361387c4c3dfb977de2", ct, sizeof(ct));
+    tu_hex_decode(kat_plain_hex, pt, sizeof(pt));
 
     /* Block by block: the chain must carry across calls, as it does
      * between the engine's first-block and rest-of-packet decrypts. */
@@ -383,12 +355,12 @@ test_gcm_kat(void **state)
     (void)state;
     for (k = 0; k < sizeof(key); k++)
         key[k] = (uint8_t)k;
-    unhex("000102030405060708090a0b", iv, sizeof(iv));
-    unhex("000000100b5e00000000000000000000000000aa", pt, sizeof(pt));
+    tu_hex_decode("000102030405060708090a0b", iv, sizeof(iv));
+    tu_hex_decode("000000100b5e00000000000000000000000000aa", pt, sizeof(pt));
     assert_int_equal(sshbpp__cipher_init(&enc, cipher("aes128-gcm@openssh.com"), key, iv, 1), 0);
     assert_int_equal(sshbpp__cipher_init(&dec, cipher("aes128-gcm@openssh.com"), key, iv, 0), 0);
     for (i = 0; i < 2; i++) {
-        assert_int_equal(unhex(wire[i], w, sizeof(w)), sizeof(w));
+        assert_int_equal(tu_hex_decode(wire[i], w, sizeof(w)), sizeof(w));
         memcpy(buf, pt, sizeof(pt));
         assert_int_equal(sshbpp__gcm_seal(&enc, buf, sizeof(buf), tag), 0);
         assert_memory_equal(buf, w, sizeof(buf));
@@ -460,20 +432,20 @@ test_gcm_iv_counter(void **state)
 
     (void)state;
     /* Carry from the low into the high 32 bits of the counter. */
-    unhex("0102030400000000ffffffff", iv, sizeof(iv));
+    tu_hex_decode("0102030400000000ffffffff", iv, sizeof(iv));
     assert_int_equal(sshbpp__cipher_init(&c, cipher("aes128-gcm@openssh.com"), key, iv, 1), 0);
     assert_int_equal(sshbpp__gcm_seal(&c, buf, sizeof(buf), tag), 0);
-    unhex("010203040000000100000000", want, sizeof(want));
+    tu_hex_decode("010203040000000100000000", want, sizeof(want));
     assert_memory_equal(c.iv, want, sizeof(want));
     assert_int_equal(sshbpp__gcm_seal(&c, buf, sizeof(buf), tag), 0);
-    unhex("010203040000000100000001", want, sizeof(want));
+    tu_hex_decode("010203040000000100000001", want, sizeof(want));
     assert_memory_equal(c.iv, want, sizeof(want));
 
     /* The 64-bit counter wraps; the fixed field is never touched. */
-    unhex("01020304ffffffffffffffff", iv, sizeof(iv));
+    tu_hex_decode("01020304ffffffffffffffff", iv, sizeof(iv));
     assert_int_equal(sshbpp__cipher_init(&c, cipher("aes128-gcm@openssh.com"), key, iv, 1), 0);
     assert_int_equal(sshbpp__gcm_seal(&c, buf, sizeof(buf), tag), 0);
-    unhex("010203040000000000000000", want, sizeof(want));
+    tu_hex_decode("010203040000000000000000", want, sizeof(want));
     assert_memory_equal(c.iv, want, sizeof(want));
     sshbpp__cipher_free(&c);
 }
@@ -498,9 +470,9 @@ test_chacha_kat(void **state)
     (void)state;
     for (i = 0; i < sizeof(key); i++)
         key[i] = (uint8_t)i;
-    assert_int_equal(unhex("000000180a64000000640000000100000384", pt, sizeof(pt)), 18);
+    assert_int_equal(tu_hex_decode("000000180a64000000640000000100000384", pt, sizeof(pt)), 18);
     memset(pt + 18, 0, 10);
-    assert_int_equal(unhex("94450e4112dc4231ad82a6d113605c61acc74e27f8b1f3f5e1ad5b5cf182427e"
+    assert_int_equal(tu_hex_decode("94450e4112dc4231ad82a6d113605c61acc74e27f8b1f3f5e1ad5b5cf182427e"
                            "8f21d63221f9575860132ae5",
                            w, sizeof(w)),
                      sizeof(w));
@@ -535,12 +507,12 @@ test_chacha_kat_seqno(void **state)
     for (i = 0; i < sizeof(key); i++)
         key[i] = (uint8_t)i;
     assert_int_equal(
-        unhex("000000480a5e000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+        tu_hex_decode("000000480a5e000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
               "202122232425262728292a2b2c2d2e2f303132333435363738393a3baaaaaaaaaaaaaaaaaaaa",
               pt, sizeof(pt)),
         sizeof(pt));
     assert_int_equal(
-        unhex("c2f231ed43643322729ba95c27ed45ad8bd85140fce6f78e4ecf593928a2d05757cca5f8e5ab43"
+        tu_hex_decode("c2f231ed43643322729ba95c27ed45ad8bd85140fce6f78e4ecf593928a2d05757cca5f8e5ab43"
               "909213278454794e52c410ccb8e4b07f336aa05f06eecf33d66790f241ddb901e32acbbe2b7ecb"
               "2e7c6231db802666badc8d98b567",
               w, sizeof(w)),
@@ -710,7 +682,7 @@ test_zlib_bomb_pending(void **state)
     size_t dlen = 0;
 
     (void)state;
-    assert_int_equal(unhex("789c4a1c05a360148c02", in, sizeof(in)), sizeof(in));
+    assert_int_equal(tu_hex_decode("789c4a1c05a360148c02", in, sizeof(in)), sizeof(in));
     memset(want, 'a', sizeof(want));
     assert_int_equal(sshbpp__zlib_init(&inf, 0), 0);
     assert_int_equal(sshbpp__zlib_decompress(&inf, in, sizeof(in), out, sizeof(out) - 1, &dlen),

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -23,34 +25,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int
-nibble(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* A malformed vector is a bug in the test: fail rather than return. */
-static size_t
-unhex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-
-    assert_int_equal(strlen(hex) % 2, 0);
-    for (; hex[0] != '\0'; hex += 2) {
-        int hi = nibble(hex[0]), lo = nibble(hex[1]);
-
-        assert_true(hi >= 0 && lo >= 0);
-        assert_true(n < cap);
-        out[n++] = (uint8_t)(hi << 4 | lo);
-    }
-    return n;
-}
 
 static const sshbpp__kex_method *
 find(const char *name)
@@ -271,36 +245,36 @@ test_x25519_rfc7748(void **state)
     /* The eph struct is plain data: build one from a fixed private key
      * instead of adding a test-only constructor to the library. */
     a.m = find("curve25519-sha256");
-    unhex(a_priv, k, sizeof(k));
+    tu_hex_decode(a_priv, k, sizeof(k));
     a.key = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, k, sizeof(k));
     assert_non_null(a.key);
     b.m = find("curve25519-sha256@libssh.org");
-    unhex(b_priv, k, sizeof(k));
+    tu_hex_decode(b_priv, k, sizeof(k));
     b.key = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, k, sizeof(k));
     assert_non_null(b.key);
 
     n = public_field(&a, got, sizeof(got));
     assert_int_equal(n, 32);
-    unhex(a_pub, p, sizeof(p));
+    tu_hex_decode(a_pub, p, sizeof(p));
     assert_memory_equal(got, p, 32);
     n = public_field(&b, got, sizeof(got));
     assert_int_equal(n, 32);
-    unhex(b_pub, p, sizeof(p));
+    tu_hex_decode(b_pub, p, sizeof(p));
     assert_memory_equal(got, p, 32);
 
     want[0] = 0;
     want[1] = 0;
     want[2] = 0;
     want[3] = 32;
-    unhex(shared, want + 4, 32);
+    tu_hex_decode(shared, want + 4, 32);
 
     sshbpp__wb_init(&K);
-    unhex(b_pub, p, sizeof(p));
+    tu_hex_decode(b_pub, p, sizeof(p));
     assert_int_equal(sshbpp__eph_derive(&a, p, 32, &K), 0);
     assert_int_equal(K.len, 36);
     assert_memory_equal(K.p, want, 36);
     sshbpp__wb_reset(&K);
-    unhex(a_pub, p, sizeof(p));
+    tu_hex_decode(a_pub, p, sizeof(p));
     assert_int_equal(sshbpp__eph_derive(&b, p, 32, &K), 0);
     assert_int_equal(K.len, 36);
     assert_memory_equal(K.p, want, 36);
@@ -333,7 +307,7 @@ test_x25519_invalid(void **state)
     (void)state;
     assert_int_equal(sshbpp__eph_generate(&e, find("curve25519-sha256")), 0);
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        unhex(bad[i], p, sizeof(p));
+        tu_hex_decode(bad[i], p, sizeof(p));
         assert_int_equal(derive_rc(&e, p, 32), SSHBPP_EKEXVALUE);
     }
     /* Lengths other than 32, around a valid key. */
@@ -557,17 +531,17 @@ test_hash(void **state)
     /* FIPS 180-2 "abc" vectors. */
     assert_int_equal(sshbpp__kex_hash(find("curve25519-sha256"), (const uint8_t *)"abc", 3, out),
                      0);
-    unhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", want, 64);
+    tu_hex_decode("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", want, 64);
     assert_memory_equal(out, want, 32);
     assert_int_equal(sshbpp__kex_hash(find("ecdh-sha2-nistp384"), (const uint8_t *)"abc", 3, out),
                      0);
-    unhex("cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed"
+    tu_hex_decode("cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed"
           "8086072ba1e7cc2358baeca134c825a7",
           want, 64);
     assert_memory_equal(out, want, 48);
     assert_int_equal(
         sshbpp__kex_hash(find("diffie-hellman-group16-sha512"), (const uint8_t *)"abc", 3, out), 0);
-    unhex("ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+    tu_hex_decode("ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
           "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
           want, 64);
     assert_memory_equal(out, want, 64);
@@ -592,7 +566,7 @@ kat_inputs(uint8_t *K, size_t *klen, uint8_t *H, uint8_t *sid)
 {
     int i;
 
-    *klen = unhex(kat_K, K, 64);
+    *klen = tu_hex_decode(kat_K, K, 64);
     for (i = 0; i < 32; i++) {
         H[i] = (uint8_t)i;
         sid[i] = (uint8_t)(0x40 + i);
@@ -608,7 +582,7 @@ test_derive_kat(void **state)
     (void)state;
     kat_inputs(K, &klen, H, sid);
 
-    unhex("94da193838210ba852c2cfea03091588172d7836245add1575e09adfa941509f"
+    tu_hex_decode("94da193838210ba852c2cfea03091588172d7836245add1575e09adfa941509f"
           "2a59d11645d5cc823422e9449d3420020e7cd3c9ffb3d6b96c39b46cb88c74f4"
           "32d9e970e72c488c79111e1807104623a5bde169ec04232da2ebee0ac176fb44"
           "f687b597",
@@ -618,7 +592,7 @@ test_derive_kat(void **state)
                      0);
     assert_memory_equal(out, want, 100);
 
-    unhex("5920115824b52d1bb963a8c762a04c5b22e32d405bddb4705d3dad62dda2fec3"
+    tu_hex_decode("5920115824b52d1bb963a8c762a04c5b22e32d405bddb4705d3dad62dda2fec3"
           "c309d10229a1f58958555498c540ef6e6df3d9b4c96f7424b7a529b6173b3b79"
           "deab8e8dcb6e53f53953f114c4b301b950be84b5dc15a01658f5f853b5fd9b00"
           "8854048410815a2d184d332735a98da17cc09c487925755cd9d5f52fad067a25"
@@ -630,7 +604,7 @@ test_derive_kat(void **state)
     assert_memory_equal(out, want, 150);
 
     /* SHA-384 with the session id equal to H (the first exchange). */
-    unhex("f341b333da95bfb717679d29fe7059d3658cb0e1ba26b0eb88833eec23155f6d"
+    tu_hex_decode("f341b333da95bfb717679d29fe7059d3658cb0e1ba26b0eb88833eec23155f6d"
           "d778532f2bfe294d47fa14411827efa12bae792054a0b29133fb7cb877bb0f55"
           "f561af2161a8a0adcc12596548868ff9efaa6613d40b471205335519195947ef"
           "b5106427",
