@@ -71,9 +71,9 @@ make_keys(const char *spec, sshbpp_keys *k, char *cipher, char *mac, uint8_t *ke
             return -1;
         strcpy(mac, plus + 1);
     }
-    if (sshbpp_cipher_info_get(cipher, &ci) != 0)
+    if (sshbpp_cipher_get_info(cipher, &ci) != 0)
         return -1;
-    if (mac[0] != '\0' && sshbpp_mac_info_get(mac, &mi) != 0)
+    if (mac[0] != '\0' && sshbpp_mac_get_info(mac, &mi) != 0)
         return -1;
     memset(key, 0x42, 64);
     memset(iv, 0x24, 16);
@@ -120,7 +120,7 @@ run_engine(const sshbpp_keys *k, size_t size, size_t count, int *ok)
         memcpy(dst, w, n);
         sshbpp_engine_rx_commit(b, n);
         sshbpp_engine_tx_consume(a, n);
-        if (sshbpp_engine_rx_next(b, &pkt) != 1 || pkt.len != size)
+        if (sshbpp_engine_rx_next(b, &pkt) != 0 || pkt.len != size)
             *ok = 0;
     }
     t = now() - t0;
@@ -147,7 +147,7 @@ writer_main(void *arg)
     if (msg != NULL)
         msg[0] = 94;
     for (i = 0; w->ok && i < w->count; i++)
-        if (sshbpp_send_message(w->p, msg, w->size) != 0)
+        if (sshbpp_packetizer_send_message(w->p, msg, w->size) != 0)
             w->ok = 0;
     free(msg);
     return NULL;
@@ -170,8 +170,8 @@ run_socket(const sshbpp_keys *k, size_t size, size_t count, int *ok)
         return 0;
     pw = sshbpp_packetizer_new_fd(sv[0], 1);
     pr = sshbpp_packetizer_new_fd(sv[1], 1);
-    if (pw == NULL || pr == NULL || sshbpp_set_outbound_cipher(pw, k) != 0 ||
-        sshbpp_set_inbound_cipher(pr, k) != 0) {
+    if (pw == NULL || pr == NULL || sshbpp_packetizer_set_outbound_cipher(pw, k) != 0 ||
+        sshbpp_packetizer_set_inbound_cipher(pr, k) != 0) {
         sshbpp_packetizer_free(pw);
         sshbpp_packetizer_free(pr);
         return 0;
@@ -185,13 +185,13 @@ run_socket(const sshbpp_keys *k, size_t size, size_t count, int *ok)
         return 0;
     *ok = 1;
     for (i = 0; i < count; i++)
-        if (sshbpp_read_message(pr, &pkt) != 0 || pkt.len != size) {
+        if (sshbpp_packetizer_read_message(pr, &pkt) != 0 || pkt.len != size) {
             *ok = 0;
             break;
         }
     t = now() - t0;
     if (!*ok)
-        sshbpp_close(pw);
+        sshbpp_packetizer_close(pw);
     pthread_join(th, NULL);
     *ok = *ok && w.ok;
     sshbpp_packetizer_free(pw);

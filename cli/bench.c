@@ -95,14 +95,14 @@ cli_bench(int argc, char **argv)
         bench_usage(stderr);
         return CLI_EXIT_USAGE;
     }
-    rc = sshbpp_cipher_info_get(cipher, &ci);
+    rc = sshbpp_cipher_get_info(cipher, &ci);
     if (rc != 0) {
         cli_error("--cipher %s: %s", cipher, sshbpp_strerror(rc));
         return CLI_EXIT_USAGE;
     }
     memset(&mi, 0, sizeof(mi));
     if (!ci.aead && strcmp(mac, "none") != 0) {
-        rc = sshbpp_mac_info_get(mac, &mi);
+        rc = sshbpp_mac_get_info(mac, &mi);
         if (rc != 0) {
             cli_error("--mac %s: %s", mac, sshbpp_strerror(rc));
             return CLI_EXIT_USAGE;
@@ -159,7 +159,7 @@ cli_bench(int argc, char **argv)
         sshbpp_engine_rx_commit(rx, n);
         sshbpp_engine_tx_consume(tx, n);
         rc = sshbpp_engine_rx_next(rx, &pkt);
-        if (rc != 1 || pkt.len != (size_t)size) {
+        if (rc != 0 || pkt.len != (size_t)size) {
             rc = rc < 0 ? rc : SSHBPP_EPROTO;
             break;
         }

@@ -53,7 +53,7 @@ cli_debug(int level, const char *fmt, ...)
 }
 
 void
-cli_lib_log(void *ctx, int level, const char *msg)
+cli_lib_log(void *ctx, enum sshbpp_log_level level, const char *msg)
 {
     const char *prefix = ctx;
     /* The library's debug lines (hex dumps included) are debug2, its info
@@ -73,15 +73,15 @@ void
 cli_apply_verbosity(sshbpp_packetizer *p, void *log_ctx)
 {
     if (cli_verbose >= 2)
-        sshbpp_set_log(p, cli_lib_log, log_ctx);
+        sshbpp_packetizer_set_log(p, cli_lib_log, log_ctx);
     if (cli_verbose >= 3)
-        sshbpp_set_hexdump(p, 1);
+        sshbpp_packetizer_set_hexdump(p, 1);
 }
 
 const char *
 cli_strerror(int rc, const sshbpp_packetizer *p, char *buf, size_t cap)
 {
-    int e = p != NULL ? sshbpp_last_errno(p) : 0;
+    int e = p != NULL ? sshbpp_packetizer_last_errno(p) : 0;
 
     if (rc == SSHBPP_EIO && e != 0)
         snprintf(buf, cap, "I/O error: %s", strerror(e));
@@ -233,7 +233,7 @@ null_send(void *ctx, const uint8_t *payload, size_t len)
 }
 
 static int
-null_set_keys(void *ctx, int dir, const sshbpp_keys *keys)
+null_set_keys(void *ctx, enum sshbpp_dir dir, const sshbpp_keys *keys)
 {
     (void)ctx;
     (void)dir;
@@ -242,7 +242,7 @@ null_set_keys(void *ctx, int dir, const sshbpp_keys *keys)
 }
 
 static int
-null_set_compression(void *ctx, int dir, const char *name)
+null_set_compression(void *ctx, enum sshbpp_dir dir, const char *name)
 {
     (void)ctx;
     (void)dir;
@@ -251,7 +251,7 @@ null_set_compression(void *ctx, int dir, const char *name)
 }
 
 static void
-null_reset_seqno(void *ctx, int dir)
+null_reset_seqno(void *ctx, enum sshbpp_dir dir)
 {
     (void)ctx;
     (void)dir;
@@ -306,7 +306,7 @@ cli_send_solo(sshbpp_session *s, sshbpp_packetizer *p, const void *payload, size
 {
     /* No other thread reads or sends, so neither state can change between
      * this check and the send. */
-    if (sshbpp_kex_running(sshbpp_session_kex(s)) || sshbpp_need_rekey(p)) {
+    if (sshbpp_kex_running(sshbpp_session_kex(s)) || sshbpp_packetizer_need_rekey(p)) {
         int rc = sshbpp_session_rekey(s);
 
         if (rc != 0)

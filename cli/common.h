@@ -14,7 +14,7 @@
 
 #include "sshbpp/sshbpp.h"
 #include "sshbpp/sshbpp_io.h"
-#include "sshbpp/sshbpp_kex.h"
+#include "sshbpp/sshbpp_session.h"
 
 #if defined(__GNUC__)
 #define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -68,7 +68,7 @@ void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 void cli_debug(int level, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* A library logger (sshbpp_log_fn) that writes "debug2: [ctx] msg";
  * ctx is a NUL-terminated prefix or NULL. */
-void cli_lib_log(void *ctx, int level, const char *msg);
+void cli_lib_log(void *ctx, enum sshbpp_log_level level, const char *msg);
 /* Applies cli_verbose to a Packetizer: the library log at -vv, hex dumps
  * at -vvv. */
 void cli_apply_verbosity(sshbpp_packetizer *p, void *log_ctx);

@@ -58,11 +58,11 @@ query(const char *what)
     size_t i;
 
     if (strcmp(what, "cipher") == 0)
-        names = sshbpp_supported(SSHBPP_ALG_CIPHER);
+        names = sshbpp_alg_list(SSHBPP_ALG_CIPHER);
     else if (strcmp(what, "mac") == 0)
-        names = sshbpp_supported(SSHBPP_ALG_MAC);
+        names = sshbpp_alg_list(SSHBPP_ALG_MAC);
     else if (strcmp(what, "compression") == 0)
-        names = sshbpp_supported(SSHBPP_ALG_COMP);
+        names = sshbpp_alg_list(SSHBPP_ALG_COMP);
     else if (strcmp(what, "kex") == 0)
         list = sshbpp_kex_default(SSHBPP_KEXINIT_KEX);
     else if (strcmp(what, "key") == 0)

@@ -183,7 +183,7 @@ static void
 close_locked(struct probe *pr)
 {
     if (pr->p != NULL)
-        sshbpp_close(pr->p);
+        sshbpp_packetizer_close(pr->p);
     if (pr->fd >= 0)
         (void)shutdown(pr->fd, SHUT_RDWR);
 }
@@ -747,7 +747,8 @@ probe_run(struct probe *pr)
     }
 
     left = pr->deadline - cli_now();
-    rc = left > 0 ? sshbpp_session_handshake(pr->s, left) : SSHBPP_EHANDSHAKE;
+    rc = left > 0 ? sshbpp_session_handshake(pr->s, (int64_t)(left * 1000.0) + 1)
+                  : SSHBPP_EHANDSHAKE;
     if (rc == SSHBPP_EHANDSHAKE || rc == SSHBPP_ETIMEDOUT) {
         /* The session's own timer ran out first: the same deadline. */
         pthread_mutex_lock(&pr->mu);
@@ -959,7 +960,7 @@ cli_probe(int argc, char **argv)
     }
 done:
     if (pr.p != NULL)
-        sshbpp_close(pr.p);
+        sshbpp_packetizer_close(pr.p);
     sshbpp_session_free(pr.s);
     sshbpp_packetizer_free(pr.p);
     if (pr.fd >= 0)

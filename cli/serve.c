@@ -354,7 +354,7 @@ serve_conn(struct conn *c)
     c->p = p;
     /* A stop that came before the Packetizer existed could not close it. */
     if (srv->stopping)
-        sshbpp_close(p);
+        sshbpp_packetizer_close(p);
     pthread_mutex_unlock(&srv->mu);
     cli_apply_verbosity(p, c->peer);
 
@@ -386,7 +386,8 @@ serve_conn(struct conn *c)
      * handshake gets the same bound so its own error says "timed out". A
      * huge value stands for "no limit". */
     grace = c->deadline > 0 ? c->deadline - cli_now() : 1e6;
-    rc = grace > 0 ? sshbpp_session_handshake(s, grace) : SSHBPP_EHANDSHAKE;
+    rc = grace > 0 ? sshbpp_session_handshake(s, (int64_t)(grace * 1000.0) + 1)
+                   : SSHBPP_EHANDSHAKE;
     pthread_mutex_lock(&srv->mu);
     expired = c->expired;
     pthread_mutex_unlock(&srv->mu);
@@ -436,7 +437,7 @@ serve_conn(struct conn *c)
         cli_error("client %s: %s", c->peer, cli_strerror(rc, p, ebuf, sizeof(ebuf)));
     }
 out:
-    sshbpp_close(p);
+    sshbpp_packetizer_close(p);
     sshbpp_session_free(s);
     pthread_mutex_lock(&srv->mu);
     c->p = NULL;
@@ -451,7 +452,7 @@ static void
 conn_close_locked(struct conn *c)
 {
     if (c->p != NULL)
-        sshbpp_close(c->p);
+        sshbpp_packetizer_close(c->p);
     (void)shutdown(c->fd, SHUT_RDWR);
 }
 

@@ -37,7 +37,7 @@ static const size_t msg_sizes[] = {1, 777, 32768, 65000};
 struct sender {
     sshbpp_packetizer *p;
     uint8_t *msgs[N_MSGS];
-    int err;       /* first error from sshbpp_send_message, 0 if none */
+    int err;       /* first error from sshbpp_packetizer_send_message, 0 if none */
     size_t failed; /* index of the failing message */
 };
 
@@ -68,12 +68,12 @@ static void *sender_main(void *arg)
     size_t i;
 
     for (i = 0; i < N_MSGS; i++) {
-        int rc = sshbpp_send_message(s->p, s->msgs[i], msg_sizes[i]);
+        int rc = sshbpp_packetizer_send_message(s->p, s->msgs[i], msg_sizes[i]);
         if (rc != 0) {
             s->err = rc;
             s->failed = i;
             /* Closing our end wakes the reader with EOF instead of a hang. */
-            sshbpp_close(s->p);
+            sshbpp_packetizer_close(s->p);
             break;
         }
     }
@@ -111,13 +111,13 @@ static int run_combo(const char *cipher, const char *mac, const char *comp, int 
     snprintf(label, sizeof(label), "%s%s%s%s%s", cipher, mac ? " + " : "", mac ? mac : "",
              comp ? " + " : "", comp ? comp : "");
 
-    rc = sshbpp_cipher_info_get(cipher, &ci);
+    rc = sshbpp_cipher_get_info(cipher, &ci);
     if (rc != 0) {
         snprintf(why, sizeof(why), "cipher_info_get: %s", sshbpp_err_name(rc));
         goto out;
     }
     if (mac) {
-        rc = sshbpp_mac_info_get(mac, &mi);
+        rc = sshbpp_mac_get_info(mac, &mi);
         if (rc != 0) {
             snprintf(why, sizeof(why), "mac_info_get: %s", sshbpp_err_name(rc));
             goto out;
@@ -168,17 +168,17 @@ static int run_combo(const char *cipher, const char *mac, const char *comp, int 
     k.mac_key = mac ? mac_key : NULL;
     k.mac_key_len = mac ? mi.key_len : 0;
 
-    rc = sshbpp_set_outbound_cipher(a, &k);
+    rc = sshbpp_packetizer_set_outbound_cipher(a, &k);
     if (rc == 0)
-        rc = sshbpp_set_inbound_cipher(b, &k);
+        rc = sshbpp_packetizer_set_inbound_cipher(b, &k);
     if (rc != 0) {
         snprintf(why, sizeof(why), "set cipher: %s", sshbpp_err_name(rc));
         goto out;
     }
     if (comp) {
-        rc = sshbpp_set_outbound_compressor(a, comp);
+        rc = sshbpp_packetizer_set_outbound_compressor(a, comp);
         if (rc == 0)
-            rc = sshbpp_set_inbound_compressor(b, comp);
+            rc = sshbpp_packetizer_set_inbound_compressor(b, comp);
         if (rc != 0) {
             snprintf(why, sizeof(why), "set compressor: %s", sshbpp_err_name(rc));
             goto out;
@@ -195,7 +195,7 @@ static int run_combo(const char *cipher, const char *mac, const char *comp, int 
 
     for (got = 0; got < N_MSGS; got++) {
         sshbpp_packet pkt;
-        rc = sshbpp_read_message(b, &pkt);
+        rc = sshbpp_packetizer_read_message(b, &pkt);
         if (rc != 0) {
             snprintf(rwhy, sizeof(rwhy), "read_message #%zu: %s", got, sshbpp_err_name(rc));
             break;
@@ -208,7 +208,7 @@ static int run_combo(const char *cipher, const char *mac, const char *comp, int 
         }
     }
     if (got < N_MSGS)
-        sshbpp_close(b); /* unblocks a sender stuck in write */
+        sshbpp_packetizer_close(b); /* unblocks a sender stuck in write */
     pthread_join(tid, NULL);
     alarm(0);
 
@@ -263,8 +263,8 @@ int main(int argc, char **argv)
      * meets zlib with some cipher: none, zlib, none, zlib@openssh.com. */
     static const char *const comps[] = {NULL, "zlib", NULL, "zlib@openssh.com"};
     const unsigned n_comps = sizeof(comps) / sizeof(comps[0]);
-    const char *const *ciphers = sshbpp_supported(SSHBPP_ALG_CIPHER);
-    const char *const *macs = sshbpp_supported(SSHBPP_ALG_MAC);
+    const char *const *ciphers = sshbpp_alg_list(SSHBPP_ALG_CIPHER);
+    const char *const *macs = sshbpp_alg_list(SSHBPP_ALG_MAC);
     unsigned combos = 0, failures = 0;
     size_t c, m;
     int quiet = 0;
@@ -280,7 +280,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     if (!ciphers || !ciphers[0] || !macs || !macs[0]) {
-        printf("sshbpp_supported() returned no ciphers or no MACs\n");
+        printf("sshbpp_alg_list() returned no ciphers or no MACs\n");
         return 1;
     }
 
@@ -288,7 +288,7 @@ int main(int argc, char **argv)
            SSHBPP_VERSION_STRING, (size_t)N_MSGS);
     for (c = 0; ciphers[c]; c++) {
         sshbpp_cipher_info ci;
-        int aead = sshbpp_cipher_info_get(ciphers[c], &ci) == 0 && ci.aead;
+        int aead = sshbpp_cipher_get_info(ciphers[c], &ci) == 0 && ci.aead;
 
         if (aead) {
             failures += (unsigned)run_combo(ciphers[c], NULL, comps[c % n_comps], quiet);

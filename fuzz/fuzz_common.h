@@ -41,10 +41,10 @@ fuzz_set_keys(sshbpp_engine *e, int dir, size_t m)
     sshbpp_keys k;
     int r;
 
-    if ((r = sshbpp_cipher_info_get(fm->cipher, &ci)) != 0)
+    if ((r = sshbpp_cipher_get_info(fm->cipher, &ci)) != 0)
         return r;
     memset(&mi, 0, sizeof(mi));
-    if (fm->mac != NULL && (r = sshbpp_mac_info_get(fm->mac, &mi)) != 0)
+    if (fm->mac != NULL && (r = sshbpp_mac_get_info(fm->mac, &mi)) != 0)
         return r;
     memset(&k, 0, sizeof(k));
     k.cipher = fm->cipher;

@@ -42,9 +42,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (sshbpp_engine_feed(e, data + off, n) != 0)
             break;
         off += n;
-        while ((r = sshbpp_engine_rx_next(e, &pkt)) == 1)
+        while ((r = sshbpp_engine_rx_next(e, &pkt)) == 0)
             ;
-        if (r < 0)
+        if (r != SSHBPP_EAGAIN)
             break;
     }
     sshbpp_engine_free(e);

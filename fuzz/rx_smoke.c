@@ -139,7 +139,7 @@ receive(const struct stream *s, size_t m, int zlib)
         if (sshbpp_engine_feed(rx, s->wire + off, n) != 0)
             break;
         off += n;
-        while ((r = sshbpp_engine_rx_next(rx, &pkt)) == 1) {
+        while ((r = sshbpp_engine_rx_next(rx, &pkt)) == 0) {
             if (authenticated && (got >= s->count || pkt.len != s->len[got] ||
                                   memcmp(pkt.payload, s->msg[got], pkt.len) != 0)) {
                 fprintf(stderr, "forged packet accepted: mode %s, packet %zu\n",
@@ -148,7 +148,7 @@ receive(const struct stream *s, size_t m, int zlib)
             }
             got++;
         }
-        if (r < 0 && !sshbpp_is_fatal(r)) {
+        if (r < 0 && r != SSHBPP_EAGAIN && !sshbpp_is_fatal(r)) {
             fprintf(stderr, "soft error %s on the receive path\n", sshbpp_err_name(r));
             bad = 1;
         }

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sshbpp/sshbpp.h"
+#include "sshbpp/sshbpp_engine.h"
 
 struct evp_cipher_ctx_st; /* EVP_CIPHER_CTX */
 struct evp_mac_ctx_st;    /* EVP_MAC_CTX */

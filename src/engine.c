@@ -192,7 +192,7 @@ sshbpp_engine_shrink(sshbpp_engine *e)
 
 /* see sshbpp.h */
 const char *const *
-sshbpp_supported(int kind)
+sshbpp_alg_list(enum sshbpp_alg_kind kind)
 {
     switch (kind) {
     case SSHBPP_ALG_CIPHER:
@@ -208,7 +208,7 @@ sshbpp_supported(int kind)
 
 /* see sshbpp.h */
 int
-sshbpp_cipher_info_get(const char *name, sshbpp_cipher_info *out)
+sshbpp_cipher_get_info(const char *name, sshbpp_cipher_info *out)
 {
     const sshbpp__cipher_desc *c;
 
@@ -228,7 +228,7 @@ sshbpp_cipher_info_get(const char *name, sshbpp_cipher_info *out)
 
 /* see sshbpp.h */
 int
-sshbpp_mac_info_get(const char *name, sshbpp_mac_info *out)
+sshbpp_mac_get_info(const char *name, sshbpp_mac_info *out)
 {
     const sshbpp__mac_desc *m;
 
@@ -273,7 +273,7 @@ apply_block_limit(const sshbpp_engine *e, struct sshbpp__dir *d)
 
 /* see sshbpp.h */
 int
-sshbpp_engine_set_keys(sshbpp_engine *e, int dir, const sshbpp_keys *k)
+sshbpp_engine_set_keys(sshbpp_engine *e, enum sshbpp_dir dir, const sshbpp_keys *k)
 {
     const sshbpp__cipher_desc *cd = NULL;
     const sshbpp__mac_desc *md = NULL;
@@ -354,7 +354,7 @@ sshbpp_engine_set_keys(sshbpp_engine *e, int dir, const sshbpp_keys *k)
 
 /* see sshbpp.h */
 int
-sshbpp_engine_set_compression(sshbpp_engine *e, int dir, const char *name)
+sshbpp_engine_set_compression(sshbpp_engine *e, enum sshbpp_dir dir, const char *name)
 {
     struct sshbpp__dir *d;
     int r;
@@ -382,14 +382,14 @@ sshbpp_engine_set_compression(sshbpp_engine *e, int dir, const char *name)
 
 /* see sshbpp.h */
 void
-sshbpp_engine_reset_seqno(sshbpp_engine *e, int dir)
+sshbpp_engine_reset_seqno(sshbpp_engine *e, enum sshbpp_dir dir)
 {
     sshbpp_engine_set_seqno(e, dir, 0);
 }
 
 /* see sshbpp.h */
 void
-sshbpp_engine_set_seqno(sshbpp_engine *e, int dir, uint32_t seqno)
+sshbpp_engine_set_seqno(sshbpp_engine *e, enum sshbpp_dir dir, uint32_t seqno)
 {
     if (e == NULL)
         return;
@@ -468,7 +468,7 @@ sshbpp__rekey_account(sshbpp_engine *e, struct sshbpp__dir *d, uint64_t wire, ui
 
 /* see sshbpp.h */
 void
-sshbpp_engine_get_stats(const sshbpp_engine *e, int dir, sshbpp_stats *out)
+sshbpp_engine_get_stats(const sshbpp_engine *e, enum sshbpp_dir dir, sshbpp_stats *out)
 {
     const struct sshbpp__dir *d;
 

@@ -37,7 +37,7 @@
 #include <stdint.h>
 
 #include "alg.h"
-#include "sshbpp/sshbpp.h"
+#include "sshbpp/sshbpp_engine.h"
 
 #define SSHBPP__MAX_MAC 64          /* hmac-sha2-512 */
 #define SSHBPP__RX_CHUNK (64u * 1024u)

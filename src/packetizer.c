@@ -30,11 +30,11 @@
  * reader waits for wlock only inside the outbound setters and when the
  * keepalive callback (run with no lock held) sends, and the keepalive is
  * skipped while a write is in progress, so a sender stuck on a full socket
- * does not stall the reader. sshbpp_close() takes no lock: engine_close()
+ * does not stall the reader. sshbpp_packetizer_close() takes no lock: engine_close()
  * only records the sticky error, atomically; keys are wiped when the engine
  * is freed.
  *
- * Closing and the fd. sshbpp_close() may run while another thread is inside
+ * Closing and the fd. sshbpp_packetizer_close() may run while another thread is inside
  * poll()/read()/send() on the fd. close(2) there would let the number be
  * reused under that thread, so close() first shutdown()s the socket (which
  * wakes every blocked poll/read/send on it) and the descriptor itself is
@@ -42,7 +42,7 @@
  * by fd_enter()/fd_leave(), which count users in `busy`. fd_enter() refuses
  * once `closed` is set; the last fd_leave() after close releases the fd
  * (exactly once, guarded by `fd_released`). With no thread inside, that is
- * sshbpp_close() itself, so an owned fd is normally closed before close
+ * sshbpp_packetizer_close() itself, so an owned fd is normally closed before close
  * returns. A pipe cannot be shut down; a reader blocked on one notices the
  * closed flag within one poll interval.
  *
@@ -53,7 +53,7 @@
  * Errors. Peer EOF, read/write failures, repeated zero-byte writes and the
  * handshake timeout are fatal: they are recorded in the engine with
  * sshbpp_engine_fail() so that every later call returns the same code.
- * After sshbpp_close(), an I/O failure caused by the shutdown is reported as
+ * After sshbpp_packetizer_close(), an I/O failure caused by the shutdown is reported as
  * the sticky error (SSHBPP_ECLOSED), not as EOF.
  */
 #include <errno.h>
@@ -88,7 +88,7 @@ enum {
     RD_TIMEOUT = -1, /* nothing arrived in time */
     RD_EOF = -2,     /* end of file */
     RD_ERR = -3,     /* read error, errno saved in last_errno */
-    RD_CLOSED = -4,  /* sshbpp_close() was called */
+    RD_CLOSED = -4,  /* sshbpp_packetizer_close() was called */
     RD_ENGINE = -5   /* the engine refused buffer space: see its sticky error */
 };
 
@@ -138,16 +138,17 @@ now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Seconds as nanoseconds, clamped to [0, 10^9 s] so that no arithmetic on
- * deadlines can overflow; NaN counts as 0. */
+/* Milliseconds as nanoseconds, clamped to [0, 10^12 ms] so that no
+ * arithmetic on deadlines can overflow; <= 0 counts as 0 (no limit). */
 static int64_t
-secs_to_ns(double s)
+ms_to_ns(int64_t ms)
 {
-    if (!(s > 0))
+    if (ms <= 0)
         return 0;
-    if (s > 1e9)
-        s = 1e9;
-    return (int64_t)(s * 1e9);
+    /* about 31 years: far enough, and no overflow when added to now */
+    if (ms > (int64_t)1000000000000)
+        ms = (int64_t)1000000000000;
+    return ms * 1000000;
 }
 
 /* Milliseconds left until deadline, rounded up so that a wait does not end
@@ -328,7 +329,7 @@ pz_fill(sshbpp_packetizer *p, int timeout_ms, uint8_t *dst, size_t len)
 static int
 pz_fill_error(sshbpp_packetizer *p, long rd, int eof_code)
 {
-    /* A shutdown by sshbpp_close() makes reads see EOF or errors: report
+    /* A shutdown by sshbpp_packetizer_close() makes reads see EOF or errors: report
      * the close, not the side effect. */
     if (rd == RD_CLOSED || atomic_load(&p->closed))
         return pz_closed_err(p);
@@ -582,7 +583,7 @@ sshbpp_packetizer_free(sshbpp_packetizer *p)
 {
     if (p == NULL)
         return;
-    sshbpp_close(p);
+    sshbpp_packetizer_close(p);
     /* no other thread may use p now, so the fd is free to go */
     pz_release_fd(p);
     sshbpp_engine_free(p->e);
@@ -599,7 +600,7 @@ sshbpp_packetizer_engine(sshbpp_packetizer *p)
 
 /* see sshbpp_io.h */
 int
-sshbpp_set_poll_interval(sshbpp_packetizer *p, int ms)
+sshbpp_packetizer_set_poll_interval(sshbpp_packetizer *p, int ms)
 {
     if (p == NULL || ms < 1 || ms > PZ_MAX_POLL_MS)
         return SSHBPP_EINVAL;
@@ -609,7 +610,7 @@ sshbpp_set_poll_interval(sshbpp_packetizer *p, int ms)
 
 /* see sshbpp_io.h */
 void
-sshbpp_close(sshbpp_packetizer *p)
+sshbpp_packetizer_close(sshbpp_packetizer *p)
 {
     if (p == NULL)
         return;
@@ -635,14 +636,14 @@ sshbpp_close(sshbpp_packetizer *p)
 
 /* see sshbpp_io.h */
 int
-sshbpp_closed(const sshbpp_packetizer *p)
+sshbpp_packetizer_closed(const sshbpp_packetizer *p)
 {
     return p != NULL && atomic_load(&p->closed);
 }
 
 /* see sshbpp_io.h */
 int
-sshbpp_last_errno(const sshbpp_packetizer *p)
+sshbpp_packetizer_last_errno(const sshbpp_packetizer *p)
 {
     return p != NULL ? atomic_load(&p->last_errno) : 0;
 }
@@ -652,7 +653,7 @@ sshbpp_last_errno(const sshbpp_packetizer *p)
 
 /* see sshbpp_io.h */
 int
-sshbpp_read_all(sshbpp_packetizer *p, void *buf, size_t n, int check_rekey)
+sshbpp_packetizer_read_all(sshbpp_packetizer *p, void *buf, size_t n, int check_rekey)
 {
     uint8_t *out = buf;
     size_t got = 0;
@@ -674,7 +675,7 @@ sshbpp_read_all(sshbpp_packetizer *p, void *buf, size_t n, int check_rekey)
     while (got < n) {
         long k;
 
-        if (sshbpp_handshake_timed_out(p))
+        if (sshbpp_packetizer_handshake_timed_out(p))
             return pz_fail(p, SSHBPP_EHANDSHAKE);
         k = pz_fill(p, pz_poll_ms(p), out + got, n - got);
         if (k > 0) {
@@ -685,7 +686,7 @@ sshbpp_read_all(sshbpp_packetizer *p, void *buf, size_t n, int check_rekey)
             return pz_fill_error(p, k, SSHBPP_EEOF);
         if (atomic_load(&p->closed))
             return pz_closed_err(p);
-        if (sshbpp_handshake_timed_out(p))
+        if (sshbpp_packetizer_handshake_timed_out(p))
             return pz_fail(p, SSHBPP_EHANDSHAKE);
         if (check_rekey && got == 0 && sshbpp_engine_need_rekey(p->e))
             return SSHBPP_ENEEDREKEY;
@@ -696,7 +697,7 @@ sshbpp_read_all(sshbpp_packetizer *p, void *buf, size_t n, int check_rekey)
 
 /* see sshbpp_io.h */
 int
-sshbpp_write_all(sshbpp_packetizer *p, const void *buf, size_t n)
+sshbpp_packetizer_write_all(sshbpp_packetizer *p, const void *buf, size_t n)
 {
     int r;
 
@@ -710,9 +711,9 @@ sshbpp_write_all(sshbpp_packetizer *p, const void *buf, size_t n)
 
 /* see sshbpp_io.h */
 long
-sshbpp_readline(sshbpp_packetizer *p, char *buf, size_t cap, double timeout_s)
+sshbpp_packetizer_readline(sshbpp_packetizer *p, char *buf, size_t cap, int64_t timeout_ms)
 {
-    int64_t chunk_ns = secs_to_ns(timeout_s);
+    int64_t chunk_ns = ms_to_ns(timeout_ms);
     int64_t deadline = 0;
     int r;
 
@@ -731,15 +732,15 @@ sshbpp_readline(sshbpp_packetizer *p, char *buf, size_t cap, double timeout_s)
         int wait_ms = pz_poll_ms(p);
         long k;
 
-            r = sshbpp_engine_rx_line(p->e, buf, cap, &len);
-            if (r == 1)
+        r = sshbpp_engine_rx_line(p->e, buf, cap, &len);
+        if (r == 0)
             return (long)len;
-        if (r < 0)
+        if (r != SSHBPP_EAGAIN)
             return sshbpp_is_fatal(r) ? pz_fail(p, r) : r;
         /* Stricter than paramiko: the per-chunk timeout restarts with every
          * byte, so only the handshake timer stops a peer that trickles its
          * banner one byte at a time. */
-        if (sshbpp_handshake_timed_out(p))
+        if (sshbpp_packetizer_handshake_timed_out(p))
             return pz_fail(p, SSHBPP_EHANDSHAKE);
         /* Wait in poll-interval slices even without a timeout, so that
          * close() stops a reader on a pipe or a callback transport. */
@@ -769,7 +770,7 @@ sshbpp_readline(sshbpp_packetizer *p, char *buf, size_t cap, double timeout_s)
 
 /* see sshbpp_io.h */
 int
-sshbpp_send_message(sshbpp_packetizer *p, const void *payload, size_t len)
+sshbpp_packetizer_send_message(sshbpp_packetizer *p, const void *payload, size_t len)
 {
     int r;
 
@@ -792,7 +793,7 @@ sshbpp_send_message(sshbpp_packetizer *p, const void *payload, size_t len)
 
 /* see sshbpp_io.h */
 int
-sshbpp_read_message(sshbpp_packetizer *p, sshbpp_packet *pkt)
+sshbpp_packetizer_read_message(sshbpp_packetizer *p, sshbpp_packet *pkt)
 {
     int r;
 
@@ -803,12 +804,12 @@ sshbpp_read_message(sshbpp_packetizer *p, sshbpp_packet *pkt)
     for (;;) {
         long k;
 
-            r = sshbpp_engine_rx_next(p->e, pkt);
-            if (r == 1)
+        r = sshbpp_engine_rx_next(p->e, pkt);
+        if (r == 0)
             return 0;
-        if (r < 0)
+        if (r != SSHBPP_EAGAIN)
             return r;
-        if (sshbpp_handshake_timed_out(p))
+        if (sshbpp_packetizer_handshake_timed_out(p))
             return pz_fail(p, SSHBPP_EHANDSHAKE);
         k = pz_fill(p, pz_poll_ms(p), NULL, 0);
         if (k > 0)
@@ -821,7 +822,7 @@ sshbpp_read_message(sshbpp_packetizer *p, sshbpp_packet *pkt)
         }
         if (atomic_load(&p->closed))
             return pz_closed_err(p);
-        if (sshbpp_handshake_timed_out(p))
+        if (sshbpp_packetizer_handshake_timed_out(p))
             return pz_fail(p, SSHBPP_EHANDSHAKE);
         /* paramiko's NeedRekeyException: only between packets */
         if (!sshbpp_engine_rx_in_packet(p->e) && sshbpp_engine_rx_pending(p->e) == 0 &&
@@ -842,7 +843,7 @@ is_real_cipher(const char *name)
 
 /* see sshbpp_io.h */
 int
-sshbpp_set_inbound_cipher(sshbpp_packetizer *p, const sshbpp_keys *k)
+sshbpp_packetizer_set_inbound_cipher(sshbpp_packetizer *p, const sshbpp_keys *k)
 {
     int r;
 
@@ -854,7 +855,7 @@ sshbpp_set_inbound_cipher(sshbpp_packetizer *p, const sshbpp_keys *k)
 
 /* see sshbpp_io.h */
 int
-sshbpp_set_outbound_cipher(sshbpp_packetizer *p, const sshbpp_keys *k)
+sshbpp_packetizer_set_outbound_cipher(sshbpp_packetizer *p, const sshbpp_keys *k)
 {
     int r;
 
@@ -870,7 +871,7 @@ sshbpp_set_outbound_cipher(sshbpp_packetizer *p, const sshbpp_keys *k)
 
 /* see sshbpp_io.h */
 int
-sshbpp_set_inbound_compressor(sshbpp_packetizer *p, const char *name)
+sshbpp_packetizer_set_inbound_compressor(sshbpp_packetizer *p, const char *name)
 {
     int r;
 
@@ -882,7 +883,7 @@ sshbpp_set_inbound_compressor(sshbpp_packetizer *p, const char *name)
 
 /* see sshbpp_io.h */
 int
-sshbpp_set_outbound_compressor(sshbpp_packetizer *p, const char *name)
+sshbpp_packetizer_set_outbound_compressor(sshbpp_packetizer *p, const char *name)
 {
     int r;
 
@@ -896,7 +897,7 @@ sshbpp_set_outbound_compressor(sshbpp_packetizer *p, const char *name)
 
 /* see sshbpp_io.h */
 void
-sshbpp_reset_seqno_in(sshbpp_packetizer *p)
+sshbpp_packetizer_reset_seqno_in(sshbpp_packetizer *p)
 {
     if (p == NULL)
         return;
@@ -905,7 +906,7 @@ sshbpp_reset_seqno_in(sshbpp_packetizer *p)
 
 /* see sshbpp_io.h */
 void
-sshbpp_reset_seqno_out(sshbpp_packetizer *p)
+sshbpp_packetizer_reset_seqno_out(sshbpp_packetizer *p)
 {
     if (p == NULL)
         return;
@@ -916,7 +917,7 @@ sshbpp_reset_seqno_out(sshbpp_packetizer *p)
 
 /* see sshbpp_io.h */
 int
-sshbpp_need_rekey(const sshbpp_packetizer *p)
+sshbpp_packetizer_need_rekey(const sshbpp_packetizer *p)
 {
     return p != NULL && sshbpp_engine_need_rekey(p->e);
 }
@@ -926,12 +927,12 @@ sshbpp_need_rekey(const sshbpp_packetizer *p)
 
 /* see sshbpp_io.h */
 void
-sshbpp_set_keepalive(sshbpp_packetizer *p, double interval_s, sshbpp_keepalive_fn cb,
-                     void *ctx)
+sshbpp_packetizer_set_keepalive(sshbpp_packetizer *p, int64_t interval_ms,
+                                sshbpp_keepalive_fn cb, void *ctx)
 {
     if (p == NULL)
         return;
-    p->ka_interval_ns = secs_to_ns(interval_s);
+    p->ka_interval_ns = ms_to_ns(interval_ms);
     p->ka_cb = cb;
     p->ka_ctx = ctx;
     /* as paramiko: the idle time counts from now */
@@ -940,18 +941,18 @@ sshbpp_set_keepalive(sshbpp_packetizer *p, double interval_s, sshbpp_keepalive_f
 
 /* see sshbpp_io.h */
 void
-sshbpp_start_handshake(sshbpp_packetizer *p, double timeout_s)
+sshbpp_packetizer_start_handshake(sshbpp_packetizer *p, int64_t timeout_ms)
 {
     if (p == NULL || atomic_load(&p->hs_armed))
         return;
     /* the deadline is in place before anyone can see the timer armed */
-    atomic_store(&p->hs_deadline_ns, now_ns() + secs_to_ns(timeout_s));
+    atomic_store(&p->hs_deadline_ns, now_ns() + ms_to_ns(timeout_ms));
     atomic_store(&p->hs_armed, 1);
 }
 
 /* see sshbpp_io.h */
 int
-sshbpp_handshake_timed_out(const sshbpp_packetizer *p)
+sshbpp_packetizer_handshake_timed_out(const sshbpp_packetizer *p)
 {
     if (p == NULL || !atomic_load(&p->hs_armed) || atomic_load(&p->hs_complete))
         return 0;
@@ -960,7 +961,7 @@ sshbpp_handshake_timed_out(const sshbpp_packetizer *p)
 
 /* see sshbpp_io.h */
 void
-sshbpp_complete_handshake(sshbpp_packetizer *p)
+sshbpp_packetizer_complete_handshake(sshbpp_packetizer *p)
 {
     if (p != NULL && atomic_load(&p->hs_armed))
         atomic_store(&p->hs_complete, 1);
@@ -968,7 +969,7 @@ sshbpp_complete_handshake(sshbpp_packetizer *p)
 
 /* see sshbpp_io.h */
 void
-sshbpp_set_log(sshbpp_packetizer *p, sshbpp_log_fn fn, void *ctx)
+sshbpp_packetizer_set_log(sshbpp_packetizer *p, sshbpp_log_fn fn, void *ctx)
 {
     if (p != NULL)
         sshbpp_engine_set_log(p->e, fn, ctx);
@@ -976,7 +977,7 @@ sshbpp_set_log(sshbpp_packetizer *p, sshbpp_log_fn fn, void *ctx)
 
 /* see sshbpp_io.h */
 void
-sshbpp_set_hexdump(sshbpp_packetizer *p, int on)
+sshbpp_packetizer_set_hexdump(sshbpp_packetizer *p, int on)
 {
     if (p != NULL)
         sshbpp_engine_set_hexdump(p->e, on);
@@ -984,7 +985,7 @@ sshbpp_set_hexdump(sshbpp_packetizer *p, int on)
 
 /* see sshbpp_io.h */
 int
-sshbpp_get_hexdump(const sshbpp_packetizer *p)
+sshbpp_packetizer_get_hexdump(const sshbpp_packetizer *p)
 {
     return p != NULL && sshbpp_engine_get_hexdump(p->e);
 }

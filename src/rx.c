@@ -231,9 +231,9 @@ sshbpp_engine_rx_next(sshbpp_engine *e, sshbpp_packet *pkt)
     d = &rx->d;
 
     if (rx->state == RX_HEAD && (r = rx_head(e)) <= 0)
-        return r;
+        return r == 0 ? SSHBPP_EAGAIN : r;
     if (rx->end - rx->start < rx->need)
-        return 0;
+        return SSHBPP_EAGAIN;
 
     p = rx->buf + rx->start;
     plen = rx->packet_length;
@@ -310,7 +310,7 @@ sshbpp_engine_rx_next(sshbpp_engine *e, sshbpp_packet *pkt)
         sshbpp__log_msg(e, "Read packet", payload[0], len);
     if (e->trace != NULL)
         e->trace(e->trace_ctx, SSHBPP_DIR_IN, payload[0], len, wire, seqno);
-    return 1;
+    return 0;
 }
 
 /* see sshbpp.h */
@@ -338,7 +338,7 @@ sshbpp_engine_rx_line(sshbpp_engine *e, char *line, size_t cap, size_t *len)
         /* Even with a "\r" to strip, cap or more bytes cannot fit. */
         if (avail >= cap + 1)
             return sshbpp__fail(e, SSHBPP_ELINELONG);
-        return 0;
+        return SSHBPP_EAGAIN;
     }
     n = (size_t)(nl - p);
     rx->start += n + 1;
@@ -349,7 +349,7 @@ sshbpp_engine_rx_line(sshbpp_engine *e, char *line, size_t cap, size_t *len)
     memcpy(line, p, n);
     line[n] = '\0';
     *len = n;
-    return 1;
+    return 0;
 }
 
 /* see sshbpp.h */

@@ -3,20 +3,21 @@
  * the sans-I/O engine (sshbpp.h). It is the only part of sshbpp that reads
  * clocks and touches file descriptors.
  *
- * Threads: any number of threads may call sshbpp_send_message() (and the
+ * Threads: any number of threads may call sshbpp_packetizer_send_message() (and the
  * other sending calls) at once; sends are serialised by a mutex. One thread
  * reads (read_message, read_all, readline); the reader never takes the write
- * mutex except in sshbpp_set_outbound_cipher()/compressor and
- * sshbpp_reset_seqno_out(), which change sending state.
+ * mutex except in sshbpp_packetizer_set_outbound_cipher()/compressor and
+ * sshbpp_packetizer_reset_seqno_out(), which change sending state.
  *
- * Time: a blocked read wakes every poll interval (100 ms by default, as
- * paramiko's 0.1 s socket timeout) to check the handshake timer, the rekey
- * flag and the keepalive timer. Timeouts use CLOCK_MONOTONIC.
+ * Time: milliseconds (int64_t) everywhere, as in the whole library. A
+ * blocked read wakes every poll interval (100 ms by default, as paramiko's
+ * 0.1 s socket timeout) to check the handshake timer, the rekey flag and
+ * the keepalive timer. Timeouts use CLOCK_MONOTONIC.
  */
 #ifndef SSHBPP_IO_H
 #define SSHBPP_IO_H
 
-#include "sshbpp.h"
+#include "sshbpp_engine.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,7 +40,7 @@ typedef struct sshbpp_io_callbacks {
 
 /* Creates a Packetizer over a connected stream socket or pipe fd (read and
  * write on the same fd). The Packetizer does not change the fd's flags; it
- * waits with poll(). own_fd 1 makes sshbpp_close() close the fd.
+ * waits with poll(). own_fd 1 makes sshbpp_packetizer_close() close the fd.
  * Returns NULL if memory runs out. Free with sshbpp_packetizer_free(). */
 SSHBPP_API sshbpp_packetizer *sshbpp_packetizer_new_fd(int fd, int own_fd);
 
@@ -56,7 +57,7 @@ SSHBPP_API sshbpp_engine *sshbpp_packetizer_engine(sshbpp_packetizer *p);
 
 /* Sets how often a blocked read wakes to check timers (1..60000 ms).
  * Returns 0 or SSHBPP_EINVAL. */
-SSHBPP_API int sshbpp_set_poll_interval(sshbpp_packetizer *p, int ms);
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_packetizer_set_poll_interval(sshbpp_packetizer *p, int ms);
 
 /* ---- raw I/O (paramiko read_all / write_all / readline) ---- */
 
@@ -65,85 +66,85 @@ SSHBPP_API int sshbpp_set_poll_interval(sshbpp_packetizer *p, int ms);
  * with nothing read by this call, returns SSHBPP_ENEEDREKEY (soft; nothing
  * consumed). Returns 0, SSHBPP_EINVAL, SSHBPP_ENEEDREKEY, or fatal
  * SSHBPP_EEOF, SSHBPP_EIO, SSHBPP_EHANDSHAKE, or the sticky error. */
-SSHBPP_API SSHBPP_MUST_USE int sshbpp_read_all(sshbpp_packetizer *p, void *buf, size_t n,
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_packetizer_read_all(sshbpp_packetizer *p, void *buf, size_t n,
                                                int check_rekey);
 
 /* Writes all n bytes, retrying short writes, EINTR and EAGAIN. Refreshes
  * the keepalive timer. Like paramiko, 12 consecutive writes that accept
  * nothing (or write errors) give up. Returns 0, or fatal SSHBPP_EWRITE0,
  * SSHBPP_EEOF (write error; errno kept), or the sticky error. */
-SSHBPP_API SSHBPP_MUST_USE int sshbpp_write_all(sshbpp_packetizer *p, const void *buf, size_t n);
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_packetizer_write_all(sshbpp_packetizer *p, const void *buf, size_t n);
 
 /* Reads one line (the version banner) of at most cap-1 bytes into buf,
  * without "\n" and one trailing "\r", NUL-terminated; bytes after the line
- * stay buffered for the packets that follow. timeout_s bounds the wait for
+ * stay buffered for the packets that follow. timeout_ms bounds the wait for
  * each chunk of input, as paramiko (<= 0: wait forever); unlike paramiko,
- * the handshake timer (sshbpp_start_handshake) also applies, so a peer
+ * the handshake timer (sshbpp_packetizer_start_handshake) also applies, so a peer
  * trickling its banner byte by byte cannot outlast it. Returns the line
  * length (>= 0), or SSHBPP_ETIMEDOUT (soft), SSHBPP_EBUFSMALL, or fatal
  * SSHBPP_ELINELONG, SSHBPP_EHANDSHAKE, SSHBPP_EEOF, SSHBPP_EIO, or the
  * sticky error. */
-SSHBPP_API SSHBPP_MUST_USE long sshbpp_readline(sshbpp_packetizer *p, char *buf, size_t cap,
-                                                double timeout_s);
+SSHBPP_API SSHBPP_MUST_USE long sshbpp_packetizer_readline(sshbpp_packetizer *p, char *buf,
+                                                           size_t cap, int64_t timeout_ms);
 
 /* ---- packets ---- */
 
 /* Sends one message (payload incl. type byte); returns after the wire bytes
  * were written. Thread-safe. Returns 0, SSHBPP_EINVAL, SSHBPP_EPAYLOADLEN,
- * or any fatal error of sshbpp_engine_send() or sshbpp_write_all(). */
-SSHBPP_API SSHBPP_MUST_USE int sshbpp_send_message(sshbpp_packetizer *p, const void *payload,
+ * or any fatal error of sshbpp_engine_send() or sshbpp_packetizer_write_all(). */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_packetizer_send_message(sshbpp_packetizer *p, const void *payload,
                                                    size_t len);
 
 /* Blocks until one message arrives and fills *pkt (payload valid until the
- * next read call). Returns 0, SSHBPP_ENEEDREKEY (soft: the rekey flag is on
+ * next read call). Returns 0 with *pkt set, SSHBPP_ENEEDREKEY (soft: the rekey flag is on
  * and nothing of the next packet has arrived for a poll interval, as
  * paramiko's NeedRekeyException), or fatal SSHBPP_EEOF (clean EOF between
  * packets), SSHBPP_EEOFPKT (EOF inside a packet), SSHBPP_EIO, SSHBPP_EHANDSHAKE,
  * any error of sshbpp_engine_rx_next(), or the sticky error. */
-SSHBPP_API SSHBPP_MUST_USE int sshbpp_read_message(sshbpp_packetizer *p, sshbpp_packet *pkt);
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_packetizer_read_message(sshbpp_packetizer *p, sshbpp_packet *pkt);
 
 /* ---- keys, compression, sequence numbers ---- */
 
 /* As sshbpp_engine_set_keys() for one direction. The outbound setter takes
  * the write mutex. */
-SSHBPP_API SSHBPP_MUST_USE int sshbpp_set_inbound_cipher(sshbpp_packetizer *p,
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_packetizer_set_inbound_cipher(sshbpp_packetizer *p,
                                                          const sshbpp_keys *k);
-SSHBPP_API SSHBPP_MUST_USE int sshbpp_set_outbound_cipher(sshbpp_packetizer *p,
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_packetizer_set_outbound_cipher(sshbpp_packetizer *p,
                                                           const sshbpp_keys *k);
 
 /* As sshbpp_engine_set_compression() for one direction. */
-SSHBPP_API SSHBPP_MUST_USE int sshbpp_set_inbound_compressor(sshbpp_packetizer *p,
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_packetizer_set_inbound_compressor(sshbpp_packetizer *p,
                                                              const char *name);
-SSHBPP_API SSHBPP_MUST_USE int sshbpp_set_outbound_compressor(sshbpp_packetizer *p,
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_packetizer_set_outbound_compressor(sshbpp_packetizer *p,
                                                               const char *name);
 
-SSHBPP_API void sshbpp_reset_seqno_in(sshbpp_packetizer *p);
-SSHBPP_API void sshbpp_reset_seqno_out(sshbpp_packetizer *p);
+SSHBPP_API void sshbpp_packetizer_reset_seqno_in(sshbpp_packetizer *p);
+SSHBPP_API void sshbpp_packetizer_reset_seqno_out(sshbpp_packetizer *p);
 
 /* 1 if a rekey should be started, else 0. */
-SSHBPP_API int sshbpp_need_rekey(const sshbpp_packetizer *p);
+SSHBPP_API int sshbpp_packetizer_need_rekey(const sshbpp_packetizer *p);
 
 /* ---- keepalive, handshake timer, logging, close ---- */
 
 /* Called on the reader thread when the connection has been idle (nothing
- * written) for interval_s while a read waits, an outbound cipher is set, and
- * no rekey is pending, as paramiko. The callback may call
- * sshbpp_send_message(). interval_s <= 0 disables. */
+ * written) for interval_ms while a read waits, an outbound cipher is set,
+ * and no rekey is pending, as paramiko. The callback may call
+ * sshbpp_packetizer_send_message(). interval_ms <= 0 disables. */
 typedef void (*sshbpp_keepalive_fn)(sshbpp_packetizer *p, void *ctx);
-SSHBPP_API void sshbpp_set_keepalive(sshbpp_packetizer *p, double interval_s,
-                                     sshbpp_keepalive_fn cb, void *ctx);
+SSHBPP_API void sshbpp_packetizer_set_keepalive(sshbpp_packetizer *p, int64_t interval_ms,
+                                                sshbpp_keepalive_fn cb, void *ctx);
 
 /* Handshake timer: start_handshake arms it once (later calls are no-ops);
  * reads fail with SSHBPP_EHANDSHAKE once it has run out and
  * complete_handshake() was not called; complete_handshake disarms it. */
-SSHBPP_API void sshbpp_start_handshake(sshbpp_packetizer *p, double timeout_s);
-SSHBPP_API int sshbpp_handshake_timed_out(const sshbpp_packetizer *p);
-SSHBPP_API void sshbpp_complete_handshake(sshbpp_packetizer *p);
+SSHBPP_API void sshbpp_packetizer_start_handshake(sshbpp_packetizer *p, int64_t timeout_ms);
+SSHBPP_API int sshbpp_packetizer_handshake_timed_out(const sshbpp_packetizer *p);
+SSHBPP_API void sshbpp_packetizer_complete_handshake(sshbpp_packetizer *p);
 
 /* Logging, as sshbpp_engine_set_log()/set_hexdump(). */
-SSHBPP_API void sshbpp_set_log(sshbpp_packetizer *p, sshbpp_log_fn fn, void *ctx);
-SSHBPP_API void sshbpp_set_hexdump(sshbpp_packetizer *p, int on);
-SSHBPP_API int sshbpp_get_hexdump(const sshbpp_packetizer *p);
+SSHBPP_API void sshbpp_packetizer_set_log(sshbpp_packetizer *p, sshbpp_log_fn fn, void *ctx);
+SSHBPP_API void sshbpp_packetizer_set_hexdump(sshbpp_packetizer *p, int on);
+SSHBPP_API int sshbpp_packetizer_get_hexdump(const sshbpp_packetizer *p);
 
 /* Marks the Packetizer closed (reads and writes then fail with
  * SSHBPP_ECLOSED, or the earlier sticky error), shuts the socket down so
@@ -152,12 +153,12 @@ SSHBPP_API int sshbpp_get_hexdump(const sshbpp_packetizer *p);
  * another thread: a blocked reader returns within one poll interval (at
  * once on a socket). Keys are wiped by sshbpp_packetizer_free(), not here,
  * because another thread may be inside a cipher call. */
-SSHBPP_API void sshbpp_close(sshbpp_packetizer *p);
-SSHBPP_API int sshbpp_closed(const sshbpp_packetizer *p);
+SSHBPP_API void sshbpp_packetizer_close(sshbpp_packetizer *p);
+SSHBPP_API int sshbpp_packetizer_closed(const sshbpp_packetizer *p);
 
 /* The errno saved by the last SSHBPP_EIO / SSHBPP_EEOF from a system call,
  * or 0. */
-SSHBPP_API int sshbpp_last_errno(const sshbpp_packetizer *p);
+SSHBPP_API int sshbpp_packetizer_last_errno(const sshbpp_packetizer *p);
 
 #ifdef __cplusplus
 }

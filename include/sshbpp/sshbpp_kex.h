@@ -10,11 +10,9 @@
  *    (sshbpp_kex_input) and talks to the packet layer only through the
  *    sshbpp_kex_transport callbacks (send a message, install keys, reset a
  *    sequence number). It never blocks, reads a clock or touches a socket.
- *  - sshbpp_session: a blocking driver over a Packetizer (sshbpp_io.h):
- *    version exchange, the first key exchange, then a receive loop that
- *    handles key-exchange messages (including peer-initiated rekeys) and
- *    hands everything else to the caller, and a thread-safe send that waits
- *    while an exchange runs and starts a rekey when the rekey flag is up.
+ *  - sshbpp_session (sshbpp_session.h): a blocking driver over a
+ *    Packetizer, kept apart so that this header stays free of blocking
+ *    I/O.
  *
  * The packet engine does not depend on any of this.
  *
@@ -27,8 +25,7 @@
 #ifndef SSHBPP_KEX_H
 #define SSHBPP_KEX_H
 
-#include "sshbpp.h"
-#include "sshbpp_io.h"
+#include "sshbpp_engine.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -72,9 +69,9 @@ SSHBPP_API const char *sshbpp_kex_default(int list);
  * to call from the thread that calls sshbpp_kex_input()/start(). */
 typedef struct sshbpp_kex_transport {
     int (*send)(void *ctx, const uint8_t *payload, size_t len);
-    int (*set_keys)(void *ctx, int dir, const sshbpp_keys *keys);
-    int (*set_compression)(void *ctx, int dir, const char *name);
-    void (*reset_seqno)(void *ctx, int dir);
+    int (*set_keys)(void *ctx, enum sshbpp_dir dir, const sshbpp_keys *keys);
+    int (*set_compression)(void *ctx, enum sshbpp_dir dir, const char *name);
+    void (*reset_seqno)(void *ctx, enum sshbpp_dir dir);
 } sshbpp_kex_transport;
 
 /* Optional transport hook: reports the outbound sequence number that the
@@ -104,13 +101,13 @@ SSHBPP_API void sshbpp_kex_free(sshbpp_kex *k);
  * a 3072-bit RSA key). Several keys may be added; the negotiated host key
  * algorithm picks one. Returns 0, SSHBPP_EINVAL, SSHBPP_EHOSTKEY,
  * SSHBPP_EIO (file), SSHBPP_ENOMEM or SSHBPP_ECRYPTO. */
-SSHBPP_API int sshbpp_kex_add_hostkey_file(sshbpp_kex *k, const char *path);
-SSHBPP_API int sshbpp_kex_generate_hostkey(sshbpp_kex *k, const char *alg);
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_add_hostkey_file(sshbpp_kex *k, const char *path);
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_generate_hostkey(sshbpp_kex *k, const char *alg);
 
 /* Sets both identification strings (without CR LF), needed for the
  * exchange hash, before the first sshbpp_kex_input(). Returns 0 or
  * SSHBPP_EINVAL. */
-SSHBPP_API int sshbpp_kex_set_versions(sshbpp_kex *k, const char *client_version,
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_set_versions(sshbpp_kex *k, const char *client_version,
                                        const char *server_version);
 
 /* Installs the optional sequence-number hook (NULL, the default, removes
@@ -129,10 +126,10 @@ SSHBPP_API int sshbpp_kex_set_seqno_fn(sshbpp_kex *k, sshbpp_kex_seqno_fn fn);
  * SSHBPP_EUNSUPPORTED (bad name in the config), SSHBPP_EHOSTKEY (a server
  * with no host key that can sign any configured algorithm), SSHBPP_ENOMEM,
  * SSHBPP_ECRYPTO, a transport error, or the sticky error. */
-SSHBPP_API int sshbpp_kex_start(sshbpp_kex *k);
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_start(sshbpp_kex *k);
 
 /* Feeds one received message (from sshbpp_engine_rx_next or
- * sshbpp_read_message; its seqno matters for strict KEX). Returns
+ * sshbpp_packetizer_read_message; its seqno matters for strict KEX). Returns
  *   SSHBPP_KEX_USED  (1): a key-exchange message, handled;
  *   SSHBPP_KEX_PASS  (0): not for the key exchange: the caller handles it
  *                         (IGNORE, DEBUG, service and auth messages, ...);
@@ -148,7 +145,7 @@ SSHBPP_API int sshbpp_kex_start(sshbpp_kex *k);
  * that error. */
 #define SSHBPP_KEX_PASS 0
 #define SSHBPP_KEX_USED 1
-SSHBPP_API int sshbpp_kex_input(sshbpp_kex *k, const sshbpp_packet *pkt);
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_input(sshbpp_kex *k, const sshbpp_packet *pkt);
 
 /* 1 while an exchange runs (from our or the peer's KEXINIT until both
  * NEWKEYS): the caller must not send other messages meanwhile. */
@@ -170,7 +167,7 @@ typedef struct sshbpp_kex_info {
 } sshbpp_kex_info;
 
 /* Fills *out. Returns 0, or SSHBPP_EINVAL before the first exchange. */
-SSHBPP_API int sshbpp_kex_get_info(const sshbpp_kex *k, sshbpp_kex_info *out);
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_get_info(const sshbpp_kex *k, sshbpp_kex_info *out);
 
 /* The peer's KEXINIT name-list number `list` (enum sshbpp_kexinit_list),
  * from its latest KEXINIT; NULL if none yet. Valid until the next input. */
@@ -184,82 +181,7 @@ SSHBPP_API const uint8_t *sshbpp_kex_session_id(const sshbpp_kex *k, size_t *len
 SSHBPP_API const char *sshbpp_kex_server_sig_algs(const sshbpp_kex *k);
 
 /* ===================================================================== */
-/* Blocking session over a Packetizer                                     */
-
-typedef struct sshbpp_session sshbpp_session;
-
-/* Creates a session on p (not owned: the caller frees p after the
- * session). software_version is the part after "SSH-2.0-" (NULL:
- * "sshbpp_" + version). Returns NULL on bad arguments or out of memory. */
-SSHBPP_API sshbpp_session *sshbpp_session_new(sshbpp_packetizer *p, int role,
-                                              const sshbpp_kex_config *cfg,
-                                              const char *software_version);
-SSHBPP_API void sshbpp_session_free(sshbpp_session *s);
-
-/* The state machine inside, for sshbpp_kex_add_hostkey_* (server, before
- * the handshake), sshbpp_kex_get_info() and friends. These are not
- * synchronised with a thread that completes a rekey meanwhile: use them
- * from the thread that reads, or sshbpp_session_get_info(). */
-SSHBPP_API sshbpp_kex *sshbpp_session_kex(sshbpp_session *s);
-
-/* Version exchange and the first key exchange. Lines before the peer's
- * version line are tolerated (client role, at most 1024 lines of at most
- * 8 KiB in all, RFC 4253 section 4.2); the version line must be at most
- * 255 bytes with CR LF. Returns 0, or SSHBPP_EBANNER, SSHBPP_EVERSION,
- * any error of sshbpp_kex_input() or the Packetizer. */
-SSHBPP_API int sshbpp_session_handshake(sshbpp_session *s, double timeout_s);
-
-/* The peer's identification string (without CR LF), or NULL before it. */
-SSHBPP_API const char *sshbpp_session_peer_version(const sshbpp_session *s);
-
-/* Receives the next message that is not part of a key exchange: handles
- * KEX messages itself (answering a peer's rekey), starts a rekey of its own
- * when the rekey flag is up, and drops IGNORE and DEBUG messages. Reader
- * thread only. Messages that sshbpp_session_send() or _rekey() read and
- * queued while they drove an exchange (see there) come first, in arrival
- * order, even if the session has failed since: a reader thread would have
- * had them too. pkt->payload is the session's copy and stays valid until
- * the next sshbpp_session_recv() (a send or rekey that reads meanwhile
- * does not touch it). If a send or rekey is reading, waits for it to
- * finish first. Returns 0 with *pkt set, or an error (SSHBPP_EDISCONNECT
- * when the peer disconnected, the Packetizer's sticky error once it was
- * closed or failed). */
-SSHBPP_API int sshbpp_session_recv(sshbpp_session *s, sshbpp_packet *pkt);
-
-/* Sends one message; thread-safe. Starts a rekey first when the rekey flag
- * is up. While an exchange is running (from our KEXINIT on), waits for it
- * to finish; if no thread is inside sshbpp_session_recv() (a
- * single-threaded caller, or a reader thread that is busy elsewhere) it
- * finishes the exchange itself: it reads and handles the key-exchange
- * messages, and queues every other message for sshbpp_session_recv(), at
- * most 4096 messages or 4 MiB of payload; beyond that the session fails
- * with SSHBPP_EPROTO (the exchange cannot finish without reading on, and
- * reading on would drop messages). A wait also ends, with the sticky error
- * (SSHBPP_ECLOSED, ...), within about 100 ms of sshbpp_close() or a
- * failure of the Packetizer. Returns 0 or an error. */
-SSHBPP_API int sshbpp_session_send(sshbpp_session *s, const void *payload, size_t len);
-
-/* Starts a key exchange now and waits for it to finish. Like
- * sshbpp_session_send(), it reads itself when no thread is inside
- * sshbpp_session_recv() (queuing other messages the same way: RFC 4253
- * lets the peer send them until its own KEXINIT), and a wait ends on
- * sshbpp_close() or a failure of the Packetizer. Returns 0 or an error;
- * SSHBPP_EREKEYREFUSED when the peer answered our KEXINIT with
- * SSH_MSG_UNIMPLEMENTED (OpenSSH's sshd does so before user
- * authentication): the connection cannot go on after that. */
-SSHBPP_API int sshbpp_session_rekey(sshbpp_session *s);
-
-/* Sends SSH_MSG_DISCONNECT with reason and description (best effort). */
-SSHBPP_API int sshbpp_session_disconnect(sshbpp_session *s, uint32_t reason, const char *why);
-
-/* sshbpp_kex_get_info() under the session's lock, so that it is safe
- * while another thread may be completing a rekey (sshbpp_kex_get_info()
- * on sshbpp_session_kex() is not). Returns 0, or SSHBPP_EINVAL (NULL, or
- * before the first exchange). */
-SSHBPP_API int sshbpp_session_get_info(sshbpp_session *s, sshbpp_kex_info *out);
-
-/* ===================================================================== */
-/* Client user authentication (RFC 4252)                                  */
+/* User authentication and delayed compression                           */
 
 /* Tells the state machine that user authentication succeeded: call it
  * right after SSH_MSG_USERAUTH_SUCCESS was sent (server) or received
@@ -272,69 +194,7 @@ SSHBPP_API int sshbpp_session_get_info(sshbpp_session *s, sshbpp_kex_info *out);
  * themselves). Returns 0, SSHBPP_EINVAL (NULL, or before the first
  * exchange), the sticky error, or a transport error (which becomes
  * sticky). */
-SSHBPP_API int sshbpp_kex_auth_done(sshbpp_kex *k);
-
-/* The three calls below are the client side of RFC 4252 over a session
- * whose handshake is done. They send a request and read its answer on the
- * calling thread, which must have the connection to itself meanwhile: no
- * other thread may be in sshbpp_session_recv() or send (a sender could
- * start a key exchange that only a reader can finish). A key exchange that
- * is running or due when they send is completed first, on this thread (as
- * sshbpp_session_rekey() without a reader). IGNORE, DEBUG and EXT_INFO are absorbed as sshbpp_session_recv()
- * does; any other unexpected message, including SSH_MSG_UNIMPLEMENTED, is
- * SSHBPP_EAUTH. After SSHBPP_EAUTH (fatal by its number, although the
- * session is not closed by it) the client and server disagree about where
- * the protocol is: the caller should send DISCONNECT and stop.
- * Errors of sshbpp_session_send()/_recv() (SSHBPP_EDISCONNECT, I/O, MAC,
- * ...) are passed through. */
-
-/* Sends SSH_MSG_SERVICE_REQUEST for service ("ssh-userauth") and waits
- * for SSH_MSG_SERVICE_ACCEPT. The accept must name the same service; like
- * OpenSSH, an accept without any name (some old servers) is taken too.
- * Returns 0, SSHBPP_EINVAL (NULL or empty service, or a handshake not
- * done), SSHBPP_EAUTH (another message, another service name, or a
- * malformed accept), or a session error. */
-SSHBPP_API int sshbpp_session_service_request(sshbpp_session *s, const char *service);
-
-/* Sends SSH_MSG_USERAUTH_REQUEST user, "ssh-connection", "none" and waits
- * for the answer, skipping up to 16 SSH_MSG_USERAUTH_BANNER messages (not
- * reported; a 17th is SSHBPP_EAUTH, so that a server cannot keep us
- * reading). On SSH_MSG_USERAUTH_SUCCESS: *success = 1, methods "" (if
- * cap > 0) and sshbpp_kex_auth_done() has been called. On
- * SSH_MSG_USERAUTH_FAILURE: *success = 0 and methods receives the
- * server's comma-separated "authentications that can continue"
- * (partial-success is not reported: it still means "not yet"). methods may
- * be NULL when cap is 0.
- * If the list does not fit in cap bytes with its NUL, methods receives as
- * many whole names as fit (possibly "") and the call returns the soft
- * SSHBPP_EBUFSMALL with *success = 0: the answer has been consumed, the
- * connection is in step and another request may follow.
- * Returns 0, SSHBPP_EBUFSMALL, SSHBPP_EINVAL (NULL user or success, NULL
- * methods with cap > 0, or a handshake not done), SSHBPP_EAUTH (malformed
- * answer, an unexpected message, too many banners), or a session error. */
-SSHBPP_API int sshbpp_session_auth_none(sshbpp_session *s, const char *user, char *methods,
-                                        size_t cap, int *success);
-
-/* Public key authentication (RFC 4252 section 7) with the private key in
- * keyfile, a PEM or DER file as OpenSSL reads it (PKCS#8 or traditional;
- * unencrypted): ed25519, ECDSA P-256/384/521 or RSA >= 2048 bits. The
- * signature algorithm is "ssh-ed25519", "ecdsa-sha2-nistp256/384/521", or
- * for RSA "rsa-sha2-512" if the server's server-sig-algs (RFC 8308) lists
- * it, else "rsa-sha2-256" (never SHA-1 "ssh-rsa"). The request carries the
- * signature at once (no query for SSH_MSG_USERAUTH_PK_OK first); it signs
- * the session identifier and the request as section 7 says. The key is
- * loaded, used and wiped within the call; nothing of it is kept. The
- * outcome is reported exactly as by sshbpp_session_auth_none() (banners,
- * methods, SSHBPP_EBUFSMALL, sshbpp_kex_auth_done() on success).
- * Returns 0, SSHBPP_EBUFSMALL, SSHBPP_EINVAL (a NULL argument, NULL methods
- * with cap > 0, a handshake not done), SSHBPP_EIO (keyfile cannot be read),
- * SSHBPP_EHOSTKEY (not a private key of a supported type or size),
- * SSHBPP_ENOMEM, SSHBPP_ECRYPTO (signing failed), SSHBPP_EAUTH, or a
- * session error. The key errors come before anything is sent: the
- * connection is untouched by them. */
-SSHBPP_API int sshbpp_session_auth_publickey(sshbpp_session *s, const char *user,
-                                             const char *keyfile, char *methods, size_t cap,
-                                             int *success);
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_auth_done(sshbpp_kex *k);
 
 #ifdef __cplusplus
 }

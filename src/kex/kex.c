@@ -496,9 +496,9 @@ config_valid(const sshbpp_kex *k)
 {
     if (!list_valid(k->cfg[CFG_KEX], sshbpp__kex_names) ||
         !list_valid(k->cfg[CFG_HOSTKEY], sshbpp__hostkey_names) ||
-        !list_valid(k->cfg[CFG_CIPHER], sshbpp_supported(SSHBPP_ALG_CIPHER)) ||
-        !list_valid(k->cfg[CFG_MAC], sshbpp_supported(SSHBPP_ALG_MAC)) ||
-        !list_valid(k->cfg[CFG_COMP], sshbpp_supported(SSHBPP_ALG_COMP)))
+        !list_valid(k->cfg[CFG_CIPHER], sshbpp_alg_list(SSHBPP_ALG_CIPHER)) ||
+        !list_valid(k->cfg[CFG_MAC], sshbpp_alg_list(SSHBPP_ALG_MAC)) ||
+        !list_valid(k->cfg[CFG_COMP], sshbpp_alg_list(SSHBPP_ALG_COMP)))
         return SSHBPP_EUNSUPPORTED;
     return 0;
 }
@@ -673,19 +673,19 @@ accept_hostkey(const char *name)
 static int
 accept_cipher(const char *name)
 {
-    return sshbpp_cipher_info_get(name, NULL) == 0;
+    return sshbpp_cipher_get_info(name, NULL) == 0;
 }
 
 static int
 accept_mac(const char *name)
 {
-    return sshbpp_mac_info_get(name, NULL) == 0;
+    return sshbpp_mac_get_info(name, NULL) == 0;
 }
 
 static int
 accept_comp(const char *name)
 {
-    return in_array(sshbpp_supported(SSHBPP_ALG_COMP), name, strlen(name));
+    return in_array(sshbpp_alg_list(SSHBPP_ALG_COMP), name, strlen(name));
 }
 
 /* The first name of a list, for the first_kex_packet_follows check. */
@@ -746,7 +746,7 @@ negotiate(sshbpp_kex *k)
         if ((r = match(c[SSHBPP_KEXINIT_CIPHER_C2S + d], s[SSHBPP_KEXINIT_CIPHER_C2S + d],
                        accept_cipher, k->cipher[d], sizeof(k->cipher[d]))) != 0)
             return r;
-        if ((r = sshbpp_cipher_info_get(k->cipher[d], &ci)) != 0)
+        if ((r = sshbpp_cipher_get_info(k->cipher[d], &ci)) != 0)
             return r;
         /* An AEAD cipher authenticates itself: like OpenSSH, the MAC
          * lists are not consulted and need not match. */
@@ -865,10 +865,10 @@ derive_dir(sshbpp_kex *k, int d, const sshbpp__wbuf *K, const uint8_t *H)
     size_t hl = k->m->hash_len;
     int r;
 
-    if ((r = sshbpp_cipher_info_get(k->cipher[d], &ci)) != 0)
+    if ((r = sshbpp_cipher_get_info(k->cipher[d], &ci)) != 0)
         return r;
     memset(&mi, 0, sizeof(mi));
-    if (!ci.aead && (r = sshbpp_mac_info_get(k->mac[d], &mi)) != 0)
+    if (!ci.aead && (r = sshbpp_mac_get_info(k->mac[d], &mi)) != 0)
         return r;
     if (ci.key_len > MAX_KEY || ci.iv_len > MAX_IV || mi.key_len > MAX_MACKEY)
         return SSHBPP_EUNSUPPORTED;

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sshbpp/sshbpp_kex.h"
+#include "sshbpp/sshbpp_session.h"
 
 struct evp_pkey_st; /* EVP_PKEY */
 

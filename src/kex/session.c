@@ -32,7 +32,7 @@
  * the reader reopens the gate under mu when an exchange completes and
  * broadcasts, and broadcasts on every fatal error and when it leaves
  * sshbpp_session_recv. Every wait is also a 100 ms slice that re-checks
- * the Packetizer (await_locked): sshbpp_close() from another thread, or a
+ * the Packetizer (await_locked): sshbpp_packetizer_close() from another thread, or a
  * failure recorded by a path that never reports to the session (a
  * DISCONNECT or keepalive write, the caller's own use of the Packetizer),
  * ends the wait with that sticky error instead of leaving it to hang.
@@ -154,7 +154,7 @@ tr_send(void *ctx, const uint8_t *payload, size_t len)
         atomic_store(&s->gate_closed, 1);
         sshbpp_engine_get_stats(e, SSHBPP_DIR_OUT, &before);
     }
-    r = sshbpp_send_message(s->p, payload, len);
+    r = sshbpp_packetizer_send_message(s->p, payload, len);
     if (kexinit) {
         /* Exactly one packet between the two readings: ours (see the
          * notes at the top). */
@@ -180,32 +180,32 @@ tr_kexinit_seqno(void *ctx, uint32_t *seqno)
 }
 
 static int
-tr_set_keys(void *ctx, int dir, const sshbpp_keys *keys)
+tr_set_keys(void *ctx, enum sshbpp_dir dir, const sshbpp_keys *keys)
 {
     sshbpp_session *s = ctx;
 
-    return dir == SSHBPP_DIR_OUT ? sshbpp_set_outbound_cipher(s->p, keys)
-                                 : sshbpp_set_inbound_cipher(s->p, keys);
+    return dir == SSHBPP_DIR_OUT ? sshbpp_packetizer_set_outbound_cipher(s->p, keys)
+                                 : sshbpp_packetizer_set_inbound_cipher(s->p, keys);
 }
 
 static int
-tr_set_compression(void *ctx, int dir, const char *name)
+tr_set_compression(void *ctx, enum sshbpp_dir dir, const char *name)
 {
     sshbpp_session *s = ctx;
 
-    return dir == SSHBPP_DIR_OUT ? sshbpp_set_outbound_compressor(s->p, name)
-                                 : sshbpp_set_inbound_compressor(s->p, name);
+    return dir == SSHBPP_DIR_OUT ? sshbpp_packetizer_set_outbound_compressor(s->p, name)
+                                 : sshbpp_packetizer_set_inbound_compressor(s->p, name);
 }
 
 static void
-tr_reset_seqno(void *ctx, int dir)
+tr_reset_seqno(void *ctx, enum sshbpp_dir dir)
 {
     sshbpp_session *s = ctx;
 
     if (dir == SSHBPP_DIR_OUT)
-        sshbpp_reset_seqno_out(s->p);
+        sshbpp_packetizer_reset_seqno_out(s->p);
     else
-        sshbpp_reset_seqno_in(s->p);
+        sshbpp_packetizer_reset_seqno_in(s->p);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -273,7 +273,7 @@ start_kex_locked(sshbpp_session *s)
     return 0;
 }
 
-/* sshbpp_close() from another thread, or a failure recorded by a path
+/* sshbpp_packetizer_close() from another thread, or a failure recorded by a path
  * that does not report to the session, must end the session's waits too:
  * adopts the Packetizer's sticky error. Call with mu held. */
 static void
@@ -284,7 +284,7 @@ adopt_transport_error_locked(sshbpp_session *s)
     if (s->err != 0)
         return;
     e = sshbpp_engine_error(sshbpp_packetizer_engine(s->p));
-    if (e == 0 && sshbpp_closed(s->p))
+    if (e == 0 && sshbpp_packetizer_closed(s->p))
         e = SSHBPP_ECLOSED;
     if (e != 0)
         set_err_locked(s, e);
@@ -396,7 +396,7 @@ read_one(sshbpp_session *s)
     sshbpp_packet pkt;
     int r;
 
-    r = sshbpp_read_message(s->p, &pkt);
+    r = sshbpp_packetizer_read_message(s->p, &pkt);
     if (r == SSHBPP_ENEEDREKEY) {
         /* Nothing arrived and our counters are due: start the exchange
          * that clears the flag (a no-op while one runs). */
@@ -614,17 +614,17 @@ check_version(const char *line, size_t len)
     return 0;
 }
 
-/* Remaining handshake time for one readline call: > 0 seconds, 0 for no
- * limit, or -1 when it has run out. */
-static double
-remaining_s(int64_t deadline_ms)
+/* Remaining handshake time for one readline call: > 0 ms, 0 for no limit,
+ * or -1 when it has run out. */
+static int64_t
+remaining_ms(int64_t deadline_ms)
 {
     int64_t left;
 
     if (deadline_ms == 0)
         return 0;
     left = deadline_ms - now_ms();
-    return left <= 0 ? -1 : (double)left / 1000.0;
+    return left <= 0 ? -1 : left;
 }
 
 static int
@@ -634,13 +634,13 @@ read_peer_version(sshbpp_session *s, int64_t deadline_ms)
     size_t total = 0;
     unsigned lines = 0;
     long n;
-    double left;
+    int64_t left;
     int r;
 
     for (;;) {
-        if ((left = remaining_s(deadline_ms)) < 0)
+        if ((left = remaining_ms(deadline_ms)) < 0)
             return set_err(s, SSHBPP_EHANDSHAKE);
-        n = sshbpp_readline(s->p, line, sizeof(line), left);
+        n = sshbpp_packetizer_readline(s->p, line, sizeof(line), left);
         if (n == SSHBPP_ETIMEDOUT)
             return set_err(s, SSHBPP_EHANDSHAKE);
         if (n == SSHBPP_ELINELONG)
@@ -689,7 +689,7 @@ run_first_kex(sshbpp_session *s)
 
 /* see sshbpp_kex.h */
 int
-sshbpp_session_handshake(sshbpp_session *s, double timeout_s)
+sshbpp_session_handshake(sshbpp_session *s, int64_t timeout_ms)
 {
     char line[MAX_VERSION_LINE + 1];
     int64_t deadline_ms = 0;
@@ -704,16 +704,16 @@ sshbpp_session_handshake(sshbpp_session *s, double timeout_s)
     }
     s->handshake_started = 1;
     pthread_mutex_unlock(&s->mu);
-    if (timeout_s > 0) {
-        sshbpp_start_handshake(s->p, timeout_s);
-        deadline_ms = now_ms() + (int64_t)(timeout_s * 1000.0);
+    if (timeout_ms > 0) {
+        sshbpp_packetizer_start_handshake(s->p, timeout_ms);
+        deadline_ms = now_ms() + timeout_ms;
         if (deadline_ms == 0)
             deadline_ms = 1;
     }
     n = snprintf(line, sizeof(line), "%s\r\n", s->my_version);
     if (n < 0 || (size_t)n >= sizeof(line))
         return set_err(s, SSHBPP_EINVAL);
-    if ((r = sshbpp_write_all(s->p, line, (size_t)n)) != 0)
+    if ((r = sshbpp_packetizer_write_all(s->p, line, (size_t)n)) != 0)
         return set_err(s, r);
     if ((r = read_peer_version(s, deadline_ms)) != 0)
         return r;
@@ -732,7 +732,7 @@ sshbpp_session_handshake(sshbpp_session *s, double timeout_s)
      * comes. sshbpp_session_recv() absorbs it when it arrives. */
     if ((r = run_first_kex(s)) != 0)
         return r;
-    sshbpp_complete_handshake(s->p);
+    sshbpp_packetizer_complete_handshake(s->p);
     pthread_mutex_lock(&s->mu);
     s->handshake_done = 1;
     if (!sshbpp_kex_running(s->k))
@@ -775,7 +775,7 @@ sshbpp_session_recv(sshbpp_session *s, sshbpp_packet *pkt)
     s->in_recv++;
     pthread_mutex_unlock(&s->mu);
     for (;;) {
-        r = sshbpp_read_message(s->p, &in);
+        r = sshbpp_packetizer_read_message(s->p, &in);
         if (r == SSHBPP_ENEEDREKEY) {
             /* paramiko's NeedRekeyException: nothing is arriving and our
              * counters are due; start the exchange from here. */
@@ -814,7 +814,7 @@ sshbpp_session_send(sshbpp_session *s, const void *payload, size_t len)
     if (s == NULL || payload == NULL || len == 0)
         return SSHBPP_EINVAL;
     for (;;) {
-        if (sshbpp_need_rekey(s->p)) {
+        if (sshbpp_packetizer_need_rekey(s->p)) {
             pthread_mutex_lock(&s->mu);
             r = s->handshake_done ? start_kex_locked(s) : s->err;
             pthread_mutex_unlock(&s->mu);
@@ -823,7 +823,7 @@ sshbpp_session_send(sshbpp_session *s, const void *payload, size_t len)
         }
         pthread_mutex_lock(&s->slock);
         if (!atomic_load(&s->gate_closed)) {
-            r = sshbpp_send_message(s->p, payload, len);
+            r = sshbpp_packetizer_send_message(s->p, payload, len);
             pthread_mutex_unlock(&s->slock);
             if (r != 0 && sshbpp_is_fatal(r))
                 set_err(s, r);
@@ -893,7 +893,7 @@ sshbpp_session_disconnect(sshbpp_session *s, uint32_t reason, const char *why)
     sshbpp__wb_cstring(&b, why != NULL ? why : "");
     sshbpp__wb_cstring(&b, ""); /* language tag */
     /* Not gated: DISCONNECT is allowed at any point of an exchange. */
-    r = b.err != 0 ? b.err : sshbpp_send_message(s->p, b.p, b.len);
+    r = b.err != 0 ? b.err : sshbpp_packetizer_send_message(s->p, b.p, b.len);
     sshbpp__wb_free(&b);
     return r;
 }

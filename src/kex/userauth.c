@@ -57,7 +57,7 @@ send_solo(sshbpp_session *s, const sshbpp__wbuf *msg)
     /* The caller has the connection to itself (sshbpp_kex.h), so neither
      * state can change between this check and the send. */
     if (sshbpp_kex_running(sshbpp_session_kex(s)) ||
-        sshbpp_need_rekey(sshbpp__session_packetizer(s))) {
+        sshbpp_packetizer_need_rekey(sshbpp__session_packetizer(s))) {
         if ((r = sshbpp_session_rekey(s)) != 0)
             return r;
     }

@@ -219,18 +219,18 @@ static size_t burst_message(uint8_t *buf, uint32_t *state, uint32_t i)
 static void set_comp(sshbpp_packetizer *p, const char *name, int inbound)
 {
     if (inbound)
-        check_lib(sshbpp_set_inbound_compressor(p, name), "sshbpp_set_inbound_compressor");
+        check_lib(sshbpp_packetizer_set_inbound_compressor(p, name), "sshbpp_packetizer_set_inbound_compressor");
     else
-        check_lib(sshbpp_set_outbound_compressor(p, name), "sshbpp_set_outbound_compressor");
+        check_lib(sshbpp_packetizer_set_outbound_compressor(p, name), "sshbpp_packetizer_set_outbound_compressor");
 }
 
 static void apply_keyset(sshbpp_packetizer *p, const keyset *ks, int inbound)
 {
     sshbpp_keys k = to_keys(ks);
     if (inbound)
-        check_lib(sshbpp_set_inbound_cipher(p, &k), "sshbpp_set_inbound_cipher");
+        check_lib(sshbpp_packetizer_set_inbound_cipher(p, &k), "sshbpp_packetizer_set_inbound_cipher");
     else
-        check_lib(sshbpp_set_outbound_cipher(p, &k), "sshbpp_set_outbound_cipher");
+        check_lib(sshbpp_packetizer_set_outbound_cipher(p, &k), "sshbpp_packetizer_set_outbound_cipher");
     if (strcmp(ks->comp, "zlib-reset") == 0) {
         set_comp(p, "none", inbound);
         set_comp(p, "zlib", inbound);
@@ -280,8 +280,8 @@ int main(int argc, char **argv)
     unsigned long handled = 0;
     for (;;) {
         sshbpp_packet pkt;
-        int rc = sshbpp_read_message(p, &pkt);
-        check_lib(rc, "sshbpp_read_message");
+        int rc = sshbpp_packetizer_read_message(p, &pkt);
+        check_lib(rc, "sshbpp_packetizer_read_message");
         if (pkt.len < 1 || pkt.type != pkt.payload[0])
             die(EXIT_CHECK, "packet %lu: len %zu, type %u inconsistent with payload", handled,
                 pkt.len, pkt.type);
@@ -298,18 +298,18 @@ int main(int argc, char **argv)
                 die(EXIT_CHECK, "NEWKEYS #%zu but no key set left", next_in + 1);
             apply_keyset(p, &in_sets[next_in++], 1);
             reply[0] = MSG_NEWKEYS;
-            check_lib(sshbpp_send_message(p, reply, 1), "sshbpp_send_message(NEWKEYS)");
+            check_lib(sshbpp_packetizer_send_message(p, reply, 1), "sshbpp_packetizer_send_message(NEWKEYS)");
             apply_keyset(p, &out_sets[next_out++], 0);
             break;
 
         case MSG_DISCONNECT: {
             int n = snprintf((char *)reply + 1, cap - 1, "ok %lu", handled);
             reply[0] = MSG_DISCONNECT;
-            check_lib(sshbpp_send_message(p, reply, 1 + (size_t)n),
-                      "sshbpp_send_message(DISCONNECT)");
+            check_lib(sshbpp_packetizer_send_message(p, reply, 1 + (size_t)n),
+                      "sshbpp_packetizer_send_message(DISCONNECT)");
             /* The driver closes its end after reading our DISCONNECT; the
              * Packetizer must report that as a clean EOF between packets. */
-            rc = sshbpp_read_message(p, &pkt);
+            rc = sshbpp_packetizer_read_message(p, &pkt);
             if (rc != SSHBPP_EEOF)
                 die(EXIT_CHECK, "after DISCONNECT: expected SSHBPP_EEOF, got %s",
                     sshbpp_err_name(rc));
@@ -328,7 +328,7 @@ int main(int argc, char **argv)
                 die(EXIT_CHECK, "burst seed must be nonzero");
             for (uint32_t i = 0; i < count; i++) {
                 size_t len = burst_message(reply, &state, i);
-                check_lib(sshbpp_send_message(p, reply, len), "sshbpp_send_message(burst)");
+                check_lib(sshbpp_packetizer_send_message(p, reply, len), "sshbpp_packetizer_send_message(burst)");
             }
             break;
         }
@@ -340,7 +340,7 @@ int main(int argc, char **argv)
             put_u32(reply + 1, pkt.seqno);
             for (size_t i = 1; i < pkt.len; i++)
                 reply[4 + i] = pkt.payload[pkt.len - i];
-            check_lib(sshbpp_send_message(p, reply, pkt.len + 4), "sshbpp_send_message(echo)");
+            check_lib(sshbpp_packetizer_send_message(p, reply, pkt.len + 4), "sshbpp_packetizer_send_message(echo)");
             break;
         }
     }

@@ -248,10 +248,10 @@ tu_drain(sshbpp_engine *e, tu_pktlist *out, tu_pkt_cb cb, void *cb_ctx)
         sshbpp_packet p;
         memset(&p, 0, sizeof(p));
         int r = sshbpp_engine_rx_next(e, &p);
+        if (r == SSHBPP_EAGAIN)
+            return 0;
         if (r < 0)
             return r;
-        if (r == 0)
-            return 0;
         size_t idx = out ? out->n : 0;
         if (out)
             tu_pktlist_add(out, &p);
@@ -414,7 +414,7 @@ tu_keyset_names(tu_keyset *ks, const char *cipher, const char *mac)
 {
     memset(ks, 0, sizeof(*ks));
     if (!tu_is_none(cipher)) {
-        int r = sshbpp_cipher_info_get(cipher, &ks->ci);
+        int r = sshbpp_cipher_get_info(cipher, &ks->ci);
         if (r != 0)
             return r;
         if (ks->ci.key_len > sizeof(ks->key) || ks->ci.iv_len > sizeof(ks->iv))
@@ -426,7 +426,7 @@ tu_keyset_names(tu_keyset *ks, const char *cipher, const char *mac)
         ks->ci.block_size = 8;
     }
     if (!tu_is_none(mac) && !(ks->has_cipher && ks->ci.aead)) {
-        int r = sshbpp_mac_info_get(mac, &ks->mi);
+        int r = sshbpp_mac_get_info(mac, &ks->mi);
         if (r != 0)
             return r;
         if (ks->mi.key_len > sizeof(ks->mac_key))

@@ -63,9 +63,9 @@ set_keys(sshbpp_engine *tx, sshbpp_engine *rx, const char *cipher, const char *m
     memset(key, 0x11, sizeof(key));
     memset(iv, 0x22, sizeof(iv));
     memset(mkey, 0x33, sizeof(mkey));
-    assert_int_equal(sshbpp_cipher_info_get(cipher, &ci), 0);
+    assert_int_equal(sshbpp_cipher_get_info(cipher, &ci), 0);
     if (!ci.aead)
-        assert_int_equal(sshbpp_mac_info_get(mac, &mi), 0);
+        assert_int_equal(sshbpp_mac_get_info(mac, &mi), 0);
     k.cipher = cipher;
     k.key = key;
     k.key_len = ci.key_len;
@@ -98,7 +98,7 @@ one_packet(sshbpp_engine *a, sshbpp_engine *b, uint8_t *msg, size_t len)
     memcpy(dst, w, n);
     sshbpp_engine_rx_commit(b, n);
     sshbpp_engine_tx_consume(a, n);
-    assert_int_equal(sshbpp_engine_rx_next(b, &pkt), 1);
+    assert_int_equal(sshbpp_engine_rx_next(b, &pkt), 0);
     assert_int_equal(pkt.len, len);
     assert_memory_equal(pkt.payload, msg, len);
 }
@@ -127,7 +127,7 @@ steady_state(const char *cipher, const char *mac, const char *comp)
      * allocate its lazily created window). */
     one_packet(a, b, msg, MAX);
     one_packet(a, b, msg, 1);
-    assert_int_equal(sshbpp_cipher_info_get(cipher, &ci), 0);
+    assert_int_equal(sshbpp_cipher_get_info(cipher, &ci), 0);
     if (!ci.aead && mac != NULL)
         allowed = 2 * HMAC_REINIT_ALLOCS; /* one MAC on send, one on receive */
     ossl0 = ossl_allocs;
@@ -148,7 +148,7 @@ test_no_alloc_every_cipher(void **state)
     const char *const *c;
 
     (void)state;
-    for (c = sshbpp_supported(SSHBPP_ALG_CIPHER); *c != NULL; c++) {
+    for (c = sshbpp_alg_list(SSHBPP_ALG_CIPHER); *c != NULL; c++) {
         steady_state(*c, "hmac-sha2-256", "none");
         steady_state(*c, "hmac-sha2-512-etm@openssh.com", "none");
     }
@@ -160,7 +160,7 @@ test_no_alloc_every_mac(void **state)
     const char *const *m;
 
     (void)state;
-    for (m = sshbpp_supported(SSHBPP_ALG_MAC); *m != NULL; m++)
+    for (m = sshbpp_alg_list(SSHBPP_ALG_MAC); *m != NULL; m++)
         steady_state("aes128-ctr", *m, "none");
 }
 

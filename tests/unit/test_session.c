@@ -5,7 +5,7 @@
  * automatic rekeys from tiny rekey limits, the version exchange's edge
  * cases against a hand-driven peer, the handshake timeout and DISCONNECT;
  * sends and rekeys that drive an exchange themselves when nobody reads
- * (the receive queue, its bound), sshbpp_close() releasing every waiter,
+ * (the receive queue, its bound), sshbpp_packetizer_close() releasing every waiter,
  * and a peer that refuses our rekey with SSH_MSG_UNIMPLEMENTED.
  */
 #include <errno.h>
@@ -24,10 +24,10 @@
 
 #include <cmocka.h>
 
-#include "sshbpp/sshbpp_kex.h"
+#include "sshbpp/sshbpp_session.h"
 #include "testutil.h"
 
-#define TIMEOUT 20.0
+#define TIMEOUT 20000 /* ms */
 
 typedef struct end {
     int fd;
@@ -56,7 +56,7 @@ end_open(end *e, int fd, int role, const sshbpp_kex_config *cfg)
 static void
 end_close(end *e)
 {
-    sshbpp_close(e->p);
+    sshbpp_packetizer_close(e->p);
     sshbpp_session_free(e->s);
     sshbpp_packetizer_free(e->p);
 }
@@ -228,7 +228,7 @@ typedef struct order_watch {
 } order_watch;
 
 static void
-watch_trace(void *ctx, int dir, uint8_t type, size_t payload_len, size_t wire_len, uint32_t seqno)
+watch_trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t payload_len, size_t wire_len, uint32_t seqno)
 {
     order_watch *w = ctx;
 
@@ -463,7 +463,7 @@ waiter_finish(waiter *w, double limit_s)
 
     while (!atomic_load(&w->done)) {
         if (now_s() - t0 > limit_s)
-            fail_msg("waiter (op %d) still blocked %.1f s after sshbpp_close()", w->op,
+            fail_msg("waiter (op %d) still blocked %.1f s after sshbpp_packetizer_close()", w->op,
                      limit_s);
         sleep_ms(5);
     }
@@ -485,7 +485,7 @@ run_watched(end *e, int op, double limit_s)
     while (!atomic_load(&w.done) && now_s() - t0 < limit_s)
         sleep_ms(5);
     if (!atomic_load(&w.done))
-        sshbpp_close(e->p);
+        sshbpp_packetizer_close(e->p);
     waiter_finish(&w, 3.0);
     return w.rc;
 }
@@ -571,14 +571,14 @@ test_send_drives_exchange(void **state)
      * the new keys) does not raise the flag again */
     rekey_soon(&c, 2);
     send_tagged(&c, 94, 0, 60);
-    assert_false(sshbpp_need_rekey(c.p));
+    assert_false(sshbpp_packetizer_need_rekey(c.p));
     send_tagged(&c, 94, 1, 60); /* the flag comes up after this one */
-    assert_true(sshbpp_need_rekey(c.p));
+    assert_true(sshbpp_packetizer_need_rekey(c.p));
     send_tagged(&c, 94, 2, 60); /* starts the exchange and completes it */
     rekey_default(&c);
     assert_int_equal(sshbpp_session_get_info(c.s, &info), 0);
     assert_int_equal(info.rekeys, 1);
-    assert_false(sshbpp_need_rekey(c.p));
+    assert_false(sshbpp_packetizer_need_rekey(c.p));
     for (i = 0; i < 3; i++) {
         assert_int_equal(sshbpp_session_recv(c.s, &pkt), 0);
         assert_int_equal(pkt.type, 95);
@@ -713,7 +713,7 @@ queue_bound(uint32_t count, size_t len, uint32_t want_queued)
     connect_pair(&c, &s, NULL, NULL);
     rekey_soon(&c, 1);
     send_tagged(&c, 94, 0, 60);
-    assert_true(sshbpp_need_rekey(c.p));
+    assert_true(sshbpp_packetizer_need_rekey(c.p));
     memset(&fl, 0, sizeof(fl));
     fl.e = &s;
     fl.count = count;
@@ -744,11 +744,11 @@ test_queue_bound(void **state)
     queue_bound(128, 33000, 127);
 }
 
-/* ---- sshbpp_close() releases every waiter ---------------------------------------- */
+/* ---- sshbpp_packetizer_close() releases every waiter ---------------------------------------- */
 
 /* An exchange our side started, a mute peer, and a reader thread that
  * leaves session_recv normally (with a message the peer sent before it
- * went mute): the waiting send or rekey is released by sshbpp_close() of
+ * went mute): the waiting send or rekey is released by sshbpp_packetizer_close() of
  * the Packetizer. Before the fix it waited for a broadcast that nobody was
  * left to send. */
 static void
@@ -776,7 +776,7 @@ close_releases(int op)
     assert_int_equal(rd.rc, 0);
     sleep_ms(300);
     assert_false(atomic_load(&w.done)); /* the peer still does not answer */
-    sshbpp_close(c.p);
+    sshbpp_packetizer_close(c.p);
     assert_true(waiter_finish(&w, 3.0) < 1.0);
     assert_int_equal(w.rc, SSHBPP_ECLOSED);
     end_close(&c);
@@ -801,7 +801,7 @@ test_close_releases_waiters(void **state)
     waiter_start(&w, &e, 0);
     sleep_ms(200);
     assert_false(atomic_load(&w.done));
-    sshbpp_close(e.p);
+    sshbpp_packetizer_close(e.p);
     assert_true(waiter_finish(&w, 3.0) < 1.0);
     assert_int_equal(w.rc, SSHBPP_ECLOSED);
     end_close(&e);
@@ -829,15 +829,15 @@ refuser_thread(void *arg)
     uint8_t u[5] = {3};
 
     do {
-        if ((r->rc = sshbpp_read_message(r->e->p, &pkt)) != 0)
+        if ((r->rc = sshbpp_packetizer_read_message(r->e->p, &pkt)) != 0)
             return NULL;
     } while (pkt.type != 20);
     r->kexinit_seqno = pkt.seqno;
     tu_put_be32(u + 1, pkt.seqno + 1000u);
-    if ((r->rc = sshbpp_send_message(r->e->p, u, sizeof(u))) != 0)
+    if ((r->rc = sshbpp_packetizer_send_message(r->e->p, u, sizeof(u))) != 0)
         return NULL;
     tu_put_be32(u + 1, pkt.seqno);
-    r->rc = sshbpp_send_message(r->e->p, u, sizeof(u));
+    r->rc = sshbpp_packetizer_send_message(r->e->p, u, sizeof(u));
     return NULL;
 }
 
@@ -917,7 +917,8 @@ raw_thread(void *arg)
 /* Runs one handshake of `role` against a peer that writes `script` and
  * then stays silent. Returns the handshake result. */
 static int
-against_raw(int role, const char *script, size_t len, double timeout, char *peer_ver, size_t cap)
+against_raw(int role, const char *script, size_t len, double timeout_s, char *peer_ver,
+            size_t cap)
 {
     raw_peer rp;
     end e;
@@ -929,7 +930,7 @@ against_raw(int role, const char *script, size_t len, double timeout, char *peer
     rp.script = script;
     rp.script_len = len;
     assert_int_equal(pthread_create(&rp.th, NULL, raw_thread, &rp), 0);
-    rc = sshbpp_session_handshake(e.s, timeout);
+    rc = sshbpp_session_handshake(e.s, (int64_t)(timeout_s * 1000.0));
     pthread_join(rp.th, NULL);
     if (peer_ver != NULL) {
         const char *v = sshbpp_session_peer_version(e.s);

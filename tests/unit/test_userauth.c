@@ -32,9 +32,9 @@
 #include <cmocka.h>
 
 #include "kex/kex_int.h"
-#include "sshbpp/sshbpp_kex.h"
+#include "sshbpp/sshbpp_session.h"
 
-#define TIMEOUT 20.0
+#define TIMEOUT 20000 /* ms */
 
 #define MSG_UNIMPLEMENTED 3
 #define MSG_SERVICE_REQUEST 5
@@ -482,8 +482,8 @@ pair_close(cli *c, srv *v)
 {
     (void)sshbpp_session_disconnect(c->s, 11, "done");
     pthread_join(v->th, NULL);
-    sshbpp_close(c->p);
-    sshbpp_close(v->p);
+    sshbpp_packetizer_close(c->p);
+    sshbpp_packetizer_close(v->p);
     sshbpp_session_free(c->s);
     sshbpp_session_free(v->s);
     sshbpp_packetizer_free(c->p);
@@ -550,7 +550,7 @@ test_service_request(void **state)
                          SSHBPP_EINVAL);
         assert_int_equal(sshbpp_kex_auth_done(sshbpp_session_kex(s)), SSHBPP_EINVAL);
         assert_int_equal(sshbpp_kex_auth_done(NULL), SSHBPP_EINVAL);
-        sshbpp_close(p);
+        sshbpp_packetizer_close(p);
         sshbpp_session_free(s);
         sshbpp_packetizer_free(p);
         close(sv[1]);
