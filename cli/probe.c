@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +28,15 @@
 #include <time.h>
 #include <unistd.h>
 
-/* SSH_MSG_IGNORE data per packet in the traffic phase: large enough that
- * the per-packet cost is small, well below the 256 KiB packet bound. */
-#define IGNORE_CHUNK (32u * 1024u)
+/* SSH_MSG_IGNORE data per packet in the traffic phase. RFC 4253 section
+ * 6.1 only obliges a peer to take payloads of 32,768 bytes, and tinysshd
+ * takes at most 32,763: type byte + string length + this = 32,763. */
+#define IGNORE_PAYLOAD_MAX 32763u
+#define IGNORE_CHUNK (IGNORE_PAYLOAD_MAX - 5u)
+/* The noise the IGNORE data is cut from: made once, then each packet takes
+ * the next window of it. Larger than zlib's 32 KiB history, so that with
+ * compression on no packet can refer back to the same bytes. */
+#define NOISE_POOL (1024u * 1024u)
 
 /* After the deadline the watchdog closes the connection; if the main thread
  * still has not finished this much later (stuck somewhere a close does not
@@ -74,6 +81,8 @@ struct probe {
     int reader_stop, reader_err;
     int reader_answers; /* answers to the final check (see do_traffic) */
     int reader_unimpl; /* the server answered SSH_MSG_UNIMPLEMENTED */
+    _Atomic int64_t gr_first; /* seqno of our first final global request, or -1 */
+    _Atomic int64_t gr_seqno; /* seqno of our latest one, or -1 */
 
     /* results */
     char *peer_lists[SSHBPP_KEXINIT_NLISTS];
@@ -277,6 +286,44 @@ send_keepalive_request(struct probe *pr)
     return rc;
 }
 
+/* Records the sequence number our global request went out with (the
+ * engine's trace hook runs on the sending thread, once per packet). */
+static void
+probe_trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t payload_len, size_t wire_len,
+            uint32_t seqno)
+{
+    struct probe *pr = ctx;
+
+    (void)payload_len;
+    (void)wire_len;
+    if (dir == SSHBPP_DIR_OUT && type == MSG_GLOBAL_REQUEST) {
+        int64_t none = -1;
+        atomic_compare_exchange_strong(&pr->gr_first, &none, (int64_t)seqno);
+        atomic_store(&pr->gr_seqno, (int64_t)seqno);
+    }
+}
+
+/* 1 if pkt is SSH_MSG_UNIMPLEMENTED naming a packet in [first, last + 1],
+ * where first..last (first >= 0) are the numbers our final global requests
+ * went out with. A server that does not know global requests may answer
+ * one that way (RFC 4253 section 11.4; tinysshd does), which is as good an
+ * answer as REQUEST_FAILURE: the server read everything before it.
+ * tinysshd 20230101 names the packet after the rejected one (its counter
+ * has moved on), hence last + 1; only requests were sent from first on,
+ * so no other packet can have these numbers. */
+static int
+unimplemented_names(const sshbpp_packet *pkt, int64_t first, int64_t last)
+{
+    uint32_t n;
+
+    if (pkt->type != MSG_UNIMPLEMENTED || pkt->len != 5 || first < 0 || last < 0)
+        return 0;
+    n = (uint32_t)pkt->payload[1] << 24 | (uint32_t)pkt->payload[2] << 16 |
+        (uint32_t)pkt->payload[3] << 8 | pkt->payload[4];
+    /* Distances from first in 32 bits, so a wrap of the counter is fine. */
+    return n - (uint32_t)first <= (uint32_t)last - (uint32_t)first + 1u;
+}
+
 /* Parses SSH_MSG_USERAUTH_FAILURE: name-list methods, boolean partial. */
 static int
 parse_failure(const sshbpp_packet *pkt, char **methods)
@@ -431,7 +478,9 @@ reader_main(void *arg)
         if (rc != 0)
             break;
         /* pr->authenticated was set before this thread started. */
-        if (pr->authenticated ? pkt.type == MSG_REQUEST_SUCCESS || pkt.type == MSG_REQUEST_FAILURE
+        if (pr->authenticated ? pkt.type == MSG_REQUEST_SUCCESS || pkt.type == MSG_REQUEST_FAILURE ||
+                                    unimplemented_names(&pkt, atomic_load(&pr->gr_first),
+                                                        atomic_load(&pr->gr_seqno))
                               : pkt.type == MSG_USERAUTH_FAILURE) {
             pthread_mutex_lock(&pr->mu);
             pr->reader_answers++;
@@ -525,7 +574,8 @@ do_traffic(struct probe *pr)
     sshbpp_engine *e = sshbpp_packetizer_engine(pr->p);
     sshbpp_rekey_limits lim;
     uint64_t noise = 0x9e3779b97f4a7c15u;
-    uint8_t *msg;
+    uint8_t *msg, *pool;
+    size_t pool_off = 0;
     pthread_t th;
     int rc = 0, ok = -1;
 
@@ -547,12 +597,23 @@ do_traffic(struct probe *pr)
         }
     }
     msg = calloc(1, 5 + IGNORE_CHUNK);
-    if (msg == NULL) {
+    pool = malloc(NOISE_POOL + IGNORE_CHUNK);
+    if (msg == NULL || pool == NULL) {
+        free(msg);
+        free(pool);
         probe_report(pr, "out of memory", 0);
         return -1;
     }
+    /* The tail repeats the head, so that any window of IGNORE_CHUNK bytes
+     * starting inside the pool is contiguous. */
+    fill_noise(pool, NOISE_POOL, &noise);
+    memcpy(pool + NOISE_POOL, pool, IGNORE_CHUNK);
+    atomic_store(&pr->gr_first, -1);
+    atomic_store(&pr->gr_seqno, -1);
+    sshbpp_engine_set_trace(e, probe_trace, pr);
     if (pthread_create(&th, NULL, reader_main, pr) != 0) {
         free(msg);
+        free(pool);
         probe_report(pr, "cannot start the reader thread", 0);
         return -1;
     }
@@ -563,7 +624,8 @@ do_traffic(struct probe *pr)
 
         if (n > IGNORE_CHUNK)
             n = IGNORE_CHUNK;
-        fill_noise(msg + 5, (size_t)n, &noise);
+        memcpy(msg + 5, pool + pool_off, (size_t)n);
+        pool_off = (pool_off + IGNORE_CHUNK) % NOISE_POOL;
         msg[0] = MSG_IGNORE;
         msg[1] = (uint8_t)(n >> 24);
         msg[2] = (uint8_t)(n >> 16);
@@ -588,9 +650,25 @@ do_traffic(struct probe *pr)
         traffic_report(pr, "sending the final request failed", rc);
         goto out;
     }
+    /* As ssh's ServerAliveInterval: while no answer came, ask again every
+     * second (until the deadline closes the connection). Some servers
+     * leave input unprocessed until more arrives (tinysshd 20230101 at
+     * times does), so a second request also nudges those. */
     pthread_mutex_lock(&pr->mu);
-    while (pr->reader_answers == 0 && pr->reader_err == 0)
-        pthread_cond_wait(&pr->cv, &pr->mu);
+    while (pr->reader_answers == 0 && pr->reader_err == 0) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until); /* pr->cv's clock */
+        until.tv_sec += 1;
+        if (pthread_cond_timedwait(&pr->cv, &pr->mu, &until) == ETIMEDOUT &&
+            pr->reader_answers == 0 && pr->reader_err == 0 && pr->authenticated) {
+            pthread_mutex_unlock(&pr->mu);
+            cli_debug(1, "no answer yet; sending another keepalive request");
+            rc = send_keepalive_request(pr);
+            pthread_mutex_lock(&pr->mu);
+            if (rc != 0 && pr->reader_err == 0)
+                pr->reader_err = rc;
+        }
+    }
     rc = pr->reader_answers > 0 ? 0 : pr->reader_err;
     pthread_mutex_unlock(&pr->mu);
     if (rc != 0) {
@@ -610,6 +688,7 @@ out:
     pthread_mutex_unlock(&pr->mu);
     pthread_join(th, NULL);
     free(msg);
+    free(pool);
     return ok;
 }
 
