@@ -56,6 +56,7 @@ enum {
 int cli_probe(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_key(int argc, char **argv);
 
 /* ---- output ---- */
 
