@@ -13,6 +13,8 @@
  */
 #include "common.h"
 
+#include "sshbpp/sshbpp_keys.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -102,7 +104,7 @@ serve_help(void)
            "\n"
            "  -p port               port to listen on (default 2222; 0 picks a free one)\n"
            "  --bind address        address to listen on (default 127.0.0.1)\n"
-           "  --hostkey file        host private key, PEM or PKCS#8 as OpenSSL reads it\n"
+           "  --hostkey file        host private key: OpenSSH format, PEM or PKCS#8\n"
            "                        (repeatable); default: an ephemeral ed25519 key\n"
            "  -c cipher_spec        ciphers to offer, comma-separated (sshbpp -Q cipher)\n"
            "  -m mac_spec           MACs to offer, comma-separated (sshbpp -Q mac)\n"
@@ -219,6 +221,17 @@ check_hostkeys(const struct server *srv)
                 fclose(f);
         } else if (rc != 0) {
             cli_error("cannot load host key %s: %s", srv->hostkeys[i], sshbpp_strerror(rc));
+        } else {
+            /* The line ssh-keygen -l prints, so that what clients see can
+             * be compared with it. */
+            sshbpp_key *key = NULL;
+            char line[1024];
+
+            if (sshbpp_key_load_file(srv->hostkeys[i], NULL, &key, NULL) == 0 &&
+                sshbpp_key_fingerprint_line(key, SSHBPP_FP_SHA256, sshbpp_key_comment(key), line,
+                                            sizeof(line)) > 0)
+                fprintf(stderr, "sshbpp: host key %s: %s\n", srv->hostkeys[i], line);
+            sshbpp_key_free(key);
         }
     }
     sshbpp_kex_free(k);

@@ -176,6 +176,12 @@ SSHBPP_API const char *sshbpp_kex_peer_list(const sshbpp_kex *k, int list);
 /* Session identifier (H of the first exchange), or NULL before it. */
 SSHBPP_API const uint8_t *sshbpp_kex_session_id(const sshbpp_kex *k, size_t *len);
 
+/* Client: the server's host key blob K_S from the first exchange (every
+ * rekey must present the same one), for a known_hosts check
+ * (sshbpp_known_hosts_verify() in sshbpp_keys.h); NULL before it or on a
+ * server. Valid until sshbpp_kex_free(). */
+SSHBPP_API const uint8_t *sshbpp_kex_peer_hostkey(const sshbpp_kex *k, size_t *len);
+
 /* Client: the server-sig-algs extension from the server's EXT_INFO, or
  * NULL if none arrived. */
 SSHBPP_API const char *sshbpp_kex_server_sig_algs(const sshbpp_kex *k);

@@ -280,7 +280,8 @@ enum sshbpp_ak_permit {
 typedef struct sshbpp_ak_entry {
     sshbpp_key *key;
     unsigned long line;
-    unsigned flags;          /* SSHBPP_AK_* */
+    unsigned flags;          /* SSHBPP_AK_*, as written */
+    unsigned permits;        /* effective: bit (1u << enum sshbpp_ak_permit), options in order */
     char *command;           /* command="...", or NULL */
     char *from;              /* from="pattern-list", or NULL */
     char *principals;        /* principals="...", or NULL */
