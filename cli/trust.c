@@ -246,7 +246,24 @@ cli_trust_auth(const struct cli_trust *t, sshbpp_session *s, const char *user,
             if (sshbpp_key_load_public_file(pubpath, &pub, NULL) != 0)
                 pub = NULL;
         }
-        if (pub == NULL || sshbpp_agent_open(NULL, 10000, &agent) != 0) {
+        if (pub != NULL) {
+            int ar = sshbpp_agent_open(NULL, 10000, &agent);
+
+            if (ar != 0) {
+                const char *why = ar == SSHBPP_EINVAL ? "SSH_AUTH_SOCK is not set"
+                                                      : sshbpp_strerror(SSHBPP_EAGENT);
+
+                if (rc != 0)
+                    snprintf(msg, cap, "cannot use identity file '%s': %s (%s)", identity,
+                             sshbpp_strerror(rc), why);
+                else
+                    snprintf(msg, cap, "identity '%s' is a public key; its agent is "
+                                       "unreachable: %s", identity, why);
+                sshbpp_key_free(pub);
+                return rc != 0 ? rc : SSHBPP_EAGENT;
+            }
+        }
+        if (pub == NULL) {
             snprintf(msg, cap, "cannot use identity file '%s': %s%s%s%s", identity,
                      rc == SSHBPP_EIO ? "cannot read it" : sshbpp_strerror(rc),
                      d.msg[0] != '\0' ? " (" : "", d.msg, d.msg[0] != '\0' ? ")" : "");
