@@ -120,7 +120,8 @@ enum {
     OPT_SIZE,
     OPT_MIB,
     OPT_KNOWN_HOSTS = 400,
-    OPT_PASSPHRASE_FILE
+    OPT_PASSPHRASE_FILE,
+    OPT_AUTHORIZED_KEYS
 };
 
 /* What --compression / -C offer without an argument: zlib@openssh.com

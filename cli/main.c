@@ -20,11 +20,14 @@ usage(FILE *f)
             "                    [-l login_name] [-m mac_spec] [-p port] [--kex algorithms]\n"
             "                    [--hostkey-algorithms algorithms]\n"
             "                    [--compression[=algorithms]] [--ignore-bytes bytes]\n"
-            "                    [--rekey-bytes bytes] [--timeout seconds] [user@]host\n"
+            "                    [--rekey-bytes bytes] [--timeout seconds]\n"
+            "                    [--known-hosts file] [-o option] [--passphrase-file file]\n"
+            "                    [user@]host\n"
             "       sshbpp serve [-Cv] [--once] [-c cipher_spec] [-m mac_spec] [-p port]\n"
             "                    [--bind address] [--hostkey file] [--kex algorithms]\n"
             "                    [--hostkey-algorithms algorithms] [--compression[=algorithms]]\n"
             "                    [--max-clients n] [--login-grace seconds]\n"
+            "                    [--authorized-keys file]\n"
             "       sshbpp bench [--cipher cipher] [--mac mac] [--size bytes] [--mib n]\n"
             "       sshbpp key -y | -l [-E md5] [--passphrase-file file] FILE\n");
 }

@@ -31,6 +31,12 @@ Cases:
                                 with StrictHostKeyChecking=yes then accepts it
   serve.fingerprint             serve --hostkey (OpenSSH format) prints the line
                                 ssh-keygen -l prints
+  serve.ssh_login.<case>        OpenSSH's ssh -i (ed25519, OpenSSH format) logs in
+                                to serve --authorized-keys: accepted for a plain
+                                line and from="127.0.0.1"; refused for another
+                                key, from="10.0.0.0/8", a past expiry-time= and
+                                a line with an unknown option
+  serve.probe_login             probe -i against serve --authorized-keys
 
 Usage: test_keys_openssh.py PATH/TO/sshbpp
 """
@@ -344,6 +350,40 @@ def case_serve_fingerprint(sshbpp, directory):
                 "serve did not print %r\nlog:\n%s" % (want, log[-1500:]))
 
 
+def case_serve_login(sshbpp, directory, client_key, other_key, ak_line, accepted):
+    with open(client_key + ".pub", encoding="ascii") as f:
+        pub = f.read().strip()
+    ak = os.path.join(directory, "serve_ak_%d" % abs(hash(ak_line)))
+    with open(ak, "w", encoding="ascii") as f:
+        f.write(ak_line.replace("KEY", pub) + "\n")
+    with peers.SshbppServe(sshbpp, [], ["--authorized-keys", ak]) as srv:
+        for key in (client_key, other_key):
+            argv = [SSH, "-F", "/dev/null", "-v", "-o", "BatchMode=yes", "-o",
+                    "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o",
+                    "IdentitiesOnly=yes", "-i", key, "-p", str(srv.port), "me@127.0.0.1", "true"]
+            r = peers.run(argv, timeout=60)
+            ok = "Authenticated to 127.0.0.1" in r.err
+            want = accepted and key == client_key
+            peers.check(ok == want, "%s with %s: authenticated=%s, expected %s\n%s\nserve:\n%s"
+                        % (ak_line[:40], os.path.basename(key), ok, want, r.describe(),
+                           srv.log()[-1500:]))
+            if not want:
+                peers.check("Permission denied (publickey)" in r.err, "no refusal\n" +
+                            r.describe())
+        log = srv.log()
+    peers.check(("accepted publickey" in log) == accepted, "serve log:\n" + log[-1500:])
+
+
+def case_serve_probe(sshbpp, directory, client_key):
+    ak = os.path.join(directory, "serve_ak_probe")
+    shutil.copy(client_key + ".pub", ak)
+    with peers.SshbppServe(sshbpp, [], ["--authorized-keys", ak]) as srv:
+        r, data = peers.probe(sshbpp, srv.port, ["-i", client_key, "-l", "me"], timeout=60)
+    peers.check_probe_json(r, data)
+    peers.check(data["authenticated"] and data["auth_method"] == "publickey",
+                "probe not authenticated by serve\n" + r.describe())
+
+
 def main():
     sshbpp = peers.sshbpp_binary(sys.argv)
     runner = peers.Runner("keys_openssh")
@@ -413,6 +453,17 @@ def main():
         runner.case("known_hosts.accept_new.plain", case_kh_accept_new, sshbpp, sshd, d,
                     client_key, False)
         runner.case("serve.fingerprint", case_serve_fingerprint, sshbpp, d)
+        other = next(p for l, p, pw in keys if l == "ecdsa256.openssh")
+        for label, line, accepted in (
+                ("plain", "KEY", True),
+                ("from_ok", 'from="127.0.0.1,!10.*" KEY', True),
+                ("restrict_ok", 'restrict,command="true",expiry-time="29991231Z" KEY', True),
+                ("from_refused", 'from="10.0.0.0/8" KEY', False),
+                ("expired", 'expiry-time="20000101" KEY', False),
+                ("unknown_option", 'no-pty,frobnicate KEY', False)):
+            runner.case("serve.ssh_login." + label, case_serve_login, sshbpp, d, client_key, other,
+                        line, accepted)
+        runner.case("serve.probe_login", case_serve_probe, sshbpp, d, client_key)
     finally:
         if agent is not None:
             agent.stop()
