@@ -348,13 +348,16 @@ SSHBPP_API void sshbpp_agent_close(sshbpp_agent *a);
 /* The agent's identities (public keys with comments; certificates and
  * unsupported types are left out). *keys is an array of *n keys; free it
  * with sshbpp_agent_free_list(). Returns 0, SSHBPP_EAGENT (gone or
- * malformed answer), SSHBPP_EAGENTREFUSED, SSHBPP_ENOMEM. */
+ * malformed answer), SSHBPP_EAGENTREFUSED, SSHBPP_ETIMEDOUT (no answer
+ * within the open's timeout), SSHBPP_ENOMEM. After SSHBPP_EAGENT or
+ * SSHBPP_ETIMEDOUT the object only fails: open a new one. */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_agent_list(sshbpp_agent *a, sshbpp_key ***keys, size_t *n);
 SSHBPP_API void sshbpp_agent_free_list(sshbpp_key **keys, size_t n);
 /* Asks the agent to sign data with key (sig_alg picks the rsa-sha2-256/512
  * flag for RSA); writes the signature blob as sshbpp_sign_fn does after
  * checking that its algorithm is sig_alg. Returns 0, SSHBPP_EAGENT,
- * SSHBPP_EAGENTREFUSED, SSHBPP_EBUFSMALL, SSHBPP_EINVAL, SSHBPP_ENOMEM. */
+ * SSHBPP_EAGENTREFUSED, SSHBPP_ETIMEDOUT, SSHBPP_EBUFSMALL, SSHBPP_EINVAL
+ * (sig_alg not for this key), SSHBPP_ENOMEM. */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_agent_sign(sshbpp_agent *a, const sshbpp_key *key,
                                                  const char *sig_alg, const uint8_t *data,
                                                  size_t len, uint8_t *sig, size_t cap,
