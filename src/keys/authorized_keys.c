@@ -183,8 +183,21 @@ parse_options(const char **pp, const char *end, sshbpp_ak_entry *e, char *why, s
                 return -1;
             }
             p++;
-            if ((val = malloc((size_t)(end - p) + 1)) == NULL)
-                return SSHBPP_ENOMEM;
+            {
+                /* Sized to the value, not the rest of the line: a line of
+                 * many short options must not cost a line each. */
+                const char *q = p;
+                size_t vlen = 0;
+
+                while (q < end && *q != '"') {
+                    if (*q == '\\' && q + 1 < end && q[1] == '"')
+                        q++;
+                    q++;
+                    vlen++;
+                }
+                if ((val = malloc(vlen + 1)) == NULL)
+                    return SSHBPP_ENOMEM;
+            }
             while (p < end && *p != '"') {
                 if (*p == '\\' && p + 1 < end && p[1] == '"')
                     p++;
