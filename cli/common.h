@@ -47,6 +47,7 @@ enum {
 /* Disconnect reason codes (RFC 4250 section 4.2.2). */
 enum {
     DISCONNECT_PROTOCOL_ERROR = 2,
+    DISCONNECT_HOST_KEY_NOT_VERIFIABLE = 9,
     DISCONNECT_SERVICE_NOT_AVAILABLE = 7,
     DISCONNECT_BY_APPLICATION = 11,
     DISCONNECT_NO_MORE_AUTH_METHODS = 14
@@ -56,6 +57,7 @@ enum {
 int cli_probe(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_key(int argc, char **argv);
 
 /* ---- output ---- */
 
@@ -116,7 +118,10 @@ enum {
     OPT_CIPHER,
     OPT_MAC,
     OPT_SIZE,
-    OPT_MIB
+    OPT_MIB,
+    OPT_KNOWN_HOSTS = 400,
+    OPT_PASSPHRASE_FILE,
+    OPT_AUTHORIZED_KEYS
 };
 
 /* What --compression / -C offer without an argument: zlib@openssh.com

@@ -20,12 +20,16 @@ usage(FILE *f)
             "                    [-l login_name] [-m mac_spec] [-p port] [--kex algorithms]\n"
             "                    [--hostkey-algorithms algorithms]\n"
             "                    [--compression[=algorithms]] [--ignore-bytes bytes]\n"
-            "                    [--rekey-bytes bytes] [--timeout seconds] [user@]host\n"
+            "                    [--rekey-bytes bytes] [--timeout seconds]\n"
+            "                    [--known-hosts file] [-o option] [--passphrase-file file]\n"
+            "                    [user@]host\n"
             "       sshbpp serve [-Cv] [--once] [-c cipher_spec] [-m mac_spec] [-p port]\n"
             "                    [--bind address] [--hostkey file] [--kex algorithms]\n"
             "                    [--hostkey-algorithms algorithms] [--compression[=algorithms]]\n"
             "                    [--max-clients n] [--login-grace seconds]\n"
-            "       sshbpp bench [--cipher cipher] [--mac mac] [--size bytes] [--mib n]\n");
+            "                    [--authorized-keys file]\n"
+            "       sshbpp bench [--cipher cipher] [--mac mac] [--size bytes] [--mib n]\n"
+            "       sshbpp key -y | -l [-E md5] [--passphrase-file file] FILE\n");
 }
 
 static void
@@ -41,6 +45,8 @@ help(void)
            "  serve   accept SSH connections, run the key exchange, and refuse every\n"
            "          authentication attempt (\"publickey\" only)\n"
            "  bench   measure the packet engine's throughput in memory\n"
+           "  key     print a key file's public line (-y) or fingerprint (-l), as\n"
+           "          ssh-keygen does\n"
            "\n"
            "  -Q cipher|mac|compression|kex|key\n"
            "          list the supported ciphers, MACs and compression methods, or the\n"
@@ -107,6 +113,8 @@ main(int argc, char **argv)
         return cli_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0)
         return cli_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "key") == 0)
+        return cli_key(argc - 1, argv + 1);
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         help();
         return 0;

@@ -15,6 +15,7 @@
  * progress while the main thread sends.
  */
 #include "common.h"
+#include "trust.h"
 #include "json.h"
 
 #include <errno.h>
@@ -59,7 +60,8 @@ static const char *const kexinit_keys[SSHBPP_KEXINIT_NLISTS] = {
 struct probe {
     /* options */
     const char *host, *port, *user;
-    const char *identity; /* -i: private key file, or NULL */
+    const char *identity; /* -i: key file, or NULL (then ssh-agent, if any) */
+    struct cli_trust trust; /* --known-hosts, -o, --passphrase-file */
     struct cli_algs algs;
     double timeout;
     uint64_t ignore_bytes, rekey_bytes;
@@ -104,7 +106,9 @@ probe_usage(FILE *f)
             "                    [-l login_name] [-m mac_spec] [-p port] [--kex algorithms]\n"
             "                    [--hostkey-algorithms algorithms]\n"
             "                    [--compression[=algorithms]] [--ignore-bytes bytes]\n"
-            "                    [--rekey-bytes bytes] [--timeout seconds] [user@]host\n");
+            "                    [--rekey-bytes bytes] [--timeout seconds]\n"
+            "                    [--known-hosts file] [-o StrictHostKeyChecking=yes|accept-new|no]\n"
+            "                    [-o HashKnownHosts=yes|no] [--passphrase-file file] [user@]host\n");
 }
 
 static void
@@ -125,10 +129,22 @@ probe_help(void)
            "  -C, --compression[=algorithms]\n"
            "                        offer compression; without a list: " CLI_COMPRESSION_ALL "\n"
            "  -p port               port to connect to (default 22)\n"
-           "  -i identity_file      private key for \"publickey\" authentication: PEM or\n"
-           "                        PKCS#8 as OpenSSL reads it (ssh-keygen -m PEM, openssl\n"
-           "                        genpkey), unencrypted; ed25519, ECDSA P-256/384/521 or\n"
-           "                        RSA >= 2048 bits. Failing to authenticate is an error\n"
+           "  -i identity_file      key for \"publickey\" authentication: OpenSSH format\n"
+           "                        (ssh-keygen), PEM or PKCS#8 (encrypted ones with a\n"
+           "                        passphrase); ed25519, ECDSA P-256/384/521 or RSA >= 2048\n"
+           "                        bits. A public key, or an encrypted OpenSSH key, signs\n"
+           "                        through ssh-agent. Failing to authenticate is an error.\n"
+           "                        Without -i, every ssh-agent identity is tried\n"
+           "                        (SSH_AUTH_SOCK)\n"
+           "  --passphrase-file file  the key's passphrase is the file's first line\n"
+           "                        (otherwise it is asked for on the terminal)\n"
+           "  --known-hosts file    check the host key against this known_hosts file\n"
+           "  -o StrictHostKeyChecking=yes|accept-new|no\n"
+           "                        yes: unknown and changed keys fail; accept-new: unknown\n"
+           "                        keys are added, changed keys fail; no (default): unknown\n"
+           "                        keys are added, a changed key is reported. A revoked key\n"
+           "                        always fails\n"
+           "  -o HashKnownHosts=yes|no  hash the host names of added lines (default no)\n"
            "  -l login_name         user name to authenticate as (default $USER)\n"
            "  --ignore-bytes bytes  after the userauth requests, send this much SSH_MSG_IGNORE\n"
            "                        data (K, M, G suffixes allowed), then check the server\n"
@@ -340,30 +356,35 @@ parse_failure(const sshbpp_packet *pkt, char **methods)
     return *methods != NULL ? 0 : SSHBPP_ENOMEM;
 }
 
-/* "publickey" with the -i key, after "none" failed. */
+/* "publickey" after "none" failed: the -i key (any format; through the
+ * agent when its private half is there), or without -i every ssh-agent
+ * identity (then not being accepted is reported, not an error). */
 static int
 do_publickey(struct probe *pr)
 {
-    char methods[1024], clean[1024], msg[1200];
-    int rc, ok = 0;
+    char methods[1024], clean[1024], msg[1200], why[1024];
+    int rc, ok = 0, tried = 0;
 
-    cli_debug(1, "Offering public key: %s", pr->identity);
-    rc = sshbpp_session_auth_publickey(pr->s, pr->user, pr->identity, methods, sizeof(methods),
-                                       &ok);
-    if (rc == SSHBPP_EIO || rc == SSHBPP_EHOSTKEY) {
-        /* Nothing was sent: the key file itself is at fault. */
-        snprintf(msg, sizeof(msg), "cannot use identity file '%s': %s", pr->identity,
-                 rc == SSHBPP_EIO ? "cannot read it"
-                                  : "not an unencrypted ed25519, ECDSA or RSA (>= 2048 bits) "
-                                    "private key in PEM or PKCS#8 form");
-        probe_report(pr, msg, 0);
+    if (pr->identity != NULL)
+        cli_debug(1, "Offering public key: %s", pr->identity);
+    rc = cli_trust_auth(&pr->trust, pr->s, pr->user, pr->identity, methods, sizeof(methods), &ok,
+                        &tried, why, sizeof(why));
+    if (rc != 0 && rc != SSHBPP_EBUFSMALL && why[0] != '\0') {
+        /* Nothing was sent for this key: the key file or agent is at fault. */
+        probe_report(pr, why, 0);
         return -1;
     }
     if (rc != 0 && rc != SSHBPP_EBUFSMALL) {
         probe_report(pr, "publickey authentication failed", rc);
         return -1;
     }
+    if (!tried)
+        return 0; /* no -i and no agent identities */
     if (!ok) {
+        if (pr->identity == NULL) {
+            cli_debug(1, "no ssh-agent identity was accepted");
+            return 0;
+        }
         /* EBUFSMALL still leaves whole names in methods. */
         snprintf(msg, sizeof(msg), "publickey authentication failed (methods: %s)",
                  cli_sanitize(clean, sizeof(clean), methods));
@@ -431,7 +452,7 @@ do_userauth(struct probe *pr)
                 cli_debug(1, "Authentications that can continue: %s",
                           cli_sanitize(clean, sizeof(clean), pr->auth_methods));
             }
-            return pr->identity != NULL ? do_publickey(pr) : 0;
+            return do_publickey(pr);
         }
         if (pkt.type == MSG_USERAUTH_SUCCESS) {
             /* Before anything else is read: zlib@openssh.com starts now. */
@@ -745,6 +766,8 @@ print_json(struct probe *pr)
     json_string(&j, pr->auth_banner);
     json_key(&j, "server_sig_algs");
     json_namelist(&j, pr->server_sig_algs);
+    json_key(&j, "known_hosts");
+    json_string(&j, pr->trust.status);
     json_key(&j, "server_algorithms");
     json_begin_object(&j);
     for (i = 0; i < SSHBPP_KEXINIT_NLISTS; i++) {
@@ -866,6 +889,17 @@ probe_run(struct probe *pr)
     cli_debug(1, "Server host key: %s %s", pr->info.hostkey_alg, pr->info.hostkey_fingerprint);
     cli_debug(1, "strict KEX: %s", pr->info.strict_kex ? "yes" : "no");
 
+    /* known_hosts: after the handshake, before any authentication (see
+     * trust.c for where it moves with the connection object). */
+    rc = cli_trust_check_hostkey(&pr->trust, pr->s, pr->host,
+                                 (unsigned)strtoul(pr->port, NULL, 10));
+    if (rc != 0) {
+        (void)sshbpp_session_disconnect(pr->s, DISCONNECT_HOST_KEY_NOT_VERIFIABLE,
+                                        "host key verification failed");
+        probe_report(pr, "host key verification failed", rc);
+        return -1;
+    }
+
     if (do_userauth(pr) != 0)
         return -1;
     /* The server's EXT_INFO follows its NEWKEYS; the handshake does not
@@ -914,6 +948,8 @@ cli_probe(int argc, char **argv)
         {"port", required_argument, NULL, 'p'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, OPT_HELP},
+        {"known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS},
+        {"passphrase-file", required_argument, NULL, OPT_PASSPHRASE_FILE},
         {NULL, 0, NULL, 0},
     };
     struct probe pr;
@@ -926,9 +962,11 @@ cli_probe(int argc, char **argv)
     memset(&pr, 0, sizeof(pr));
     pr.port = "22";
     pr.timeout = 30;
+    /* A probe reports what it sees: no host key check unless asked. */
+    pr.trust.policy = SSHBPP_SHK_NO;
     pr.fd = -1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":c:Chi:l:m:p:v", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":c:Chi:l:m:o:p:v", longopts, NULL)) != -1) {
         if (cli_alg_option(&pr.algs, opt, optarg))
             continue;
         switch (opt) {
@@ -945,6 +983,16 @@ cli_probe(int argc, char **argv)
             break;
         case 'l':
             pr.user = optarg;
+            break;
+        case 'o':
+            if (cli_trust_option(&pr.trust, optarg) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_KNOWN_HOSTS:
+            pr.trust.known_hosts = optarg;
+            break;
+        case OPT_PASSPHRASE_FILE:
+            pr.trust.passfile = optarg;
             break;
         case 'p':
             if (cli_parse_long(optarg, 1, 65535, &port) != 0) {

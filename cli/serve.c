@@ -13,6 +13,9 @@
  */
 #include "common.h"
 
+#include "serve_auth.h"
+#include "sshbpp/sshbpp_keys.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -55,6 +58,8 @@ struct server {
     long max_clients;
     double login_grace;
     int once;
+    const char *ak_path;         /* --authorized-keys, or NULL: refuse everyone */
+    sshbpp_authorized_keys *ak;  /* loaded once at start */
 
     char tmpkey[PATH_MAX]; /* the ephemeral key's file, "" if none */
     int lfd;
@@ -87,7 +92,8 @@ serve_usage(FILE *f)
             "usage: sshbpp serve [-Cv] [--once] [-c cipher_spec] [-m mac_spec] [-p port]\n"
             "                    [--bind address] [--hostkey file] [--kex algorithms]\n"
             "                    [--hostkey-algorithms algorithms] [--compression[=algorithms]]\n"
-            "                    [--max-clients n] [--login-grace seconds]\n");
+            "                    [--max-clients n] [--login-grace seconds]\n"
+            "                    [--authorized-keys file]\n");
 }
 
 static void
@@ -102,7 +108,10 @@ serve_help(void)
            "\n"
            "  -p port               port to listen on (default 2222; 0 picks a free one)\n"
            "  --bind address        address to listen on (default 127.0.0.1)\n"
-           "  --hostkey file        host private key, PEM or PKCS#8 as OpenSSL reads it\n"
+           "  --authorized-keys file  accept \"publickey\" for keys in this authorized_keys\n"
+           "                        file (from= and expiry-time= enforced; any user); an\n"
+           "                        authenticated client's channel opens are refused\n"
+           "  --hostkey file        host private key: OpenSSH format, PEM or PKCS#8\n"
            "                        (repeatable); default: an ephemeral ed25519 key\n"
            "  -c cipher_spec        ciphers to offer, comma-separated (sshbpp -Q cipher)\n"
            "  -m mac_spec           MACs to offer, comma-separated (sshbpp -Q mac)\n"
@@ -219,6 +228,17 @@ check_hostkeys(const struct server *srv)
                 fclose(f);
         } else if (rc != 0) {
             cli_error("cannot load host key %s: %s", srv->hostkeys[i], sshbpp_strerror(rc));
+        } else {
+            /* The line ssh-keygen -l prints, so that what clients see can
+             * be compared with it. */
+            sshbpp_key *key = NULL;
+            char line[1024];
+
+            if (sshbpp_key_load_file(srv->hostkeys[i], NULL, &key, NULL) == 0 &&
+                sshbpp_key_fingerprint_line(key, SSHBPP_FP_SHA256, sshbpp_key_comment(key), line,
+                                            sizeof(line)) > 0)
+                fprintf(stderr, "sshbpp: host key %s: %s\n", srv->hostkeys[i], line);
+            sshbpp_key_free(key);
         }
     }
     sshbpp_kex_free(k);
@@ -242,7 +262,7 @@ send_simple(sshbpp_session *s, sshbpp_packetizer *p, struct wbuf *b)
 static int
 serve_userauth(struct conn *c, sshbpp_session *s)
 {
-    int service_ok = 0, attempts = 0, rc;
+    int service_ok = 0, attempts = 0, authed = 0, rc;
     sshbpp_packet pkt;
 
     for (;;) {
@@ -294,6 +314,20 @@ serve_userauth(struct conn *c, sshbpp_session *s)
                 free(u);
                 free(m);
             }
+            if (authed)
+                break; /* RFC 4252 section 5.1: requests after success are ignored */
+            if (c->srv->ak != NULL && nmethod == 9 && memcmp(method, "publickey", 9) == 0 &&
+                attempts < MAX_AUTH_ATTEMPTS) {
+                rc = cli_serve_publickey(s, c->p, c->srv->ak, c->peer, &pkt, r.off);
+                if (rc < 0)
+                    return rc;
+                if (rc == 1) {
+                    authed = 1;
+                    break;
+                }
+                if (rc == 0)
+                    break; /* PK_OK sent */
+            }
             if (++attempts > MAX_AUTH_ATTEMPTS) {
                 (void)sshbpp_session_disconnect(s, DISCONNECT_NO_MORE_AUTH_METHODS,
                                                 "too many authentication failures");
@@ -306,12 +340,45 @@ serve_userauth(struct conn *c, sshbpp_session *s)
             if (rc != 0)
                 return rc;
             break;
+        case 80: /* GLOBAL_REQUEST: string name, boolean want reply */
+            if (authed) {
+                const uint8_t *gname;
+                size_t ngname;
+                uint8_t want = 0;
+
+                if (rbuf_string(&r, &gname, &ngname) == 0 && rbuf_u8(&r, &want) == 0 && want) {
+                    wbuf_u8(&b, MSG_REQUEST_FAILURE);
+                    if ((rc = send_simple(s, c->p, &b)) != 0)
+                        return rc;
+                }
+                break;
+            }
+            goto unimplemented;
+        case 90: /* CHANNEL_OPEN: no channels here; refuse it cleanly */
+            if (authed) {
+                const uint8_t *ctype;
+                size_t nctype;
+                uint32_t sender;
+
+                if (rbuf_string(&r, &ctype, &nctype) != 0 || rbuf_u32(&r, &sender) != 0)
+                    return SSHBPP_EPROTO;
+                wbuf_u8(&b, 92); /* CHANNEL_OPEN_FAILURE */
+                wbuf_u32(&b, sender);
+                wbuf_u32(&b, 1); /* SSH_OPEN_ADMINISTRATIVELY_PROHIBITED */
+                wbuf_cstring(&b, "sshbpp serve has no channels");
+                wbuf_cstring(&b, "");
+                if ((rc = send_simple(s, c->p, &b)) != 0)
+                    return rc;
+                break;
+            }
+            goto unimplemented;
         case MSG_EXT_INFO:
         case MSG_UNIMPLEMENTED:
             /* Nothing to answer: RFC 4253 section 11.4 forbids answering
              * UNIMPLEMENTED with UNIMPLEMENTED. */
             break;
         default:
+        unimplemented:
             /* RFC 4253 section 11.4: unknown messages get UNIMPLEMENTED
              * with their sequence number. */
             cli_debug(1, "client %s: unimplemented message type %u", c->peer, pkt.type);
@@ -694,6 +761,7 @@ cli_serve(int argc, char **argv)
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
         {"login-grace", required_argument, NULL, OPT_LOGIN_GRACE},
         {"once", no_argument, NULL, OPT_ONCE},
+        {"authorized-keys", required_argument, NULL, OPT_AUTHORIZED_KEYS},
         {"port", required_argument, NULL, 'p'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, OPT_HELP},
@@ -757,6 +825,9 @@ cli_serve(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             }
             break;
+        case OPT_AUTHORIZED_KEYS:
+            srv.ak_path = optarg;
+            break;
         case OPT_ONCE:
             srv.once = 1;
             break;
@@ -779,6 +850,20 @@ cli_serve(int argc, char **argv)
     if (rc != 0) {
         cli_error("%s: %s", what, sshbpp_strerror(rc));
         return CLI_EXIT_USAGE;
+    }
+    if (srv.ak_path != NULL) {
+        sshbpp_key_diag d;
+        unsigned long skipped = 0;
+        int akr = sshbpp_authorized_keys_load_file(srv.ak_path, &srv.ak, &skipped, &d);
+
+        if (akr != 0) {
+            cli_error("cannot load authorized keys %s: %s%s%s", srv.ak_path, sshbpp_strerror(akr),
+                      d.msg[0] ? ": " : "", d.msg);
+            return CLI_EXIT_FAIL;
+        }
+        if (skipped > 0)
+            cli_debug(1, "%s: %lu line(s) not used; first: %s", srv.ak_path, skipped, d.msg);
+        cli_debug(1, "%s: %zu key(s)", srv.ak_path, sshbpp_authorized_keys_count(srv.ak));
     }
     if (srv.nhostkeys > 0 && check_hostkeys(&srv) != 0)
         return CLI_EXIT_FAIL;
@@ -868,6 +953,7 @@ out:
         close(srv.lfd);
     if (srv.tmpkey[0] != '\0')
         unlink(srv.tmpkey);
+    sshbpp_authorized_keys_free(srv.ak);
     /* The signal thread may still sit in sigwait(); it holds nothing and
      * ends with the process. The pipe stays open for its write. */
     return ret;

@@ -8,6 +8,7 @@
  *   sshbpp_kex.h      the key exchange state machine, sans I/O
  *   sshbpp_io.h       the blocking Packetizer (paramiko's shape)
  *   sshbpp_session.h  the blocking session over a Packetizer
+ *   sshbpp_keys.h     key files, known_hosts, authorized_keys, ssh-agent
  * A sans-I/O header never includes a blocking one: an event loop can use
  * sshbpp_engine.h and sshbpp_kex.h without pulling in sockets or threads.
  *
@@ -44,5 +45,6 @@
 #include "sshbpp_kex.h"
 #include "sshbpp_io.h"
 #include "sshbpp_session.h"
+#include "sshbpp_keys.h"
 
 #endif

@@ -44,6 +44,10 @@ extern "C" {
     X(EKEYLEN, -6, "key, IV or MAC key length does not match the algorithm")            \
     X(EPAYLOADLEN, -7, "outgoing payload is empty or exceeds the maximum packet size") \
     X(EBUFSMALL, -8, "caller's buffer is too small")                                    \
+    /* keys (sshbpp_keys.h): about one call, nothing is closed */                       \
+    X(EKEYPASSPHRASE, -12, "key file is encrypted and no passphrase was given")          \
+    X(EKEYBADPASS, -13, "wrong passphrase for the encrypted key file")                  \
+    X(EKEYLINELONG, -14, "line in a key, known_hosts or authorized_keys file is too long") \
     /* fatal: recorded once, the engine is closed */                                    \
     X(ECLOSED, -20, "packetizer closed by its owner")                                   \
     X(ENOMEM, -21, "out of memory")                                                     \
@@ -80,7 +84,18 @@ extern "C" {
     X(EKEXORDER, -58, "key exchange message out of order")                             \
     X(EDISCONNECT, -59, "peer sent SSH_MSG_DISCONNECT")                                 \
     X(EAUTH, -60, "authentication protocol error")                                      \
-    X(EREKEYREFUSED, -61, "peer refused the key exchange (SSH_MSG_UNIMPLEMENTED)")
+    X(EREKEYREFUSED, -61, "peer refused the key exchange (SSH_MSG_UNIMPLEMENTED)")    \
+    /* keys and trust (sshbpp_keys.h): fatal to a connection that meets them; */       \
+    /* a key-file call itself holds no engine and closes nothing */                     \
+    X(EKEYFILE, -70, "key file cannot be parsed")                                       \
+    X(EKEYTYPE, -71, "unsupported key type, curve or size")                             \
+    X(EKEYBCRYPT, -72, "encrypted OpenSSH-format key (bcrypt KDF) is not supported: load it into ssh-agent with ssh-add, or re-encrypt it as PEM with `ssh-keygen -p -m PEM -f FILE`") \
+    X(EHOSTKEYCHANGED, -73, "host key mismatch: the server's key differs from the one in known_hosts") \
+    X(EKEYREVOKED, -74, "key is revoked (@revoked in known_hosts)")                     \
+    X(EHOSTKEYUNKNOWN, -75, "host key is not in known_hosts and StrictHostKeyChecking is yes") \
+    X(EAGENT, -76, "ssh-agent unreachable, gone, or its answer is malformed")          \
+    X(EAGENTREFUSED, -77, "ssh-agent refused the request")                              \
+    X(EKEYNOTAUTHORIZED, -78, "key not authorized: no usable authorized_keys entry")
 
 enum sshbpp_err {
     SSHBPP_OK = 0,

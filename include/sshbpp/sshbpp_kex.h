@@ -95,12 +95,15 @@ SSHBPP_API sshbpp_kex *sshbpp_kex_new(int role, const sshbpp_kex_config *cfg,
  * frees. NULL is a no-op. */
 SSHBPP_API void sshbpp_kex_free(sshbpp_kex *k);
 
-/* Server: loads a host private key from a PEM or PKCS#8 file as OpenSSL
- * reads it (ed25519, ECDSA P-256/384/521, RSA >= 2048 bits), or generates
- * an ephemeral one ("ssh-ed25519", "ecdsa-sha2-nistp256", ..., "rsa" for
- * a 3072-bit RSA key). Several keys may be added; the negotiated host key
- * algorithm picks one. Returns 0, SSHBPP_EINVAL, SSHBPP_EHOSTKEY,
- * SSHBPP_EIO (file), SSHBPP_ENOMEM or SSHBPP_ECRYPTO. */
+/* Server: loads a host private key from an unencrypted file in any format
+ * sshbpp_key_load_file() reads (OpenSSH's openssh-key-v1 as ssh-keygen
+ * writes it, PEM, PKCS#8; ed25519, ECDSA P-256/384/521, RSA >= 2048 bits),
+ * or generates an ephemeral one ("ssh-ed25519", "ecdsa-sha2-nistp256", ...,
+ * "rsa" for a 3072-bit RSA key). Several keys may be added; the negotiated
+ * host key algorithm picks one. Returns 0, SSHBPP_EINVAL, SSHBPP_EIO
+ * (file), SSHBPP_EKEYFILE (not a private key we can parse), SSHBPP_EKEYTYPE,
+ * SSHBPP_EKEYBCRYPT, SSHBPP_EKEYPASSPHRASE (encrypted), SSHBPP_ENOMEM or
+ * SSHBPP_ECRYPTO. */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_add_hostkey_file(sshbpp_kex *k, const char *path);
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_generate_hostkey(sshbpp_kex *k, const char *alg);
 
@@ -175,6 +178,12 @@ SSHBPP_API const char *sshbpp_kex_peer_list(const sshbpp_kex *k, int list);
 
 /* Session identifier (H of the first exchange), or NULL before it. */
 SSHBPP_API const uint8_t *sshbpp_kex_session_id(const sshbpp_kex *k, size_t *len);
+
+/* Client: the server's host key blob K_S from the first exchange (every
+ * rekey must present the same one), for a known_hosts check
+ * (sshbpp_known_hosts_verify() in sshbpp_keys.h); NULL before it or on a
+ * server. Valid until sshbpp_kex_free(). */
+SSHBPP_API const uint8_t *sshbpp_kex_peer_hostkey(const sshbpp_kex *k, size_t *len);
 
 /* Client: the server-sig-algs extension from the server's EXT_INFO, or
  * NULL if none arrived. */

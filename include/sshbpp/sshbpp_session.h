@@ -12,6 +12,7 @@
 
 #include "sshbpp_io.h"
 #include "sshbpp_kex.h"
+#include "sshbpp_keys.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -137,8 +138,9 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_session_auth_none(sshbpp_session *s, const
                                         size_t cap, int *success);
 
 /* Public key authentication (RFC 4252 section 7) with the private key in
- * keyfile, a PEM or DER file as OpenSSL reads it (PKCS#8 or traditional;
- * unencrypted): ed25519, ECDSA P-256/384/521 or RSA >= 2048 bits. The
+ * keyfile, any unencrypted format sshbpp_key_load_file() reads (OpenSSH's
+ * openssh-key-v1, PEM, PKCS#8): ed25519, ECDSA P-256/384/521 or RSA >= 2048
+ * bits. The
  * signature algorithm is "ssh-ed25519", "ecdsa-sha2-nistp256/384/521", or
  * for RSA "rsa-sha2-512" if the server's server-sig-algs (RFC 8308) lists
  * it, else "rsa-sha2-256" (never SHA-1 "ssh-rsa"). The request carries the
@@ -149,13 +151,27 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_session_auth_none(sshbpp_session *s, const
  * methods, SSHBPP_EBUFSMALL, sshbpp_kex_auth_done() on success).
  * Returns 0, SSHBPP_EBUFSMALL, SSHBPP_EINVAL (a NULL argument, NULL methods
  * with cap > 0, a handshake not done), SSHBPP_EIO (keyfile cannot be read),
- * SSHBPP_EHOSTKEY (not a private key of a supported type or size),
- * SSHBPP_ENOMEM, SSHBPP_ECRYPTO (signing failed), SSHBPP_EAUTH, or a
- * session error. The key errors come before anything is sent: the
- * connection is untouched by them. */
+ * SSHBPP_EKEYFILE (not a private key file we can parse), SSHBPP_EKEYTYPE
+ * (unsupported type or size), SSHBPP_EKEYBCRYPT, SSHBPP_EKEYPASSPHRASE
+ * (encrypted: load it with sshbpp_key_load_file() and a passphrase, then
+ * use the _signer variant), SSHBPP_ENOMEM, SSHBPP_ECRYPTO (signing failed),
+ * SSHBPP_EAUTH, or a session error. The key errors come before anything is
+ * sent: the connection is untouched by them. */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_session_auth_publickey(sshbpp_session *s, const char *user,
                                              const char *keyfile, char *methods, size_t cap,
                                              int *success);
+
+/* The same with the public key blob pub_blob and a signer (a key loaded
+ * with sshbpp_key_load_file() and sshbpp_key_sign_cb, or the agent with
+ * sshbpp_agent_sign_cb). The signature algorithm follows the key type as
+ * above; the signer's answer is verified against pub_blob before it is
+ * sent. Returns what sshbpp_session_auth_publickey() does for the
+ * connection, the signer's error (before anything is sent), SSHBPP_EKEYTYPE
+ * or SSHBPP_EKEYFILE for a blob that is not a supported key, and
+ * SSHBPP_ESIGNATURE for a signature that does not verify. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_session_auth_publickey_signer(
+    sshbpp_session *s, const char *user, const uint8_t *pub_blob, size_t blob_len,
+    sshbpp_sign_fn sign, void *sign_ctx, char *methods, size_t cap, int *success);
 
 #ifdef __cplusplus
 }

@@ -30,6 +30,7 @@
 #include <openssl/rsa.h>
 
 #include "kex_int.h"
+#include "keys/keys_int.h"
 
 const char *const sshbpp__hostkey_names[] = {
     "ssh-ed25519",  "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
@@ -49,8 +50,6 @@ const char *const sshbpp__hostkey_names[] = {
 #define ED25519_PK_LEN 32
 #define ED25519_SIG_LEN 64
 
-/* Largest private-key file we read: a 16384-bit RSA PEM is about 12 KiB. */
-#define KEYFILE_MAX (1u << 20)
 
 typedef struct ecdsa_curve {
     int bits;             /* hostkey curve_bits */
@@ -105,8 +104,8 @@ rsa_md(const char *alg)
 
 /* Fills hk's type fields from a key OpenSSL produced, refusing key types,
  * curves and sizes SSH (or this library) does not sign with. */
-static int
-classify(sshbpp__hostkey *hk, EVP_PKEY *pkey)
+int
+sshbpp__hostkey_classify(sshbpp__hostkey *hk, EVP_PKEY *pkey)
 {
     char gname[64];
     size_t glen = 0, i;
@@ -121,7 +120,7 @@ classify(sshbpp__hostkey *hk, EVP_PKEY *pkey)
         /* Only the three named NIST curves: not secp256k1, not brainpool,
          * not explicit parameters (which have no group name at all). */
         if (EVP_PKEY_get_group_name(pkey, gname, sizeof(gname), &glen) != 1)
-            return SSHBPP_EHOSTKEY;
+            return SSHBPP_EKEYTYPE;
         nid = OBJ_sn2nid(gname);
         if (nid == NID_undef)
             nid = EC_curve_nist2nid(gname);
@@ -132,97 +131,45 @@ classify(sshbpp__hostkey *hk, EVP_PKEY *pkey)
                 return 0;
             }
         }
-        return SSHBPP_EHOSTKEY;
+        return SSHBPP_EKEYTYPE;
     }
     /* "RSA" only: an RSA-PSS-restricted key cannot make PKCS#1 v1.5
      * signatures, which is what rsa-sha2-* are. */
     if (EVP_PKEY_is_a(pkey, "RSA") && !EVP_PKEY_is_a(pkey, "RSA-PSS")) {
         bits = EVP_PKEY_get_bits(pkey);
         if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS)
-            return SSHBPP_EHOSTKEY;
+            return SSHBPP_EKEYTYPE;
         hk->type = SSHBPP__HK_RSA;
         hk->curve_bits = 0;
         return 0;
     }
-    return SSHBPP_EHOSTKEY;
+    return SSHBPP_EKEYTYPE;
 }
 
-/* Refuses passphrase-protected files instead of letting OpenSSL prompt on
- * the controlling terminal of a server. */
-static int
-no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
+/* Host keys and client keys come from files through the keys layer
+ * (src/keys/keyfile.c): OpenSSH's openssh-key-v1, PEM and PKCS#8, all
+ * unencrypted here (a server has nobody to ask for a passphrase). */
 int
 sshbpp__hostkey_load_file(sshbpp__hostkey *hk, const char *path)
 {
-    FILE *fp;
-    uint8_t *data = NULL;
-    size_t len = 0, got;
-    const unsigned char *cur;
-    OSSL_DECODER_CTX *dctx = NULL;
-    EVP_PKEY *pkey = NULL;
-    int r = SSHBPP_EIO;
+    sshbpp_key *k = NULL;
+    int r;
 
     if (hk == NULL || path == NULL)
         return SSHBPP_EINVAL;
     hk->pkey = NULL;
     hk->type = 0;
     hk->curve_bits = 0;
-    if ((fp = fopen(path, "rb")) == NULL)
-        return SSHBPP_EIO;
-    /* Read it whole so that an I/O error is told apart from a bad key and
-     * the bytes can be wiped afterwards (stdio's buffer is wiped by
-     * nothing, but is at least released by fclose). */
-    if ((data = malloc(KEYFILE_MAX)) == NULL) {
-        r = SSHBPP_ENOMEM;
-        goto out;
+    if ((r = sshbpp_key_load_file(path, NULL, &k, NULL)) != 0)
+        return r;
+    if (!sshbpp_key_has_private(k)) {
+        sshbpp_key_free(k);
+        return SSHBPP_EKEYFILE; /* a public key where a private one is needed */
     }
-    while ((got = fread(data + len, 1, KEYFILE_MAX - len, fp)) > 0)
-        len += got;
-    if (ferror(fp))
-        goto out;
-    if (len == KEYFILE_MAX || len == 0) {
-        r = SSHBPP_EHOSTKEY;
-        goto out;
-    }
-    /* Any format OpenSSL can decode: PEM or DER, PKCS#8 or traditional
-     * ("RSA PRIVATE KEY", "EC PRIVATE KEY"). A private key is required. */
-    dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, NULL, NULL, NULL, EVP_PKEY_KEYPAIR, NULL, NULL);
-    if (dctx == NULL) {
-        r = SSHBPP_ECRYPTO;
-        goto out;
-    }
-    if (OSSL_DECODER_CTX_set_pem_password_cb(dctx, no_passphrase, NULL) != 1) {
-        r = SSHBPP_ECRYPTO;
-        goto out;
-    }
-    cur = data;
-    got = len;
-    if (OSSL_DECODER_from_data(dctx, &cur, &got) != 1 || pkey == NULL) {
-        r = SSHBPP_EHOSTKEY;
-        goto out;
-    }
-    if ((r = classify(hk, pkey)) != 0)
-        goto out;
-    hk->pkey = pkey;
-    pkey = NULL;
-    r = 0;
-out:
-    EVP_PKEY_free(pkey);
-    OSSL_DECODER_CTX_free(dctx);
-    if (data != NULL) {
-        OPENSSL_cleanse(data, len);
-        free(data);
-    }
-    fclose(fp);
-    return r;
+    *hk = k->hk;
+    k->hk.pkey = NULL;
+    sshbpp_key_free(k);
+    return 0;
 }
 
 int
@@ -247,7 +194,7 @@ sshbpp__hostkey_generate(sshbpp__hostkey *hk, const char *alg)
         return SSHBPP_EINVAL; /* the documented code of sshbpp_kex_generate_hostkey */
     if (pkey == NULL)
         return SSHBPP_ECRYPTO;
-    if ((r = classify(hk, pkey)) != 0) {
+    if ((r = sshbpp__hostkey_classify(hk, pkey)) != 0) {
         EVP_PKEY_free(pkey);
         return r;
     }
@@ -624,6 +571,52 @@ parse_blob(const char *alg, const uint8_t *blob, size_t blen, EVP_PKEY **out, si
         return SSHBPP_EHOSTKEY;
     *curve = c;
     *out = pkey;
+    return 0;
+}
+
+/* see kex_int.h */
+int
+sshbpp__hostkey_from_blob(sshbpp__hostkey *hk, const uint8_t *blob, size_t blen)
+{
+    sshbpp__rbuf rb;
+    const uint8_t *type;
+    size_t tlen, rsa_len = 0;
+    const ecdsa_curve *c = NULL;
+    char alg[32];
+    EVP_PKEY *pkey = NULL;
+    int r;
+
+    if (hk == NULL || (blob == NULL && blen > 0))
+        return SSHBPP_EINVAL;
+    memset(hk, 0, sizeof(*hk));
+    sshbpp__rb_init(&rb, blob, blen);
+    if (sshbpp__rb_string(&rb, &type, &tlen) != 0 || tlen >= sizeof(alg))
+        return SSHBPP_EKEYFILE;
+    memcpy(alg, type, tlen);
+    alg[tlen] = '\0';
+    /* The blob of an RSA key says "ssh-rsa"; parse_blob wants a signature
+     * algorithm, and either SHA-2 one reads the same blob. */
+    if (strcmp(alg, "ssh-rsa") == 0)
+        strcpy(alg, "rsa-sha2-256");
+    else if (strcmp(alg, "ssh-ed25519") != 0 && curve_by_alg(alg) == NULL)
+        return SSHBPP_EKEYTYPE;
+    if (parse_blob(alg, blob, blen, &pkey, &rsa_len, &c) != 0) {
+        const uint8_t *e, *n;
+        size_t elen, nlen;
+
+        /* A well-formed RSA blob that parse_blob refused has a size we do
+         * not use (below 2048 or above 16384 bits). */
+        if (strcmp(alg, "rsa-sha2-256") == 0 && sshbpp__rb_mpint(&rb, &e, &elen) == 0 &&
+            sshbpp__rb_mpint(&rb, &n, &nlen) == 0 && sshbpp__rb_done(&rb) && nlen > 0 &&
+            elen > 0)
+            return SSHBPP_EKEYTYPE;
+        return SSHBPP_EKEYFILE;
+    }
+    if ((r = sshbpp__hostkey_classify(hk, pkey)) != 0) {
+        EVP_PKEY_free(pkey);
+        return r;
+    }
+    hk->pkey = pkey;
     return 0;
 }
 

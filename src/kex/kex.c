@@ -1364,6 +1364,17 @@ sshbpp_kex_server_sig_algs(const sshbpp_kex *k)
     return k != NULL ? k->server_sig_algs : NULL;
 }
 
+/* see sshbpp_kex.h */
+const uint8_t *
+sshbpp_kex_peer_hostkey(const sshbpp_kex *k, size_t *len)
+{
+    if (k == NULL || len == NULL || k->role != SSHBPP_ROLE_CLIENT || k->completed == 0 ||
+        k->first_hostkey.len == 0)
+        return NULL;
+    *len = k->first_hostkey.len;
+    return k->first_hostkey.p;
+}
+
 /* The compression a direction runs now: the running exchange's choice once
  * that direction has switched at its NEWKEYS, else the previous exchange's
  * (k->comp already holds the new choice as soon as negotiation is done). */

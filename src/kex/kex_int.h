@@ -136,6 +136,12 @@ typedef struct sshbpp__hostkey {
 extern const char *const sshbpp__hostkey_names[]; /* signature algorithms, preference order */
 
 int sshbpp__hostkey_load_file(sshbpp__hostkey *hk, const char *path);
+/* Fills hk's type fields from an OpenSSL key; SSHBPP_EKEYTYPE for key
+ * types, curves and sizes SSH (or this library) does not sign with. */
+int sshbpp__hostkey_classify(sshbpp__hostkey *hk, struct evp_pkey_st *pkey);
+/* A public key from its blob (any supported type): SSHBPP_EKEYTYPE for an
+ * unknown type or bad size, SSHBPP_EKEYFILE for a malformed blob. */
+int sshbpp__hostkey_from_blob(sshbpp__hostkey *hk, const uint8_t *blob, size_t blen);
 /* alg: "ssh-ed25519", "ecdsa-sha2-nistp256/384/521", "rsa" or
  * "rsa-sha2-256"/"rsa-sha2-512" (3072-bit RSA). */
 int sshbpp__hostkey_generate(sshbpp__hostkey *hk, const char *alg);

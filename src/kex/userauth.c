@@ -21,15 +21,20 @@
  * session id in front.
  *
  * The private key lives only inside sshbpp_session_auth_publickey() and is
- * freed (OpenSSL clears private key memory on free) as soon as the
- * signature exists, before the request goes out.
+ * freed (OpenSSL clears private key memory on free) once the request is
+ * sent. sshbpp_session_auth_publickey_signer() takes a public key blob
+ * and any signer of the sshbpp_sign_fn shape (a loaded key, the agent),
+ * and checks the signature it returns before sending it.
  *
  * Everything the server sends is bounded before it is stored: the methods
  * list is copied only into the caller's buffer, and banners are counted.
  */
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "kex_int.h"
+#include "sshbpp/sshbpp_keys.h"
 
 #define MSG_UNIMPLEMENTED 3
 #define MSG_SERVICE_REQUEST 5
@@ -233,57 +238,34 @@ sshbpp_session_auth_none(sshbpp_session *s, const char *user, char *methods, siz
     return await_result(s, methods, cap, success);
 }
 
-/* The signature algorithm for a client key (see sshbpp_kex.h). */
-static const char *
-pick_alg(const sshbpp__hostkey *hk, const char *server_sig_algs)
-{
-    switch (hk->type) {
-    case SSHBPP__HK_ED25519:
-        return "ssh-ed25519";
-    case SSHBPP__HK_ECDSA:
-        return hk->curve_bits == 256   ? "ecdsa-sha2-nistp256"
-               : hk->curve_bits == 384 ? "ecdsa-sha2-nistp384"
-               : hk->curve_bits == 521 ? "ecdsa-sha2-nistp521"
-                                       : NULL;
-    case SSHBPP__HK_RSA:
-        /* Without server-sig-algs nothing says the server knows SHA-512;
-         * rsa-sha2-256 is the one RFC 8332 servers all take. */
-        if (server_sig_algs != NULL &&
-            sshbpp__namelist_has(server_sig_algs, strlen(server_sig_algs), "rsa-sha2-512"))
-            return "rsa-sha2-512";
-        return "rsa-sha2-256";
-    default:
-        return NULL;
-    }
-}
+/* Signatures we take from a signer: a 16384-bit RSA signature and its
+ * names fit easily. */
+#define SIG_MAX 4096
 
-/* Builds the signed request into msg: key loading and signing. The key is
- * freed before returning, whatever happens. */
+/* Builds the signed request into msg: the signer signs RFC 4252 section
+ * 7's data (session id, then the request up to the key blob). */
 static int
-build_publickey_request(sshbpp_session *s, const char *user, const char *keyfile,
-                        sshbpp__wbuf *msg)
+build_publickey_request(sshbpp_session *s, const char *user, const uint8_t *blob, size_t blen,
+                        sshbpp_sign_fn sign, void *ctx, sshbpp__wbuf *msg)
 {
     sshbpp_kex *k = sshbpp_session_kex(s);
-    sshbpp__hostkey hk;
-    sshbpp__wbuf blob, data, sig;
+    sshbpp_key *pub = NULL;
+    sshbpp__wbuf data;
     const uint8_t *sid;
     const char *alg;
-    size_t sidlen = 0;
+    uint8_t sig[SIG_MAX];
+    size_t sidlen = 0, siglen = 0;
     int r;
 
-    memset(&hk, 0, sizeof(hk));
-    sshbpp__wb_init(&blob);
     sshbpp__wb_init(&data);
-    sshbpp__wb_init(&sig);
-    if ((r = sshbpp__hostkey_load_file(&hk, keyfile)) != 0)
+    /* The blob must be a key we know how to name a signature for. */
+    if ((r = sshbpp_key_from_blob(blob, blen, &pub)) != 0)
         goto out;
-    alg = pick_alg(&hk, sshbpp_kex_server_sig_algs(k));
-    if (alg == NULL || !sshbpp__hostkey_can_sign(&hk, alg)) {
-        r = SSHBPP_EHOSTKEY;
+    alg = sshbpp_key_sig_alg(pub, sshbpp_kex_server_sig_algs(k));
+    if (alg == NULL) {
+        r = SSHBPP_EKEYTYPE;
         goto out;
     }
-    if ((r = sshbpp__hostkey_put_blob(&hk, &blob)) != 0 || (r = blob.err) != 0)
-        goto out;
 
     /* byte 50, string user, string service, string "publickey",
      * boolean TRUE, string algorithm, string public key blob */
@@ -293,7 +275,7 @@ build_publickey_request(sshbpp_session *s, const char *user, const char *keyfile
     sshbpp__wb_cstring(msg, "publickey");
     sshbpp__wb_bool(msg, 1);
     sshbpp__wb_cstring(msg, alg);
-    sshbpp__wb_string(msg, blob.p, blob.len);
+    sshbpp__wb_string(msg, blob, blen);
     if ((r = msg->err) != 0)
         goto out;
 
@@ -307,26 +289,58 @@ build_publickey_request(sshbpp_session *s, const char *user, const char *keyfile
     sshbpp__wb_raw(&data, msg->p, msg->len);
     if ((r = data.err) != 0)
         goto out;
-    if ((r = sshbpp__hostkey_sign(&hk, alg, data.p, data.len, &sig)) != 0 || (r = sig.err) != 0)
+    if ((r = sign(ctx, alg, data.p, data.len, sig, sizeof(sig), &siglen)) != 0)
         goto out;
-    /* sign() appends the signature blob's contents (string algorithm,
-     * string signature); the request carries it as one string. */
-    sshbpp__wb_string(msg, sig.p, sig.len);
+    if (siglen > sizeof(sig)) {
+        r = SSHBPP_EINVAL;
+        goto out;
+    }
+    /* The signer writes the signature blob (string algorithm, string
+     * signature); the request carries it as one string. Checked here so
+     * that a bad signer (an agent's answer) is caught before sending. */
+    if ((r = sshbpp_key_verify(pub, data.p, data.len, sig, siglen)) != 0)
+        goto out;
+    sshbpp__wb_string(msg, sig, siglen);
     r = msg->err;
 out:
-    sshbpp__hostkey_free(&hk);
-    sshbpp__wb_free(&blob);
+    OPENSSL_cleanse(sig, sizeof(sig));
+    sshbpp_key_free(pub);
     sshbpp__wb_free(&data);
-    sshbpp__wb_free(&sig);
     return r;
 }
 
-/* see sshbpp_kex.h */
+/* see sshbpp_session.h */
+int
+sshbpp_session_auth_publickey_signer(sshbpp_session *s, const char *user, const uint8_t *pub_blob,
+                                     size_t blob_len, sshbpp_sign_fn sign, void *sign_ctx,
+                                     char *methods, size_t cap, int *success)
+{
+    sshbpp__wbuf msg;
+    int r;
+
+    if ((r = check_result_args(s, user, methods, cap, success)) != 0)
+        return r;
+    if (pub_blob == NULL || blob_len == 0 || sign == NULL)
+        return SSHBPP_EINVAL;
+    *success = 0;
+    sshbpp__wb_init(&msg);
+    r = build_publickey_request(s, user, pub_blob, blob_len, sign, sign_ctx, &msg);
+    if (r == 0)
+        r = send_solo(s, &msg);
+    sshbpp__wb_free(&msg);
+    if (r != 0)
+        return r;
+    return await_result(s, methods, cap, success);
+}
+
+/* see sshbpp_session.h */
 int
 sshbpp_session_auth_publickey(sshbpp_session *s, const char *user, const char *keyfile,
                               char *methods, size_t cap, int *success)
 {
-    sshbpp__wbuf msg;
+    sshbpp_key *key = NULL;
+    uint8_t blob[4096];
+    size_t blen = 0;
     int r;
 
     if ((r = check_result_args(s, user, methods, cap, success)) != 0)
@@ -334,12 +348,19 @@ sshbpp_session_auth_publickey(sshbpp_session *s, const char *user, const char *k
     if (keyfile == NULL)
         return SSHBPP_EINVAL;
     *success = 0;
-    sshbpp__wb_init(&msg);
-    r = build_publickey_request(s, user, keyfile, &msg);
-    if (r == 0)
-        r = send_solo(s, &msg);
-    sshbpp__wb_free(&msg);
-    if (r != 0)
+    /* Any format the keys layer reads, unencrypted (no passphrase here). */
+    if ((r = sshbpp_key_load_file(keyfile, NULL, &key, NULL)) != 0)
         return r;
-    return await_result(s, methods, cap, success);
+    if (!sshbpp_key_has_private(key)) {
+        sshbpp_key_free(key);
+        return SSHBPP_EKEYFILE;
+    }
+    r = sshbpp_key_public_blob(key, blob, sizeof(blob), &blen);
+    if (r == 0)
+        r = sshbpp_session_auth_publickey_signer(s, user, blob, blen, sshbpp_key_sign_cb, key,
+                                                 methods, cap, success);
+    /* Freed (and wiped by OpenSSL) only now: the signature is made inside
+     * the call above, before its request is sent. */
+    sshbpp_key_free(key);
+    return r;
 }

@@ -606,15 +606,19 @@ test_load_rejects(void **state)
 {
     static const struct {
         const char *name, *gen;
+        int err;
     } bad[] = {
-        {"rsa1024.pem", "genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024"},
-        {"k256.pem", "genpkey -algorithm EC -pkeyopt ec_paramgen_curve:secp256k1"},
-        {"bp256.pem", "genpkey -algorithm EC -pkeyopt ec_paramgen_curve:brainpoolP256r1"},
-        {"x25519.pem", "genpkey -algorithm X25519"},
-        {"ed448.pem", "genpkey -algorithm ed448"},
-        {"pss.pem", "genpkey -algorithm RSA-PSS -pkeyopt rsa_keygen_bits:2048"},
+        {"rsa1024.pem", "genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024", SSHBPP_EKEYTYPE},
+        {"k256.pem", "genpkey -algorithm EC -pkeyopt ec_paramgen_curve:secp256k1",
+         SSHBPP_EKEYTYPE},
+        {"bp256.pem", "genpkey -algorithm EC -pkeyopt ec_paramgen_curve:brainpoolP256r1",
+         SSHBPP_EKEYTYPE},
+        {"x25519.pem", "genpkey -algorithm X25519", SSHBPP_EKEYTYPE},
+        {"ed448.pem", "genpkey -algorithm ed448", SSHBPP_EKEYTYPE},
+        {"pss.pem", "genpkey -algorithm RSA-PSS -pkeyopt rsa_keygen_bits:2048", SSHBPP_EKEYTYPE},
         /* Passphrase-protected: refused without prompting. */
-        {"enc.pem", "genpkey -algorithm ed25519 -aes-256-cbc -pass pass:secret"},
+        {"enc.pem", "genpkey -algorithm ed25519 -aes-256-cbc -pass pass:secret",
+         SSHBPP_EKEYPASSPHRASE},
     };
     size_t i;
     char cmd[512], path[256];
@@ -625,7 +629,7 @@ test_load_rejects(void **state)
         path_of(path, sizeof(path), bad[i].name);
         snprintf(cmd, sizeof(cmd), "openssl %s -out %s 2>/dev/null", bad[i].gen, path);
         run(cmd);
-        assert_int_equal(sshbpp__hostkey_load_file(&hk, path), SSHBPP_EHOSTKEY);
+        assert_int_equal(sshbpp__hostkey_load_file(&hk, path), bad[i].err);
         assert_null(hk.pkey);
     }
     /* A public key only. */
@@ -635,14 +639,14 @@ test_load_rejects(void **state)
              tmpdir);
     run(cmd);
     path_of(path, sizeof(path), "pub.pem");
-    assert_int_equal(sshbpp__hostkey_load_file(&hk, path), SSHBPP_EHOSTKEY);
+    assert_int_equal(sshbpp__hostkey_load_file(&hk, path), SSHBPP_EKEYFILE);
     /* Empty and garbage files. */
     write_file("empty", "", 0);
     path_of(path, sizeof(path), "empty");
-    assert_int_equal(sshbpp__hostkey_load_file(&hk, path), SSHBPP_EHOSTKEY);
+    assert_int_equal(sshbpp__hostkey_load_file(&hk, path), SSHBPP_EKEYFILE);
     write_file("garbage", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", 56);
     path_of(path, sizeof(path), "garbage");
-    assert_int_equal(sshbpp__hostkey_load_file(&hk, path), SSHBPP_EHOSTKEY);
+    assert_int_equal(sshbpp__hostkey_load_file(&hk, path), SSHBPP_EKEYFILE);
     /* I/O failures. */
     path_of(path, sizeof(path), "does-not-exist");
     assert_int_equal(sshbpp__hostkey_load_file(&hk, path), SSHBPP_EIO);

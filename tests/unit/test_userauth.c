@@ -696,10 +696,10 @@ test_publickey_bad_keyfile(void **state)
     assert_int_equal(sshbpp_session_auth_publickey(c.s, "d", missing, m, sizeof(m), &ok), SSHBPP_EIO);
     assert_int_equal(
         sshbpp_session_auth_publickey(c.s, "d", key_path[K_RSA1024], m, sizeof(m), &ok),
-        SSHBPP_EHOSTKEY);
+        SSHBPP_EKEYTYPE);
     assert_int_equal(
         sshbpp_session_auth_publickey(c.s, "d", key_path[K_GARBAGE], m, sizeof(m), &ok),
-        SSHBPP_EHOSTKEY);
+        SSHBPP_EKEYFILE);
     assert_int_equal(sshbpp_session_auth_publickey(c.s, "d", NULL, m, sizeof(m), &ok),
                      SSHBPP_EINVAL);
     assert_int_equal(sshbpp_session_auth_publickey(c.s, "d", key_path[K_ED], m, sizeof(m), &ok), 0);
