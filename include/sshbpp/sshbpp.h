@@ -44,5 +44,6 @@
 #include "sshbpp_kex.h"
 #include "sshbpp_io.h"
 #include "sshbpp_session.h"
+#include "sshbpp_conn.h"
 
 #endif

@@ -44,6 +44,8 @@ extern "C" {
     X(EKEYLEN, -6, "key, IV or MAC key length does not match the algorithm")            \
     X(EPAYLOADLEN, -7, "outgoing payload is empty or exceeds the maximum packet size") \
     X(EBUFSMALL, -8, "caller's buffer is too small")                                    \
+    X(ESTATE, -9, "call not valid in the object's current state")                       \
+    X(EREFUSED, -10, "request refused by the peer")                                     \
     /* fatal: recorded once, the engine is closed */                                    \
     X(ECLOSED, -20, "packetizer closed by its owner")                                   \
     X(ENOMEM, -21, "out of memory")                                                     \
@@ -80,7 +82,11 @@ extern "C" {
     X(EKEXORDER, -58, "key exchange message out of order")                             \
     X(EDISCONNECT, -59, "peer sent SSH_MSG_DISCONNECT")                                 \
     X(EAUTH, -60, "authentication protocol error")                                      \
-    X(EREKEYREFUSED, -61, "peer refused the key exchange (SSH_MSG_UNIMPLEMENTED)")
+    X(EREKEYREFUSED, -61, "peer refused the key exchange (SSH_MSG_UNIMPLEMENTED)")   \
+    /* connection object (sshbpp_conn.h) */                                             \
+    X(EHOSTKEYREJECTED, -62, "host key rejected by the caller")                         \
+    X(ELOGINTIME, -63, "login deadline passed before authentication")                   \
+    X(EKEEPALIVE, -64, "peer did not answer keepalives")
 
 enum sshbpp_err {
     SSHBPP_OK = 0,
