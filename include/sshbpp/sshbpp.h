@@ -45,5 +45,6 @@
 #include "sshbpp_io.h"
 #include "sshbpp_session.h"
 #include "sshbpp_conn.h"
+#include "sshbpp_driver.h"
 
 #endif
