@@ -8,8 +8,8 @@ Cases, for each example:
                         want-reply and prints sshd's REQUEST_FAILURE; exit 0
   X.fingerprint_match   the right SHA256 fingerprint given: the same
   X.fingerprint_wrong   a wrong fingerprint: refused before NEWKEYS
-                        (SSHBPP_EHOSTKEYREJECTED), exit != 0, no login in
-                        sshd's log
+                        (SSHBPP_EHOSTKEYREJECTED), exit != 0, not
+                        authenticated
 
 Usage: test_examples.py PATH/TO/client PATH/TO/epoll_client
 """
