@@ -15,8 +15,7 @@
 
 #include <sshbpp/sshbpp.h>
 
-static int64_t
-now_ms(void)
+static int64_t now_ms(void)
 {
     struct timespec ts;
 
@@ -26,8 +25,7 @@ now_ms(void)
 
 /* A non-blocking TCP socket, connected (or connecting: epoll reports
  * writability once it is). */
-static int
-dial(const char *host, const char *port)
+static int dial(const char *host, const char *port)
 {
     struct addrinfo hints, *res, *ai;
     int fd = -1;
@@ -51,8 +49,7 @@ dial(const char *host, const char *port)
 
 enum step { HANDSHAKE, AUTH, REQUEST, DONE };
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
     const char *want_fp = argc > 5 ? argv[5] : NULL;
     sshbpp_conn_config cfg;
@@ -91,7 +88,8 @@ main(int argc, char **argv)
             case SSHBPP_CONN_EV_HOSTKEY: /* before our NEWKEYS: we may still refuse */
                 printf("host key %s %s\n", ev.alg, ev.text);
                 /* refusing sends DISCONNECT; the ERROR event follows */
-                if (sshbpp_conn_hostkey_verdict(c, want_fp == NULL || strcmp(want_fp, ev.text) == 0) != 0)
+                if (sshbpp_conn_hostkey_verdict(c, want_fp == NULL ||
+                                                       strcmp(want_fp, ev.text) == 0) != 0)
                     printf("host key refused\n");
                 break;
             case SSHBPP_CONN_EV_HANDSHAKE_DONE:

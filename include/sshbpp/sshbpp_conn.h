@@ -69,14 +69,14 @@ typedef struct sshbpp_conn sshbpp_conn;
  * Strings are NUL-terminated; all pointers are valid during the call. */
 typedef struct sshbpp_conn_auth_attempt {
     const char *user;
-    const char *method;          /* "none", "password" or "publickey" */
-    const char *password;        /* "password": the password, else NULL */
-    const char *pubkey_alg;      /* "publickey": signature algorithm */
-    const uint8_t *pubkey_blob;  /* "publickey": public key blob */
+    const char *method;         /* "none", "password" or "publickey" */
+    const char *password;       /* "password": the password, else NULL */
+    const char *pubkey_alg;     /* "publickey": signature algorithm */
+    const uint8_t *pubkey_blob; /* "publickey": public key blob */
     size_t pubkey_len;
-    int signature_ok;            /* "publickey": 1 if the request carried a
-                                    signature and it verified; 0 for a query
-                                    (accept then only means "send PK_OK") */
+    int signature_ok; /* "publickey": 1 if the request carried a
+                         signature and it verified; 0 for a query
+                         (accept then only means "send PK_OK") */
 } sshbpp_conn_auth_attempt;
 
 enum sshbpp_auth_decision {
@@ -115,12 +115,12 @@ typedef struct sshbpp_conn_config {
                                      exchange; 0: 1024 */
     size_t queue_max_bytes;       /* their payload bytes; 0: 4 MiB */
     /* server only */
-    sshbpp_conn_auth_fn auth_cb;  /* NULL: every attempt is rejected */
+    sshbpp_conn_auth_fn auth_cb; /* NULL: every attempt is rejected */
     void *auth_ctx;
-    const char *auth_methods;     /* advertised in USERAUTH_FAILURE; NULL:
-                                     "publickey,password" */
-    unsigned max_auth_tries;      /* failed attempts before DISCONNECT and the
-                                     fatal SSHBPP_EAUTH; 0: 20 */
+    const char *auth_methods; /* advertised in USERAUTH_FAILURE; NULL:
+                                 "publickey,password" */
+    unsigned max_auth_tries;  /* failed attempts before DISCONNECT and the
+                                 fatal SSHBPP_EAUTH; 0: 20 */
 } sshbpp_conn_config;
 
 /* Fills *cfg with the defaults above for role (all timers off). */
@@ -360,11 +360,11 @@ SSHBPP_API const uint8_t *sshbpp_conn_session_id(const sshbpp_conn *c, size_t *l
 SSHBPP_API const char *sshbpp_conn_disconnect_reason(const sshbpp_conn *c, uint32_t *reason);
 
 /* Disconnect reason codes (RFC 4253 section 11.1) */
-#define SSHBPP_DISCONNECT_PROTOCOL_ERROR 2
-#define SSHBPP_DISCONNECT_SERVICE_NOT_AVAILABLE 7
-#define SSHBPP_DISCONNECT_HOST_KEY_NOT_VERIFIABLE 9
-#define SSHBPP_DISCONNECT_BY_APPLICATION 11
-#define SSHBPP_DISCONNECT_TOO_MANY_CONNECTIONS 12
+#define SSHBPP_DISCONNECT_PROTOCOL_ERROR                 2
+#define SSHBPP_DISCONNECT_SERVICE_NOT_AVAILABLE          7
+#define SSHBPP_DISCONNECT_HOST_KEY_NOT_VERIFIABLE        9
+#define SSHBPP_DISCONNECT_BY_APPLICATION                 11
+#define SSHBPP_DISCONNECT_TOO_MANY_CONNECTIONS           12
 #define SSHBPP_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE 14
 
 #ifdef __cplusplus

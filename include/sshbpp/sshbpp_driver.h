@@ -63,8 +63,8 @@
 extern "C" {
 #endif
 
-#define SSHBPP_TIMEOUT_DEFAULT 0
-#define SSHBPP_DRIVER_TX_HIGH (1024u * 1024u)
+#define SSHBPP_TIMEOUT_DEFAULT  0
+#define SSHBPP_DRIVER_TX_HIGH   (1024u * 1024u)
 #define SSHBPP_DRIVER_INBOX_MAX (8u * 1024u * 1024u)
 
 typedef struct sshbpp_driver sshbpp_driver;
@@ -87,8 +87,8 @@ SSHBPP_API sshbpp_driver *sshbpp_driver_new(int fd, const sshbpp_conn_config *cf
  * timeout_ms and creates the driver. Returns NULL with *err set
  * (SSHBPP_EINVAL, SSHBPP_EIO, SSHBPP_ETIMEDOUT, SSHBPP_ENOMEM). */
 SSHBPP_API sshbpp_driver *sshbpp_driver_connect(const char *host, const char *port,
-                                                const sshbpp_conn_config *cfg,
-                                                int64_t timeout_ms, int *err);
+                                                const sshbpp_conn_config *cfg, int64_t timeout_ms,
+                                                int *err);
 
 /* Frees the driver, its conn, and closes the fd. No other thread may be
  * inside a call on it (sshbpp_driver_close() them out first). */
@@ -132,8 +132,7 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_auth_publickey(sshbpp_driver *d, co
                                                             const uint8_t *pubkey_blob,
                                                             size_t pub_len, sshbpp_sign_fn sign,
                                                             void *ctx, int64_t timeout_ms);
-SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_auth_publickey_file(sshbpp_driver *d,
-                                                                 const char *user,
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_auth_publickey_file(sshbpp_driver *d, const char *user,
                                                                  const char *path,
                                                                  int64_t timeout_ms);
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_auth_kbdint(sshbpp_driver *d, const char *user,
@@ -152,8 +151,8 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_wait_auth(sshbpp_driver *d, int64_t
  * full; a timeout then returns SSHBPP_ETIMEDOUT with nothing sent. On 0
  * the message is the conn's: it goes out in order. Thread-safe. Use
  * sshbpp_driver_global_request() for global requests that want a reply. */
-SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_send(sshbpp_driver *d, const void *payload,
-                                                  size_t len, int64_t timeout_ms);
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_send(sshbpp_driver *d, const void *payload, size_t len,
+                                                  int64_t timeout_ms);
 
 /* Receives the next application message into buf (cap bytes); *len gets
  * its length. Returns 0, SSHBPP_EBUFSMALL (*len says how much is needed;
@@ -178,8 +177,8 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_rekey(sshbpp_driver *d, int64_t tim
 /* Sends DISCONNECT and waits (at most timeout_ms) until it was written;
  * the connection is closed afterwards (SSHBPP_ECLOSED). Returns 0,
  * SSHBPP_ETIMEDOUT (not all written), or the earlier error. */
-SSHBPP_API int sshbpp_driver_disconnect(sshbpp_driver *d, uint32_t reason,
-                                        const char *description, int64_t timeout_ms);
+SSHBPP_API int sshbpp_driver_disconnect(sshbpp_driver *d, uint32_t reason, const char *description,
+                                        int64_t timeout_ms);
 
 /* Copies of the conn's facts, safe from any thread. */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_get_info(sshbpp_driver *d, sshbpp_kex_info *out);

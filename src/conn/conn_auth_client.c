@@ -23,12 +23,11 @@
 
 #include "conn_int.h"
 
-#define SERVICE_USERAUTH "ssh-userauth"
+#define SERVICE_USERAUTH   "ssh-userauth"
 #define SERVICE_CONNECTION "ssh-connection"
-#define SIG_MAX 8192
+#define SIG_MAX            8192
 
-void
-sshbpp__conn_auth_clear(sshbpp_conn *c)
+void sshbpp__conn_auth_clear(sshbpp_conn *c)
 {
     if (c->auth_password != NULL) {
         OPENSSL_cleanse(c->auth_password, strlen(c->auth_password));
@@ -53,8 +52,7 @@ sshbpp__conn_auth_clear(sshbpp_conn *c)
     c->kb_n = 0;
 }
 
-static char *
-dup_s(const char *s)
+static char *dup_s(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *p = malloc(n);
@@ -65,8 +63,7 @@ dup_s(const char *s)
 }
 
 /* The signature algorithm for a public key blob. */
-static int
-pick_alg(const sshbpp_conn *c, const uint8_t *blob, size_t len, char *alg, size_t cap)
+static int pick_alg(const sshbpp_conn *c, const uint8_t *blob, size_t len, char *alg, size_t cap)
 {
     sshbpp__rbuf rb;
     const uint8_t *name;
@@ -89,8 +86,7 @@ pick_alg(const sshbpp_conn *c, const uint8_t *blob, size_t len, char *alg, size_
     return 0;
 }
 
-static void
-put_head(sshbpp__wbuf *b, const char *user, const char *method)
+static void put_head(sshbpp__wbuf *b, const char *user, const char *method)
 {
     sshbpp__wb_u8(b, MSG_USERAUTH_REQUEST);
     sshbpp__wb_cstring(b, user);
@@ -98,8 +94,7 @@ put_head(sshbpp__wbuf *b, const char *user, const char *method)
     sshbpp__wb_cstring(b, method);
 }
 
-static int
-build_publickey(sshbpp_conn *c, sshbpp__wbuf *msg)
+static int build_publickey(sshbpp_conn *c, sshbpp__wbuf *msg)
 {
     char alg[64];
     const uint8_t *sid;
@@ -125,7 +120,8 @@ build_publickey(sshbpp_conn *c, sshbpp__wbuf *msg)
         sshbpp__wb_free(&data);
         return SSHBPP_ENOMEM;
     }
-    r = data.err != 0 ? data.err : c->sign(c->sign_ctx, alg, data.p, data.len, sig, SIG_MAX, &siglen);
+    r = data.err != 0 ? data.err
+                      : c->sign(c->sign_ctx, alg, data.p, data.len, sig, SIG_MAX, &siglen);
     if (r == 0 && (siglen == 0 || siglen > SIG_MAX))
         r = SSHBPP_ECRYPTO;
     if (r == 0)
@@ -136,8 +132,7 @@ build_publickey(sshbpp_conn *c, sshbpp__wbuf *msg)
 }
 
 /* Builds and sends the pending request; secrets are dropped after. */
-static int
-send_request(sshbpp_conn *c)
+static int send_request(sshbpp_conn *c)
 {
     sshbpp__wbuf b;
     int r = 0;
@@ -182,8 +177,7 @@ send_request(sshbpp_conn *c)
     return sshbpp__conn_send_wb(c, &b);
 }
 
-static int
-begin(sshbpp_conn *c, const char *user, enum auth_method m)
+static int begin(sshbpp_conn *c, const char *user, enum auth_method m)
 {
     sshbpp__wbuf b;
     int r;
@@ -210,8 +204,7 @@ begin(sshbpp_conn *c, const char *user, enum auth_method m)
     return 0;
 }
 
-static int
-check_user(const sshbpp_conn *c, const char *user)
+static int check_user(const sshbpp_conn *c, const char *user)
 {
     if (c == NULL || user == NULL || strlen(user) > 255)
         return SSHBPP_EINVAL;
@@ -219,8 +212,7 @@ check_user(const sshbpp_conn *c, const char *user)
 }
 
 /* see sshbpp_conn.h */
-int
-sshbpp_conn_auth_none(sshbpp_conn *c, const char *user)
+int sshbpp_conn_auth_none(sshbpp_conn *c, const char *user)
 {
     int r;
 
@@ -230,8 +222,7 @@ sshbpp_conn_auth_none(sshbpp_conn *c, const char *user)
 }
 
 /* see sshbpp_conn.h */
-int
-sshbpp_conn_auth_password(sshbpp_conn *c, const char *user, const char *password)
+int sshbpp_conn_auth_password(sshbpp_conn *c, const char *user, const char *password)
 {
     int r;
 
@@ -249,9 +240,8 @@ sshbpp_conn_auth_password(sshbpp_conn *c, const char *user, const char *password
 }
 
 /* see sshbpp_conn.h */
-int
-sshbpp_conn_auth_publickey(sshbpp_conn *c, const char *user, const uint8_t *pubkey_blob,
-                           size_t pub_len, sshbpp_sign_fn sign, void *ctx)
+int sshbpp_conn_auth_publickey(sshbpp_conn *c, const char *user, const uint8_t *pubkey_blob,
+                               size_t pub_len, sshbpp_sign_fn sign, void *ctx)
 {
     int r;
 
@@ -274,9 +264,8 @@ sshbpp_conn_auth_publickey(sshbpp_conn *c, const char *user, const uint8_t *pubk
 }
 
 /* The built-in signer over a key loaded from a file (ctx: the conn). */
-static int
-file_sign(void *ctx, const char *alg, const uint8_t *data, size_t len, uint8_t *sig, size_t cap,
-          size_t *sig_len)
+static int file_sign(void *ctx, const char *alg, const uint8_t *data, size_t len, uint8_t *sig,
+                     size_t cap, size_t *sig_len)
 {
     sshbpp_conn *c = ctx;
     sshbpp__wbuf out;
@@ -299,8 +288,7 @@ file_sign(void *ctx, const char *alg, const uint8_t *data, size_t len, uint8_t *
 }
 
 /* see sshbpp_conn.h */
-int
-sshbpp_conn_auth_publickey_file(sshbpp_conn *c, const char *user, const char *path)
+int sshbpp_conn_auth_publickey_file(sshbpp_conn *c, const char *user, const char *path)
 {
     sshbpp__wbuf blob;
     int r;
@@ -335,8 +323,7 @@ sshbpp_conn_auth_publickey_file(sshbpp_conn *c, const char *user, const char *pa
 }
 
 /* see sshbpp_conn.h */
-int
-sshbpp_conn_auth_kbdint(sshbpp_conn *c, const char *user, sshbpp_kbdint_fn respond, void *ctx)
+int sshbpp_conn_auth_kbdint(sshbpp_conn *c, const char *user, sshbpp_kbdint_fn respond, void *ctx)
 {
     int r;
 
@@ -351,8 +338,7 @@ sshbpp_conn_auth_kbdint(sshbpp_conn *c, const char *user, sshbpp_kbdint_fn respo
     return begin(c, user, AM_KBDINT);
 }
 
-static int
-send_info_response(sshbpp_conn *c, unsigned n, const char *const *answers)
+static int send_info_response(sshbpp_conn *c, unsigned n, const char *const *answers)
 {
     sshbpp__wbuf b;
     unsigned i;
@@ -367,8 +353,7 @@ send_info_response(sshbpp_conn *c, unsigned n, const char *const *answers)
 }
 
 /* see sshbpp_conn.h */
-int
-sshbpp_conn_auth_kbdint_answer(sshbpp_conn *c, unsigned n, const char *const *answers)
+int sshbpp_conn_auth_kbdint_answer(sshbpp_conn *c, unsigned n, const char *const *answers)
 {
     unsigned i;
 
@@ -386,8 +371,7 @@ sshbpp_conn_auth_kbdint_answer(sshbpp_conn *c, unsigned n, const char *const *an
     return send_info_response(c, n, answers);
 }
 
-static int
-auth_result(sshbpp_conn *c, int success, int partial, const uint8_t *methods, size_t n)
+static int auth_result(sshbpp_conn *c, int success, int partial, const uint8_t *methods, size_t n)
 {
     struct ievent *ev = sshbpp__conn_push_event(c, SSHBPP_CONN_EV_AUTH_RESULT);
     int r;
@@ -411,8 +395,7 @@ auth_result(sshbpp_conn *c, int success, int partial, const uint8_t *methods, si
 
 /* INFO_REQUEST: string name, string instruction, string language,
  * int num-prompts, then string prompt + boolean echo each. */
-static int
-info_request(sshbpp_conn *c, const sshbpp_packet *pkt)
+static int info_request(sshbpp_conn *c, const sshbpp_packet *pkt)
 {
     char name[64], instr[CONN_TEXT_MAX];
     const uint8_t *p[SSHBPP_CONN_MAX_PROMPTS + 2], *x;
@@ -472,8 +455,7 @@ info_request(sshbpp_conn *c, const sshbpp_packet *pkt)
     return r;
 }
 
-int
-sshbpp__conn_client_auth_input(sshbpp_conn *c, const sshbpp_packet *pkt)
+int sshbpp__conn_client_auth_input(sshbpp_conn *c, const sshbpp_packet *pkt)
 {
     sshbpp__rbuf rb;
     const uint8_t *s;

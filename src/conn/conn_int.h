@@ -15,22 +15,22 @@
 #include "kex/kex_int.h"
 #include "sshbpp/sshbpp_conn.h"
 
-#define MSG_DISCONNECT 1
-#define MSG_IGNORE 2
-#define MSG_UNIMPLEMENTED 3
-#define MSG_DEBUG 4
-#define MSG_SERVICE_REQUEST 5
-#define MSG_SERVICE_ACCEPT 6
-#define MSG_EXT_INFO 7
-#define MSG_USERAUTH_REQUEST 50
-#define MSG_USERAUTH_FAILURE 51
-#define MSG_USERAUTH_SUCCESS 52
-#define MSG_USERAUTH_BANNER 53
-#define MSG_USERAUTH_60 60 /* PK_OK, PASSWD_CHANGEREQ, INFO_REQUEST */
+#define MSG_DISCONNECT             1
+#define MSG_IGNORE                 2
+#define MSG_UNIMPLEMENTED          3
+#define MSG_DEBUG                  4
+#define MSG_SERVICE_REQUEST        5
+#define MSG_SERVICE_ACCEPT         6
+#define MSG_EXT_INFO               7
+#define MSG_USERAUTH_REQUEST       50
+#define MSG_USERAUTH_FAILURE       51
+#define MSG_USERAUTH_SUCCESS       52
+#define MSG_USERAUTH_BANNER        53
+#define MSG_USERAUTH_60            60 /* PK_OK, PASSWD_CHANGEREQ, INFO_REQUEST */
 #define MSG_USERAUTH_INFO_RESPONSE 61
-#define MSG_GLOBAL_REQUEST 80
-#define MSG_REQUEST_SUCCESS 81
-#define MSG_REQUEST_FAILURE 82
+#define MSG_GLOBAL_REQUEST         80
+#define MSG_REQUEST_SUCCESS        81
+#define MSG_REQUEST_FAILURE        82
 
 /* RFC 4253 section 4.2: at most 255 bytes with CR LF. */
 #define CONN_MAX_VERSION 255
@@ -38,9 +38,9 @@
 #define CONN_MAX_PRE_LINES 1024
 #define CONN_MAX_PRE_BYTES 8192
 
-#define CONN_EV_RING 4
-#define CONN_TEXT_MAX 1024
-#define CONN_GREQ_RING 64
+#define CONN_EV_RING     4
+#define CONN_TEXT_MAX    1024
+#define CONN_GREQ_RING   64
 #define CONN_MAX_BANNERS 16
 
 enum auth_state { AUTH_IDLE = 0, AUTH_WAIT_SERVICE, AUTH_WAIT_RESULT, AUTH_WAIT_ANSWER };
@@ -89,8 +89,8 @@ struct sshbpp_conn {
     unsigned kex_seen;
 
     struct qmsg *qhead, *qtail;
-    size_t qcount, qbytes;       /* application messages only */
-    size_t qall;                 /* all queued */
+    size_t qcount, qbytes; /* application messages only */
+    size_t qall;           /* all queued */
     size_t qmax_msgs, qmax_bytes;
 
     uint8_t greq[CONN_GREQ_RING]; /* want-reply requests in flight: 1 = ours */

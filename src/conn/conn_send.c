@@ -26,8 +26,7 @@
 
 #include "conn_int.h"
 
-void
-sshbpp__conn_queue_free(sshbpp_conn *c)
+void sshbpp__conn_queue_free(sshbpp_conn *c)
 {
     struct qmsg *m;
 
@@ -40,8 +39,7 @@ sshbpp__conn_queue_free(sshbpp_conn *c)
     c->qcount = c->qbytes = c->qall = 0;
 }
 
-static int
-enqueue(sshbpp_conn *c, const uint8_t *p, size_t len, int internal)
+static int enqueue(sshbpp_conn *c, const uint8_t *p, size_t len, int internal)
 {
     struct qmsg *m;
 
@@ -68,14 +66,12 @@ enqueue(sshbpp_conn *c, const uint8_t *p, size_t len, int internal)
     return 0;
 }
 
-static int
-can_send_now(const sshbpp_conn *c)
+static int can_send_now(const sshbpp_conn *c)
 {
     return c->hs_done && !sshbpp_kex_running(c->k) && c->qhead == NULL;
 }
 
-int
-sshbpp__conn_maybe_rekey(sshbpp_conn *c)
+int sshbpp__conn_maybe_rekey(sshbpp_conn *c)
 {
     int r;
 
@@ -88,8 +84,7 @@ sshbpp__conn_maybe_rekey(sshbpp_conn *c)
     return 0;
 }
 
-static int
-send_engine(sshbpp_conn *c, const uint8_t *p, size_t len)
+static int send_engine(sshbpp_conn *c, const uint8_t *p, size_t len)
 {
     int r = sshbpp_engine_send(c->e, p, len);
 
@@ -98,8 +93,7 @@ send_engine(sshbpp_conn *c, const uint8_t *p, size_t len)
     return sshbpp__conn_maybe_rekey(c);
 }
 
-int
-sshbpp__conn_send_internal(sshbpp_conn *c, const uint8_t *p, size_t len, int internal)
+int sshbpp__conn_send_internal(sshbpp_conn *c, const uint8_t *p, size_t len, int internal)
 {
     if (c->err != 0)
         return c->err;
@@ -110,12 +104,11 @@ sshbpp__conn_send_internal(sshbpp_conn *c, const uint8_t *p, size_t len, int int
      * and zlib's worst case now. */
     if (!can_send_now(c))
         return len > sshbpp_engine_max_packet(c->e) - 1024u ? SSHBPP_EPAYLOADLEN
-                                                           : enqueue(c, p, len, internal);
+                                                            : enqueue(c, p, len, internal);
     return send_engine(c, p, len);
 }
 
-int
-sshbpp__conn_send_wb(sshbpp_conn *c, sshbpp__wbuf *b)
+int sshbpp__conn_send_wb(sshbpp_conn *c, sshbpp__wbuf *b)
 {
     int r = b->err != 0 ? b->err : sshbpp__conn_send_internal(c, b->p, b->len, 1);
 
@@ -123,8 +116,7 @@ sshbpp__conn_send_wb(sshbpp_conn *c, sshbpp__wbuf *b)
     return r;
 }
 
-void
-sshbpp__conn_after_kex(sshbpp_conn *c)
+void sshbpp__conn_after_kex(sshbpp_conn *c)
 {
     struct qmsg *m;
     int r;
@@ -146,8 +138,7 @@ sshbpp__conn_after_kex(sshbpp_conn *c)
     }
 }
 
-static int
-greq_push(sshbpp_conn *c, int ours)
+static int greq_push(sshbpp_conn *c, int ours)
 {
     if (c->greq_n == CONN_GREQ_RING)
         return SSHBPP_EAGAIN;
@@ -156,8 +147,7 @@ greq_push(sshbpp_conn *c, int ours)
     return 0;
 }
 
-int
-sshbpp__conn_greq_reply(sshbpp_conn *c)
+int sshbpp__conn_greq_reply(sshbpp_conn *c)
 {
     int ours;
 
@@ -172,8 +162,7 @@ sshbpp__conn_greq_reply(sshbpp_conn *c)
 }
 
 /* The want-reply flag of a GLOBAL_REQUEST, or -1 if malformed. */
-static int
-want_reply(const uint8_t *p, size_t len)
+static int want_reply(const uint8_t *p, size_t len)
 {
     sshbpp__rbuf rb;
     const uint8_t *name;
@@ -189,8 +178,7 @@ want_reply(const uint8_t *p, size_t len)
 }
 
 /* see sshbpp_conn.h */
-int
-sshbpp_conn_send(sshbpp_conn *c, const void *payload, size_t len)
+int sshbpp_conn_send(sshbpp_conn *c, const void *payload, size_t len)
 {
     const uint8_t *p = payload;
     int w = 0, r;
@@ -215,9 +203,8 @@ sshbpp_conn_send(sshbpp_conn *c, const void *payload, size_t len)
 }
 
 /* see sshbpp_conn.h */
-int
-sshbpp_conn_global_request(sshbpp_conn *c, const char *name, int want, const void *data,
-                           size_t len)
+int sshbpp_conn_global_request(sshbpp_conn *c, const char *name, int want, const void *data,
+                               size_t len)
 {
     sshbpp__wbuf b;
     int r;
@@ -235,8 +222,7 @@ sshbpp_conn_global_request(sshbpp_conn *c, const char *name, int want, const voi
     return r;
 }
 
-int
-sshbpp__conn_keepalive(sshbpp_conn *c)
+int sshbpp__conn_keepalive(sshbpp_conn *c)
 {
     sshbpp__wbuf b;
     int r;
@@ -258,8 +244,7 @@ sshbpp__conn_keepalive(sshbpp_conn *c)
 }
 
 /* see sshbpp_conn.h */
-int
-sshbpp_conn_rekey(sshbpp_conn *c)
+int sshbpp_conn_rekey(sshbpp_conn *c)
 {
     int r;
 
@@ -276,8 +261,7 @@ sshbpp_conn_rekey(sshbpp_conn *c)
     return 0;
 }
 
-int
-sshbpp__conn_send_disconnect(sshbpp_conn *c, uint32_t reason, const char *text)
+int sshbpp__conn_send_disconnect(sshbpp_conn *c, uint32_t reason, const char *text)
 {
     sshbpp__wbuf b;
     int r;
@@ -295,8 +279,7 @@ sshbpp__conn_send_disconnect(sshbpp_conn *c, uint32_t reason, const char *text)
 }
 
 /* see sshbpp_conn.h */
-int
-sshbpp_conn_disconnect(sshbpp_conn *c, uint32_t reason, const char *description)
+int sshbpp_conn_disconnect(sshbpp_conn *c, uint32_t reason, const char *description)
 {
     if (c == NULL)
         return SSHBPP_EINVAL;

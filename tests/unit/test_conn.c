@@ -28,7 +28,7 @@ sshbpp_kex *sshbpp__conn_kex(sshbpp_conn *c);
 /* What one side saw. */
 typedef struct side {
     sshbpp_conn *c;
-    int n[16];                 /* events by type */
+    int n[16]; /* events by type */
     int last_success, last_partial;
     char last_methods[256];
     char last_user[64], last_alg[64];
@@ -36,13 +36,13 @@ typedef struct side {
     uint32_t disc_code;
     char disc_text[256];
     int error;
-    int hostkey_policy;        /* client: 1 accept, 0 refuse, -1 leave pending */
+    int hostkey_policy; /* client: 1 accept, 0 refuse, -1 leave pending */
     char fingerprint[128];
     size_t nmsgs;
     uint8_t *msgs[MAX_MSGS];
     size_t lens[MAX_MSGS];
-    const char *kb_answer;     /* AUTH_PROMPT: answer every prompt with this */
-    int sent_types[256];       /* engine trace: packets sent, by type */
+    const char *kb_answer; /* AUTH_PROMPT: answer every prompt with this */
+    int sent_types[256];   /* engine trace: packets sent, by type */
 } side;
 
 typedef struct rig {
@@ -57,8 +57,8 @@ static sshbpp__wbuf ed_blob, rsa_blob;
 
 /* ---- server auth policy ------------------------------------------------- */
 
-static enum sshbpp_auth_decision
-auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
+static enum sshbpp_auth_decision auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a,
+                                         const char **methods)
 {
     (void)ctx;
     if (strcmp(a->method, "password") == 0) {
@@ -71,15 +71,17 @@ auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
                    : SSHBPP_AUTH_REJECT;
     }
     if (strcmp(a->method, "publickey") == 0) {
-        int known = (a->pubkey_len == ed_blob.len && memcmp(a->pubkey_blob, ed_blob.p, ed_blob.len) == 0) ||
-                    (a->pubkey_len == rsa_blob.len && memcmp(a->pubkey_blob, rsa_blob.p, rsa_blob.len) == 0);
+        int known =
+            (a->pubkey_len == ed_blob.len && memcmp(a->pubkey_blob, ed_blob.p, ed_blob.len) == 0) ||
+            (a->pubkey_len == rsa_blob.len &&
+             memcmp(a->pubkey_blob, rsa_blob.p, rsa_blob.len) == 0);
         return known ? SSHBPP_AUTH_ACCEPT : SSHBPP_AUTH_REJECT;
     }
     return SSHBPP_AUTH_REJECT;
 }
 
-static void
-trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t pl, size_t wl, uint32_t seqno)
+static void trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t pl, size_t wl,
+                  uint32_t seqno)
 {
     side *sd = ctx;
 
@@ -90,8 +92,7 @@ trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t pl, size_t wl, uint32
         sd->sent_types[type]++;
 }
 
-static sshbpp_conn *
-make_conn(enum sshbpp_role role, const sshbpp_conn_config *base)
+static sshbpp_conn *make_conn(enum sshbpp_role role, const sshbpp_conn_config *base)
 {
     sshbpp_conn_config cfg;
     sshbpp_conn *c;
@@ -111,8 +112,7 @@ make_conn(enum sshbpp_role role, const sshbpp_conn_config *base)
     return c;
 }
 
-static void
-rig_init(rig *r, const sshbpp_conn_config *ccfg, const sshbpp_conn_config *scfg)
+static void rig_init(rig *r, const sshbpp_conn_config *ccfg, const sshbpp_conn_config *scfg)
 {
     memset(r, 0, sizeof(*r));
     r->c.c = make_conn(SSHBPP_ROLE_CLIENT, ccfg);
@@ -123,15 +123,13 @@ rig_init(rig *r, const sshbpp_conn_config *ccfg, const sshbpp_conn_config *scfg)
     sshbpp_engine_set_trace(sshbpp_conn_engine(r->s.c), trace, &r->s);
 }
 
-static void
-rig_start(rig *r)
+static void rig_start(rig *r)
 {
     assert_int_equal(sshbpp_conn_start(r->c.c, r->now), 0);
     assert_int_equal(sshbpp_conn_start(r->s.c, r->now), 0);
 }
 
-static void
-rig_free(rig *r)
+static void rig_free(rig *r)
 {
     size_t i;
 
@@ -143,8 +141,7 @@ rig_free(rig *r)
     sshbpp_conn_free(r->s.c);
 }
 
-static void
-drain_events(rig *r, side *sd)
+static void drain_events(rig *r, side *sd)
 {
     sshbpp_conn_event ev;
     int e;
@@ -203,8 +200,7 @@ drain_events(rig *r, side *sd)
 }
 
 /* Moves up to r->chunk bytes (all if 0) from a to b. Returns the count. */
-static size_t
-move(rig *r, side *a, side *b)
+static size_t move(rig *r, side *a, side *b)
 {
     size_t len, n, moved = 0;
     const uint8_t *p;
@@ -228,8 +224,7 @@ move(rig *r, side *a, side *b)
 }
 
 /* Pumps both ways until nothing moves. */
-static void
-pump(rig *r)
+static void pump(rig *r)
 {
     unsigned rounds = 0;
 
@@ -246,8 +241,7 @@ pump(rig *r)
     }
 }
 
-static void
-handshake(rig *r)
+static void handshake(rig *r)
 {
     rig_start(r);
     pump(r);
@@ -257,8 +251,7 @@ handshake(rig *r)
     assert_true(sshbpp_conn_handshake_done(r->s.c));
 }
 
-static void
-login(rig *r)
+static void login(rig *r)
 {
     assert_int_equal(sshbpp_conn_auth_password(r->c.c, "alice", "secret"), 0);
     pump(r);
@@ -268,8 +261,7 @@ login(rig *r)
 
 /* ---- setup ----------------------------------------------------------------- */
 
-static void
-blob_of(const char *path, sshbpp__wbuf *out)
+static void blob_of(const char *path, sshbpp__wbuf *out)
 {
     sshbpp__hostkey hk;
 
@@ -280,8 +272,7 @@ blob_of(const char *path, sshbpp__wbuf *out)
     sshbpp__hostkey_free(&hk);
 }
 
-static int
-group_setup(void **state)
+static int group_setup(void **state)
 {
     char cmd[1024];
 
@@ -307,8 +298,7 @@ group_setup(void **state)
     return 0;
 }
 
-static int
-group_teardown(void **state)
+static int group_teardown(void **state)
 {
     char cmd[600];
 
@@ -321,8 +311,7 @@ group_teardown(void **state)
 
 /* ---- tests ------------------------------------------------------------------ */
 
-static void
-test_handshake_basic(void **state)
+static void test_handshake_basic(void **state)
 {
     rig r;
     sshbpp_kex_info ci, si;
@@ -356,8 +345,7 @@ test_handshake_basic(void **state)
     rig_free(&r);
 }
 
-static void
-test_handshake_byte_at_a_time(void **state)
+static void test_handshake_byte_at_a_time(void **state)
 {
     rig r;
     uint8_t msg[300];
@@ -380,8 +368,7 @@ test_handshake_byte_at_a_time(void **state)
     rig_free(&r);
 }
 
-static void
-test_every_kex_method(void **state)
+static void test_every_kex_method(void **state)
 {
     const char *const *m;
     sshbpp_kex_info info;
@@ -401,8 +388,7 @@ test_every_kex_method(void **state)
     }
 }
 
-static void
-test_hostkey_refused_before_newkeys(void **state)
+static void test_hostkey_refused_before_newkeys(void **state)
 {
     rig r;
 
@@ -423,8 +409,7 @@ test_hostkey_refused_before_newkeys(void **state)
     rig_free(&r);
 }
 
-static void
-test_hostkey_pending_pauses(void **state)
+static void test_hostkey_pending_pauses(void **state)
 {
     rig r;
     size_t len;
@@ -452,8 +437,7 @@ test_hostkey_pending_pauses(void **state)
     rig_free(&r);
 }
 
-static void
-test_strict_kex_off_when_one_side_lacks_it(void **state)
+static void test_strict_kex_off_when_one_side_lacks_it(void **state)
 {
     rig r;
     sshbpp_kex_info info;
@@ -467,8 +451,7 @@ test_strict_kex_off_when_one_side_lacks_it(void **state)
     rig_free(&r);
 }
 
-static void
-test_strict_kex_violation(void **state)
+static void test_strict_kex_violation(void **state)
 {
     static const uint8_t ignore[5] = {2, 0, 0, 0, 0};
     rig r;
@@ -484,8 +467,7 @@ test_strict_kex_violation(void **state)
     rig_free(&r);
 }
 
-static void
-test_nonstrict_ignore_tolerated(void **state)
+static void test_nonstrict_ignore_tolerated(void **state)
 {
     static const uint8_t ignore[5] = {2, 0, 0, 0, 0};
     rig r;
@@ -501,8 +483,7 @@ test_nonstrict_ignore_tolerated(void **state)
     rig_free(&r);
 }
 
-static void
-test_auth_password(void **state)
+static void test_auth_password(void **state)
 {
     rig r;
 
@@ -529,8 +510,7 @@ test_auth_password(void **state)
     rig_free(&r);
 }
 
-static void
-test_auth_before_handshake_done(void **state)
+static void test_auth_before_handshake_done(void **state)
 {
     rig r;
 
@@ -542,8 +522,7 @@ test_auth_before_handshake_done(void **state)
     rig_free(&r);
 }
 
-static void
-test_auth_partial_then_publickey(void **state)
+static void test_auth_partial_then_publickey(void **state)
 {
     rig r;
 
@@ -562,8 +541,7 @@ test_auth_partial_then_publickey(void **state)
     rig_free(&r);
 }
 
-static void
-test_auth_publickey_file(void **state)
+static void test_auth_publickey_file(void **state)
 {
     const char *paths[2] = {ed_path, rsa_path};
     int i;
@@ -593,9 +571,8 @@ struct signer {
     char alg[64];
 };
 
-static int
-file_signer(void *ctx, const char *alg, const uint8_t *data, size_t len, uint8_t *sig, size_t cap,
-            size_t *sig_len)
+static int file_signer(void *ctx, const char *alg, const uint8_t *data, size_t len, uint8_t *sig,
+                       size_t cap, size_t *sig_len)
 {
     struct signer *s = ctx;
     sshbpp__hostkey hk;
@@ -620,8 +597,7 @@ file_signer(void *ctx, const char *alg, const uint8_t *data, size_t len, uint8_t
     return r;
 }
 
-static void
-test_auth_publickey_signer_rsa_sha512(void **state)
+static void test_auth_publickey_signer_rsa_sha512(void **state)
 {
     rig r;
     struct signer s = {0, ""};
@@ -629,8 +605,8 @@ test_auth_publickey_signer_rsa_sha512(void **state)
     (void)state;
     rig_init(&r, NULL, NULL);
     handshake(&r);
-    assert_int_equal(sshbpp_conn_auth_publickey(r.c.c, "carol", rsa_blob.p, rsa_blob.len,
-                                                file_signer, &s), 0);
+    assert_int_equal(
+        sshbpp_conn_auth_publickey(r.c.c, "carol", rsa_blob.p, rsa_blob.len, file_signer, &s), 0);
     pump(&r);
     assert_int_equal(s.calls, 1);
     assert_string_equal(s.alg, "rsa-sha2-512");
@@ -638,9 +614,8 @@ test_auth_publickey_signer_rsa_sha512(void **state)
     rig_free(&r);
 }
 
-static int
-kbd_responder(void *ctx, const char *name, const char *instruction, unsigned n,
-              const char *const *prompts, const int *echo, char (*answers)[256])
+static int kbd_responder(void *ctx, const char *name, const char *instruction, unsigned n,
+                         const char *const *prompts, const int *echo, char (*answers)[256])
 {
     unsigned i;
 
@@ -653,8 +628,7 @@ kbd_responder(void *ctx, const char *name, const char *instruction, unsigned n,
     return 0;
 }
 
-static void
-test_auth_kbdint_refused_by_our_server(void **state)
+static void test_auth_kbdint_refused_by_our_server(void **state)
 {
     rig r;
 
@@ -669,8 +643,7 @@ test_auth_kbdint_refused_by_our_server(void **state)
     rig_free(&r);
 }
 
-static void
-test_server_max_auth_tries(void **state)
+static void test_server_max_auth_tries(void **state)
 {
     sshbpp_conn_config scfg;
     rig r;
@@ -692,8 +665,7 @@ test_server_max_auth_tries(void **state)
     rig_free(&r);
 }
 
-static void
-test_disconnect_reason_text(void **state)
+static void test_disconnect_reason_text(void **state)
 {
     rig r;
     uint32_t reason = 0;
@@ -717,8 +689,7 @@ test_disconnect_reason_text(void **state)
     rig_free(&r);
 }
 
-static void
-test_queue_full_eagain_no_loss(void **state)
+static void test_queue_full_eagain_no_loss(void **state)
 {
     sshbpp_conn_config ccfg;
     rig r;
@@ -766,8 +737,7 @@ test_queue_full_eagain_no_loss(void **state)
     rig_free(&r);
 }
 
-static void
-test_auto_rekey_from_limits(void **state)
+static void test_auto_rekey_from_limits(void **state)
 {
     rig r;
     sshbpp_rekey_limits lim;
@@ -801,8 +771,7 @@ test_auto_rekey_from_limits(void **state)
     rig_free(&r);
 }
 
-static void
-test_handshake_deadline(void **state)
+static void test_handshake_deadline(void **state)
 {
     sshbpp_conn_config cfg;
     sshbpp_conn *c;
@@ -831,8 +800,7 @@ test_handshake_deadline(void **state)
     sshbpp_conn_free(c);
 }
 
-static void
-test_login_deadline(void **state)
+static void test_login_deadline(void **state)
 {
     sshbpp_conn_config cfg;
     rig r;
@@ -848,8 +816,7 @@ test_login_deadline(void **state)
     rig_free(&r);
 }
 
-static void
-test_keepalive_not_during_exchange(void **state)
+static void test_keepalive_not_during_exchange(void **state)
 {
     sshbpp_conn_config cfg;
     rig r;
@@ -898,8 +865,7 @@ test_keepalive_not_during_exchange(void **state)
     rig_free(&r);
 }
 
-static void
-test_global_request_reply_in_order(void **state)
+static void test_global_request_reply_in_order(void **state)
 {
     rig r;
     static const uint8_t fail[1] = {82};
@@ -923,8 +889,7 @@ test_global_request_reply_in_order(void **state)
     rig_free(&r);
 }
 
-static void
-test_banner_lines_and_bad_version(void **state)
+static void test_banner_lines_and_bad_version(void **state)
 {
     sshbpp_conn_config cfg;
     sshbpp_conn *c;
@@ -974,8 +939,7 @@ test_banner_lines_and_bad_version(void **state)
     sshbpp_conn_free(c);
 }
 
-static void
-test_corrupted_byte_closes_whole_conn(void **state)
+static void test_corrupted_byte_closes_whole_conn(void **state)
 {
     rig r;
     uint8_t m[100];
@@ -1005,8 +969,7 @@ test_corrupted_byte_closes_whole_conn(void **state)
     rig_free(&r);
 }
 
-int
-main(void)
+int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handshake_basic),

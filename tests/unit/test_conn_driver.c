@@ -25,12 +25,11 @@
 #include "sshbpp/sshbpp_driver.h"
 #include "testutil.h"
 
-#define NSENDERS 3
+#define NSENDERS     3
 #define CALL_TIMEOUT 120000
-#define NGREQ 20
+#define NGREQ        20
 
-static int64_t
-now_ms(void)
+static int64_t now_ms(void)
 {
     struct timespec ts;
 
@@ -38,16 +37,15 @@ now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
-sleep_ms(long ms)
+static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
     nanosleep(&ts, NULL);
 }
 
-static enum sshbpp_auth_decision
-auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
+static enum sshbpp_auth_decision auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a,
+                                         const char **methods)
 {
     (void)ctx;
     (void)methods;
@@ -56,8 +54,7 @@ auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
                : SSHBPP_AUTH_REJECT;
 }
 
-static int
-accept_any(void *ctx, const char *alg, const char *fp, const uint8_t *blob, size_t len)
+static int accept_any(void *ctx, const char *alg, const char *fp, const uint8_t *blob, size_t len)
 {
     (void)ctx;
     (void)alg;
@@ -66,8 +63,7 @@ accept_any(void *ctx, const char *alg, const char *fp, const uint8_t *blob, size
     return strncmp(fp, "SHA256:", 7) == 0;
 }
 
-static void
-make_pair(sshbpp_driver **cl, sshbpp_driver **sv, uint64_t rekey_bytes)
+static void make_pair(sshbpp_driver **cl, sshbpp_driver **sv, uint64_t rekey_bytes)
 {
     sshbpp_conn_config cc, sc;
     sshbpp_rekey_limits lim;
@@ -86,8 +82,10 @@ make_pair(sshbpp_driver **cl, sshbpp_driver **sv, uint64_t rekey_bytes)
     if (rekey_bytes > 0) {
         sshbpp_rekey_limits_default(&lim);
         lim.bytes = rekey_bytes;
-        assert_int_equal(sshbpp_engine_set_rekey_limits(sshbpp_conn_engine(sshbpp_driver_conn(*cl)), &lim), 0);
-        assert_int_equal(sshbpp_engine_set_rekey_limits(sshbpp_conn_engine(sshbpp_driver_conn(*sv)), &lim), 0);
+        assert_int_equal(
+            sshbpp_engine_set_rekey_limits(sshbpp_conn_engine(sshbpp_driver_conn(*cl)), &lim), 0);
+        assert_int_equal(
+            sshbpp_engine_set_rekey_limits(sshbpp_conn_engine(sshbpp_driver_conn(*sv)), &lim), 0);
     }
 }
 
@@ -97,8 +95,7 @@ struct server_arg {
     int r;
 };
 
-static void *
-server_handshake(void *p)
+static void *server_handshake(void *p)
 {
     struct server_arg *a = p;
 
@@ -108,8 +105,7 @@ server_handshake(void *p)
     return NULL;
 }
 
-static void
-connect_pair(sshbpp_driver *cl, sshbpp_driver *sv, int auth)
+static void connect_pair(sshbpp_driver *cl, sshbpp_driver *sv, int auth)
 {
     struct server_arg sa = {sv, auth, -99};
     pthread_t t;
@@ -150,8 +146,7 @@ struct sender_arg {
     int i;
 };
 
-static void *
-sender(void *p)
+static void *sender(void *p)
 {
     struct sender_arg *a = p;
     struct stream *st = &a->s->out[a->i];
@@ -189,8 +184,7 @@ sender(void *p)
     return NULL;
 }
 
-static void *
-receiver(void *p)
+static void *receiver(void *p)
 {
     struct side *s = p;
     uint8_t *buf = malloc(40000);
@@ -232,8 +226,7 @@ receiver(void *p)
     return NULL;
 }
 
-static void *
-greq_thread(void *p)
+static void *greq_thread(void *p)
 {
     struct side *s = p;
     int i, r = 0;
@@ -248,8 +241,7 @@ greq_thread(void *p)
     return NULL;
 }
 
-static void
-test_bulk_both_ways_rekey_every_mib(void **state)
+static void test_bulk_both_ways_rekey_every_mib(void **state)
 {
     struct side sides[2];
     struct sender_arg sa[2][NSENDERS];
@@ -303,8 +295,8 @@ test_bulk_both_ways_rekey_every_mib(void **state)
         }
     }
     assert_int_equal(sshbpp_driver_get_info(sides[0].d, &ci), 0);
-    printf("bulk: %llu bytes each way, %u rekeys, %lld ms\n", (unsigned long long)total,
-           ci.rekeys, (long long)(now_ms() - t0));
+    printf("bulk: %llu bytes each way, %u rekeys, %lld ms\n", (unsigned long long)total, ci.rekeys,
+           (long long)(now_ms() - t0));
     /* Each direction carried total bytes (plus framing) with a rekey due
      * every MiB of it: one exchange per MiB, less the one that would fall
      * after the end and one that the other direction's trigger merged;
@@ -329,19 +321,18 @@ test_bulk_both_ways_rekey_every_mib(void **state)
 
 #define T_MS 300
 
-#define ASSERT_TIMED(call)                                                  \
-    do {                                                                    \
-        int64_t t_ = now_ms();                                              \
-        int r_ = (call);                                                    \
-        int64_t el_ = now_ms() - t_;                                        \
+#define ASSERT_TIMED(call)                                                              \
+    do {                                                                                \
+        int64_t t_ = now_ms();                                                          \
+        int r_ = (call);                                                                \
+        int64_t el_ = now_ms() - t_;                                                    \
         printf("%-40s -> %s in %lld ms\n", #call, sshbpp_err_name(r_), (long long)el_); \
-        assert_int_equal(r_, SSHBPP_ETIMEDOUT);                             \
-        assert_true(el_ >= T_MS);                                           \
-        assert_true(el_ <= 2 * T_MS);                                       \
+        assert_int_equal(r_, SSHBPP_ETIMEDOUT);                                         \
+        assert_true(el_ >= T_MS);                                                       \
+        assert_true(el_ <= 2 * T_MS);                                                   \
     } while (0)
 
-static void
-test_stopped_peer_every_call_times_out(void **state)
+static void test_stopped_peer_every_call_times_out(void **state)
 {
     sshbpp_driver *cl, *sv;
     uint8_t buf[65536];
@@ -372,8 +363,7 @@ test_stopped_peer_every_call_times_out(void **state)
     sshbpp_driver_free(sv);
 }
 
-static void
-test_silent_server_handshake_times_out(void **state)
+static void test_silent_server_handshake_times_out(void **state)
 {
     sshbpp_driver *cl, *sv;
 
@@ -390,8 +380,7 @@ struct waiter {
     int64_t at;
 };
 
-static void *
-recv_forever(void *p)
+static void *recv_forever(void *p)
 {
     struct waiter *w = p;
     uint8_t buf[64];
@@ -402,8 +391,7 @@ recv_forever(void *p)
     return NULL;
 }
 
-static void
-test_close_wakes_every_waiter(void **state)
+static void test_close_wakes_every_waiter(void **state)
 {
     sshbpp_driver *cl, *sv;
     struct waiter w[3];
@@ -432,8 +420,7 @@ test_close_wakes_every_waiter(void **state)
     sshbpp_driver_free(sv);
 }
 
-static void
-test_disconnect_reaches_peer(void **state)
+static void test_disconnect_reaches_peer(void **state)
 {
     sshbpp_driver *cl, *sv;
     uint8_t buf[64];
@@ -453,8 +440,7 @@ test_disconnect_reaches_peer(void **state)
     sshbpp_driver_free(sv);
 }
 
-int
-main(void)
+int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_close_wakes_every_waiter),
