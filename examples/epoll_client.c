@@ -15,7 +15,8 @@
 
 #include <sshbpp/sshbpp.h>
 
-static int64_t now_ms(void)
+static int64_t
+now_ms(void)
 {
     struct timespec ts;
 
@@ -25,7 +26,8 @@ static int64_t now_ms(void)
 
 /* A non-blocking TCP socket, connected (or connecting: epoll reports
  * writability once it is). */
-static int dial(const char *host, const char *port)
+static int
+dial(const char *host, const char *port)
 {
     struct addrinfo hints, *res, *ai;
     int fd = -1;
@@ -49,7 +51,8 @@ static int dial(const char *host, const char *port)
 
 enum step { HANDSHAKE, AUTH, REQUEST, DONE };
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
     const char *want_fp = argc > 5 ? argv[5] : NULL;
     sshbpp_conn_config cfg;

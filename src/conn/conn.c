@@ -30,28 +30,32 @@
 /* ---------------------------------------------------------------------- */
 /* kex transport over the engine                                           */
 
-static int tr_send(void *ctx, const uint8_t *payload, size_t len)
+static int
+tr_send(void *ctx, const uint8_t *payload, size_t len)
 {
     sshbpp_conn *c = ctx;
 
     return sshbpp_engine_send(c->e, payload, len);
 }
 
-static int tr_set_keys(void *ctx, enum sshbpp_dir dir, const sshbpp_keys *keys)
+static int
+tr_set_keys(void *ctx, enum sshbpp_dir dir, const sshbpp_keys *keys)
 {
     sshbpp_conn *c = ctx;
 
     return sshbpp_engine_set_keys(c->e, dir, keys);
 }
 
-static int tr_set_compression(void *ctx, enum sshbpp_dir dir, const char *name)
+static int
+tr_set_compression(void *ctx, enum sshbpp_dir dir, const char *name)
 {
     sshbpp_conn *c = ctx;
 
     return sshbpp_engine_set_compression(c->e, dir, name);
 }
 
-static void tr_reset_seqno(void *ctx, enum sshbpp_dir dir)
+static void
+tr_reset_seqno(void *ctx, enum sshbpp_dir dir)
 {
     sshbpp_conn *c = ctx;
 
@@ -60,7 +64,8 @@ static void tr_reset_seqno(void *ctx, enum sshbpp_dir dir)
 
 /* The conn is the engine's only sender, so the packet just sent is the
  * one before the next sequence number: exact, unlike the session's guess. */
-static int tr_seqno(void *ctx, uint32_t *seqno)
+static int
+tr_seqno(void *ctx, uint32_t *seqno)
 {
     sshbpp_conn *c = ctx;
     sshbpp_stats st;
@@ -73,7 +78,8 @@ static int tr_seqno(void *ctx, uint32_t *seqno)
 /* ---------------------------------------------------------------------- */
 /* helpers                                                                 */
 
-void sshbpp__conn_copy_text(char *dst, size_t cap, const uint8_t *src, size_t n)
+void
+sshbpp__conn_copy_text(char *dst, size_t cap, const uint8_t *src, size_t n)
 {
     size_t i;
 
@@ -90,7 +96,8 @@ void sshbpp__conn_copy_text(char *dst, size_t cap, const uint8_t *src, size_t n)
     dst[n] = '\0';
 }
 
-struct ievent *sshbpp__conn_push_event(sshbpp_conn *c, enum sshbpp_conn_event_type type)
+struct ievent *
+sshbpp__conn_push_event(sshbpp_conn *c, enum sshbpp_conn_event_type type)
 {
     struct ievent *ev;
 
@@ -103,7 +110,8 @@ struct ievent *sshbpp__conn_push_event(sshbpp_conn *c, enum sshbpp_conn_event_ty
     return ev;
 }
 
-int sshbpp__conn_fail(sshbpp_conn *c, int err)
+int
+sshbpp__conn_fail(sshbpp_conn *c, int err)
 {
     if (c->err != 0)
         return c->err;
@@ -116,7 +124,8 @@ int sshbpp__conn_fail(sshbpp_conn *c, int err)
     return err;
 }
 
-static int printable(const char *p)
+static int
+printable(const char *p)
 {
     for (; *p != '\0'; p++)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
@@ -124,7 +133,8 @@ static int printable(const char *p)
     return 1;
 }
 
-static char *dup_s(const char *s)
+static char *
+dup_s(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *p = malloc(n);
@@ -138,7 +148,8 @@ static char *dup_s(const char *s)
 /* lifecycle                                                               */
 
 /* see sshbpp_conn.h */
-void sshbpp_conn_config_init(sshbpp_conn_config *cfg, enum sshbpp_role role)
+void
+sshbpp_conn_config_init(sshbpp_conn_config *cfg, enum sshbpp_role role)
 {
     if (cfg == NULL)
         return;
@@ -147,7 +158,8 @@ void sshbpp_conn_config_init(sshbpp_conn_config *cfg, enum sshbpp_role role)
 }
 
 /* see sshbpp_conn.h */
-sshbpp_conn *sshbpp_conn_new(const sshbpp_conn_config *cfg)
+sshbpp_conn *
+sshbpp_conn_new(const sshbpp_conn_config *cfg)
 {
     sshbpp_kex_transport t = {tr_send, tr_set_keys, tr_set_compression, tr_reset_seqno};
     const char *sw;
@@ -191,7 +203,8 @@ sshbpp_conn *sshbpp_conn_new(const sshbpp_conn_config *cfg)
 }
 
 /* see sshbpp_conn.h */
-void sshbpp_conn_free(sshbpp_conn *c)
+void
+sshbpp_conn_free(sshbpp_conn *c)
 {
     if (c == NULL)
         return;
@@ -205,7 +218,8 @@ void sshbpp_conn_free(sshbpp_conn *c)
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_add_hostkey_file(sshbpp_conn *c, const char *path)
+int
+sshbpp_conn_add_hostkey_file(sshbpp_conn *c, const char *path)
 {
     if (c == NULL || c->started)
         return SSHBPP_EINVAL;
@@ -213,7 +227,8 @@ int sshbpp_conn_add_hostkey_file(sshbpp_conn *c, const char *path)
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_generate_hostkey(sshbpp_conn *c, const char *alg)
+int
+sshbpp_conn_generate_hostkey(sshbpp_conn *c, const char *alg)
 {
     if (c == NULL || c->started)
         return SSHBPP_EINVAL;
@@ -221,13 +236,15 @@ int sshbpp_conn_generate_hostkey(sshbpp_conn *c, const char *alg)
 }
 
 /* see sshbpp_conn.h */
-sshbpp_engine *sshbpp_conn_engine(sshbpp_conn *c)
+sshbpp_engine *
+sshbpp_conn_engine(sshbpp_conn *c)
 {
     return c != NULL ? c->e : NULL;
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_start(sshbpp_conn *c, int64_t now_ms)
+int
+sshbpp_conn_start(sshbpp_conn *c, int64_t now_ms)
 {
     char line[CONN_MAX_VERSION + 1];
     int n, r;
@@ -256,7 +273,8 @@ int sshbpp_conn_start(sshbpp_conn *c, int64_t now_ms)
 /* input, output, time                                                     */
 
 /* see sshbpp_conn.h */
-uint8_t *sshbpp_conn_rx_space(sshbpp_conn *c, size_t *room)
+uint8_t *
+sshbpp_conn_rx_space(sshbpp_conn *c, size_t *room)
 {
     if (room != NULL)
         *room = 0;
@@ -266,7 +284,8 @@ uint8_t *sshbpp_conn_rx_space(sshbpp_conn *c, size_t *room)
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_rx_commit(sshbpp_conn *c, size_t n, int64_t now_ms)
+int
+sshbpp_conn_rx_commit(sshbpp_conn *c, size_t n, int64_t now_ms)
 {
     if (c == NULL)
         return SSHBPP_EINVAL;
@@ -280,7 +299,8 @@ int sshbpp_conn_rx_commit(sshbpp_conn *c, size_t n, int64_t now_ms)
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_feed(sshbpp_conn *c, const void *data, size_t len, int64_t now_ms)
+int
+sshbpp_conn_feed(sshbpp_conn *c, const void *data, size_t len, int64_t now_ms)
 {
     int r;
 
@@ -297,7 +317,8 @@ int sshbpp_conn_feed(sshbpp_conn *c, const void *data, size_t len, int64_t now_m
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_rx_eof(sshbpp_conn *c, int64_t now_ms)
+int
+sshbpp_conn_rx_eof(sshbpp_conn *c, int64_t now_ms)
 {
     if (c == NULL)
         return SSHBPP_EINVAL;
@@ -308,7 +329,8 @@ int sshbpp_conn_rx_eof(sshbpp_conn *c, int64_t now_ms)
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_fail(sshbpp_conn *c, int err)
+int
+sshbpp_conn_fail(sshbpp_conn *c, int err)
 {
     if (c == NULL)
         return SSHBPP_EINVAL;
@@ -316,7 +338,8 @@ int sshbpp_conn_fail(sshbpp_conn *c, int err)
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_tick(sshbpp_conn *c, int64_t now_ms)
+int
+sshbpp_conn_tick(sshbpp_conn *c, int64_t now_ms)
 {
     if (c == NULL)
         return SSHBPP_EINVAL;
@@ -336,7 +359,8 @@ int sshbpp_conn_tick(sshbpp_conn *c, int64_t now_ms)
     return 0;
 }
 
-static int64_t earlier(int64_t a, int64_t b)
+static int64_t
+earlier(int64_t a, int64_t b)
 {
     if (a < 0)
         return b;
@@ -346,7 +370,8 @@ static int64_t earlier(int64_t a, int64_t b)
 }
 
 /* see sshbpp_conn.h */
-int64_t sshbpp_conn_next_deadline(const sshbpp_conn *c)
+int64_t
+sshbpp_conn_next_deadline(const sshbpp_conn *c)
 {
     int64_t d = -1;
 
@@ -362,7 +387,8 @@ int64_t sshbpp_conn_next_deadline(const sshbpp_conn *c)
 }
 
 /* see sshbpp_conn.h */
-const uint8_t *sshbpp_conn_tx_data(const sshbpp_conn *c, size_t *len)
+const uint8_t *
+sshbpp_conn_tx_data(const sshbpp_conn *c, size_t *len)
 {
     if (c == NULL) {
         if (len != NULL)
@@ -373,7 +399,8 @@ const uint8_t *sshbpp_conn_tx_data(const sshbpp_conn *c, size_t *len)
 }
 
 /* see sshbpp_conn.h */
-void sshbpp_conn_tx_consume(sshbpp_conn *c, size_t n)
+void
+sshbpp_conn_tx_consume(sshbpp_conn *c, size_t n)
 {
     if (c != NULL)
         sshbpp_engine_tx_consume(c->e, n);
@@ -382,7 +409,8 @@ void sshbpp_conn_tx_consume(sshbpp_conn *c, size_t n)
 /* ---------------------------------------------------------------------- */
 /* events                                                                  */
 
-static void export_event(sshbpp_conn *c, sshbpp_conn_event *ev)
+static void
+export_event(sshbpp_conn *c, sshbpp_conn_event *ev)
 {
     const struct ievent *s = &c->cur;
     unsigned i;
@@ -408,7 +436,8 @@ static void export_event(sshbpp_conn *c, sshbpp_conn_event *ev)
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_next_event(sshbpp_conn *c, sshbpp_conn_event *ev)
+int
+sshbpp_conn_next_event(sshbpp_conn *c, sshbpp_conn_event *ev)
 {
     int r;
 
@@ -445,49 +474,57 @@ int sshbpp_conn_next_event(sshbpp_conn *c, sshbpp_conn_event *ev)
 /* getters                                                                 */
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_error(const sshbpp_conn *c)
+int
+sshbpp_conn_error(const sshbpp_conn *c)
 {
     return c != NULL ? c->err : SSHBPP_EINVAL;
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_handshake_done(const sshbpp_conn *c)
+int
+sshbpp_conn_handshake_done(const sshbpp_conn *c)
 {
     return c != NULL && c->hs_done;
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_authenticated(const sshbpp_conn *c)
+int
+sshbpp_conn_authenticated(const sshbpp_conn *c)
 {
     return c != NULL && c->authed;
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_kex_running(const sshbpp_conn *c)
+int
+sshbpp_conn_kex_running(const sshbpp_conn *c)
 {
     return c != NULL && sshbpp_kex_running(c->k);
 }
 
 /* see sshbpp_conn.h */
-unsigned sshbpp_conn_kex_count(const sshbpp_conn *c)
+unsigned
+sshbpp_conn_kex_count(const sshbpp_conn *c)
 {
     return c != NULL ? sshbpp_kex_completed(c->k) : 0;
 }
 
 /* see sshbpp_conn.h */
-size_t sshbpp_conn_queued(const sshbpp_conn *c)
+size_t
+sshbpp_conn_queued(const sshbpp_conn *c)
 {
     return c != NULL ? c->qcount : 0;
 }
 
 /* see sshbpp_conn.h */
-const char *sshbpp_conn_peer_version(const sshbpp_conn *c)
+const char *
+sshbpp_conn_peer_version(const sshbpp_conn *c)
 {
     return c != NULL && c->have_version ? c->peer_version : NULL;
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_get_info(const sshbpp_conn *c, sshbpp_kex_info *out)
+int
+sshbpp_conn_get_info(const sshbpp_conn *c, sshbpp_kex_info *out)
 {
     if (c == NULL)
         return SSHBPP_EINVAL;
@@ -495,13 +532,15 @@ int sshbpp_conn_get_info(const sshbpp_conn *c, sshbpp_kex_info *out)
 }
 
 /* see sshbpp_conn.h */
-const char *sshbpp_conn_server_sig_algs(const sshbpp_conn *c)
+const char *
+sshbpp_conn_server_sig_algs(const sshbpp_conn *c)
 {
     return c != NULL ? sshbpp_kex_server_sig_algs(c->k) : NULL;
 }
 
 /* see sshbpp_conn.h */
-const uint8_t *sshbpp_conn_session_id(const sshbpp_conn *c, size_t *len)
+const uint8_t *
+sshbpp_conn_session_id(const sshbpp_conn *c, size_t *len)
 {
     if (c == NULL) {
         if (len != NULL)
@@ -512,7 +551,8 @@ const uint8_t *sshbpp_conn_session_id(const sshbpp_conn *c, size_t *len)
 }
 
 /* see sshbpp_conn.h */
-const char *sshbpp_conn_disconnect_reason(const sshbpp_conn *c, uint32_t *reason)
+const char *
+sshbpp_conn_disconnect_reason(const sshbpp_conn *c, uint32_t *reason)
 {
     if (c == NULL || !c->have_disc)
         return NULL;
@@ -523,7 +563,8 @@ const char *sshbpp_conn_disconnect_reason(const sshbpp_conn *c, uint32_t *reason
 
 /* Internal, for tests: the key exchange inside. */
 sshbpp_kex *sshbpp__conn_kex(sshbpp_conn *c);
-sshbpp_kex *sshbpp__conn_kex(sshbpp_conn *c)
+sshbpp_kex *
+sshbpp__conn_kex(sshbpp_conn *c)
 {
     return c != NULL ? c->k : NULL;
 }

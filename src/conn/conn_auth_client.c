@@ -27,7 +27,8 @@
 #define SERVICE_CONNECTION "ssh-connection"
 #define SIG_MAX            8192
 
-void sshbpp__conn_auth_clear(sshbpp_conn *c)
+void
+sshbpp__conn_auth_clear(sshbpp_conn *c)
 {
     if (c->auth_password != NULL) {
         OPENSSL_cleanse(c->auth_password, strlen(c->auth_password));
@@ -52,7 +53,8 @@ void sshbpp__conn_auth_clear(sshbpp_conn *c)
     c->kb_n = 0;
 }
 
-static char *dup_s(const char *s)
+static char *
+dup_s(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *p = malloc(n);
@@ -63,7 +65,8 @@ static char *dup_s(const char *s)
 }
 
 /* The signature algorithm for a public key blob. */
-static int pick_alg(const sshbpp_conn *c, const uint8_t *blob, size_t len, char *alg, size_t cap)
+static int
+pick_alg(const sshbpp_conn *c, const uint8_t *blob, size_t len, char *alg, size_t cap)
 {
     sshbpp__rbuf rb;
     const uint8_t *name;
@@ -86,7 +89,8 @@ static int pick_alg(const sshbpp_conn *c, const uint8_t *blob, size_t len, char 
     return 0;
 }
 
-static void put_head(sshbpp__wbuf *b, const char *user, const char *method)
+static void
+put_head(sshbpp__wbuf *b, const char *user, const char *method)
 {
     sshbpp__wb_u8(b, MSG_USERAUTH_REQUEST);
     sshbpp__wb_cstring(b, user);
@@ -94,7 +98,8 @@ static void put_head(sshbpp__wbuf *b, const char *user, const char *method)
     sshbpp__wb_cstring(b, method);
 }
 
-static int build_publickey(sshbpp_conn *c, sshbpp__wbuf *msg)
+static int
+build_publickey(sshbpp_conn *c, sshbpp__wbuf *msg)
 {
     char alg[64];
     const uint8_t *sid;
@@ -132,7 +137,8 @@ static int build_publickey(sshbpp_conn *c, sshbpp__wbuf *msg)
 }
 
 /* Builds and sends the pending request; secrets are dropped after. */
-static int send_request(sshbpp_conn *c)
+static int
+send_request(sshbpp_conn *c)
 {
     sshbpp__wbuf b;
     int r = 0;
@@ -177,7 +183,8 @@ static int send_request(sshbpp_conn *c)
     return sshbpp__conn_send_wb(c, &b);
 }
 
-static int begin(sshbpp_conn *c, const char *user, enum auth_method m)
+static int
+begin(sshbpp_conn *c, const char *user, enum auth_method m)
 {
     sshbpp__wbuf b;
     int r;
@@ -204,7 +211,8 @@ static int begin(sshbpp_conn *c, const char *user, enum auth_method m)
     return 0;
 }
 
-static int check_user(const sshbpp_conn *c, const char *user)
+static int
+check_user(const sshbpp_conn *c, const char *user)
 {
     if (c == NULL || user == NULL || strlen(user) > 255)
         return SSHBPP_EINVAL;
@@ -212,7 +220,8 @@ static int check_user(const sshbpp_conn *c, const char *user)
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_auth_none(sshbpp_conn *c, const char *user)
+int
+sshbpp_conn_auth_none(sshbpp_conn *c, const char *user)
 {
     int r;
 
@@ -222,7 +231,8 @@ int sshbpp_conn_auth_none(sshbpp_conn *c, const char *user)
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_auth_password(sshbpp_conn *c, const char *user, const char *password)
+int
+sshbpp_conn_auth_password(sshbpp_conn *c, const char *user, const char *password)
 {
     int r;
 
@@ -240,8 +250,9 @@ int sshbpp_conn_auth_password(sshbpp_conn *c, const char *user, const char *pass
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_auth_publickey(sshbpp_conn *c, const char *user, const uint8_t *pubkey_blob,
-                               size_t pub_len, sshbpp_sign_fn sign, void *ctx)
+int
+sshbpp_conn_auth_publickey(sshbpp_conn *c, const char *user, const uint8_t *pubkey_blob,
+                           size_t pub_len, sshbpp_sign_fn sign, void *ctx)
 {
     int r;
 
@@ -264,8 +275,9 @@ int sshbpp_conn_auth_publickey(sshbpp_conn *c, const char *user, const uint8_t *
 }
 
 /* The built-in signer over a key loaded from a file (ctx: the conn). */
-static int file_sign(void *ctx, const char *alg, const uint8_t *data, size_t len, uint8_t *sig,
-                     size_t cap, size_t *sig_len)
+static int
+file_sign(void *ctx, const char *alg, const uint8_t *data, size_t len, uint8_t *sig, size_t cap,
+          size_t *sig_len)
 {
     sshbpp_conn *c = ctx;
     sshbpp__wbuf out;
@@ -288,7 +300,8 @@ static int file_sign(void *ctx, const char *alg, const uint8_t *data, size_t len
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_auth_publickey_file(sshbpp_conn *c, const char *user, const char *path)
+int
+sshbpp_conn_auth_publickey_file(sshbpp_conn *c, const char *user, const char *path)
 {
     sshbpp__wbuf blob;
     int r;
@@ -323,7 +336,8 @@ int sshbpp_conn_auth_publickey_file(sshbpp_conn *c, const char *user, const char
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_auth_kbdint(sshbpp_conn *c, const char *user, sshbpp_kbdint_fn respond, void *ctx)
+int
+sshbpp_conn_auth_kbdint(sshbpp_conn *c, const char *user, sshbpp_kbdint_fn respond, void *ctx)
 {
     int r;
 
@@ -338,7 +352,8 @@ int sshbpp_conn_auth_kbdint(sshbpp_conn *c, const char *user, sshbpp_kbdint_fn r
     return begin(c, user, AM_KBDINT);
 }
 
-static int send_info_response(sshbpp_conn *c, unsigned n, const char *const *answers)
+static int
+send_info_response(sshbpp_conn *c, unsigned n, const char *const *answers)
 {
     sshbpp__wbuf b;
     unsigned i;
@@ -353,7 +368,8 @@ static int send_info_response(sshbpp_conn *c, unsigned n, const char *const *ans
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_auth_kbdint_answer(sshbpp_conn *c, unsigned n, const char *const *answers)
+int
+sshbpp_conn_auth_kbdint_answer(sshbpp_conn *c, unsigned n, const char *const *answers)
 {
     unsigned i;
 
@@ -371,7 +387,8 @@ int sshbpp_conn_auth_kbdint_answer(sshbpp_conn *c, unsigned n, const char *const
     return send_info_response(c, n, answers);
 }
 
-static int auth_result(sshbpp_conn *c, int success, int partial, const uint8_t *methods, size_t n)
+static int
+auth_result(sshbpp_conn *c, int success, int partial, const uint8_t *methods, size_t n)
 {
     struct ievent *ev = sshbpp__conn_push_event(c, SSHBPP_CONN_EV_AUTH_RESULT);
     int r;
@@ -395,7 +412,8 @@ static int auth_result(sshbpp_conn *c, int success, int partial, const uint8_t *
 
 /* INFO_REQUEST: string name, string instruction, string language,
  * int num-prompts, then string prompt + boolean echo each. */
-static int info_request(sshbpp_conn *c, const sshbpp_packet *pkt)
+static int
+info_request(sshbpp_conn *c, const sshbpp_packet *pkt)
 {
     char name[64], instr[CONN_TEXT_MAX];
     const uint8_t *p[SSHBPP_CONN_MAX_PROMPTS + 2], *x;
@@ -455,7 +473,8 @@ static int info_request(sshbpp_conn *c, const sshbpp_packet *pkt)
     return r;
 }
 
-int sshbpp__conn_client_auth_input(sshbpp_conn *c, const sshbpp_packet *pkt)
+int
+sshbpp__conn_client_auth_input(sshbpp_conn *c, const sshbpp_packet *pkt)
 {
     sshbpp__rbuf rb;
     const uint8_t *s;

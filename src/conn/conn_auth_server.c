@@ -24,7 +24,8 @@
 
 #define MAX_FIELD 1024
 
-static int send_failure(sshbpp_conn *c, const char *methods, int partial)
+static int
+send_failure(sshbpp_conn *c, const char *methods, int partial)
 {
     sshbpp__wbuf b;
 
@@ -35,7 +36,8 @@ static int send_failure(sshbpp_conn *c, const char *methods, int partial)
     return sshbpp__conn_send_wb(c, &b);
 }
 
-static int count_failure(sshbpp_conn *c)
+static int
+count_failure(sshbpp_conn *c)
 {
     if (++c->failures < c->max_tries)
         return 0;
@@ -44,7 +46,8 @@ static int count_failure(sshbpp_conn *c)
     return SSHBPP_EAUTH;
 }
 
-static int cstr(const uint8_t *p, size_t n, char *out, size_t cap)
+static int
+cstr(const uint8_t *p, size_t n, char *out, size_t cap)
 {
     if (n >= cap || memchr(p, '\0', n) != NULL)
         return SSHBPP_EAUTH;
@@ -53,7 +56,8 @@ static int cstr(const uint8_t *p, size_t n, char *out, size_t cap)
     return 0;
 }
 
-static int service_request(sshbpp_conn *c, const sshbpp_packet *pkt)
+static int
+service_request(sshbpp_conn *c, const sshbpp_packet *pkt)
 {
     sshbpp__rbuf rb;
     const uint8_t *s;
@@ -77,9 +81,9 @@ static int service_request(sshbpp_conn *c, const sshbpp_packet *pkt)
     return sshbpp__conn_send_wb(c, &b);
 }
 
-static int verify_publickey(sshbpp_conn *c, const sshbpp_packet *pkt, size_t signed_len,
-                            const char *alg, const uint8_t *blob, size_t blen, const uint8_t *sig,
-                            size_t slen)
+static int
+verify_publickey(sshbpp_conn *c, const sshbpp_packet *pkt, size_t signed_len, const char *alg,
+                 const uint8_t *blob, size_t blen, const uint8_t *sig, size_t slen)
 {
     const uint8_t *sid;
     size_t sidlen = 0;
@@ -97,7 +101,8 @@ static int verify_publickey(sshbpp_conn *c, const sshbpp_packet *pkt, size_t sig
     return r == 0;
 }
 
-static int userauth_request(sshbpp_conn *c, const sshbpp_packet *pkt)
+static int
+userauth_request(sshbpp_conn *c, const sshbpp_packet *pkt)
 {
     char user[256], service[64], method[64], alg[64];
     char *password = NULL;
@@ -204,7 +209,8 @@ static int userauth_request(sshbpp_conn *c, const sshbpp_packet *pkt)
     return 0;
 }
 
-int sshbpp__conn_server_auth_input(sshbpp_conn *c, const sshbpp_packet *pkt)
+int
+sshbpp__conn_server_auth_input(sshbpp_conn *c, const sshbpp_packet *pkt)
 {
     switch (pkt->type) {
     case MSG_SERVICE_REQUEST:

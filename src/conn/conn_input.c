@@ -28,7 +28,8 @@
 
 #include "conn_int.h"
 
-static int check_version(const char *line, size_t len)
+static int
+check_version(const char *line, size_t len)
 {
     const char *sw;
     size_t i;
@@ -49,14 +50,16 @@ static int check_version(const char *line, size_t len)
     return 0;
 }
 
-static int eof_error(const sshbpp_conn *c)
+static int
+eof_error(const sshbpp_conn *c)
 {
     return sshbpp_engine_rx_pending(c->e) > 0 ? SSHBPP_EEOFPKT : SSHBPP_EEOF;
 }
 
 /* Reads lines until the peer's version line. Returns 0 when it is there,
  * SSHBPP_EAGAIN, or the sticky error. */
-static int read_version(sshbpp_conn *c)
+static int
+read_version(sshbpp_conn *c)
 {
     struct ievent *ev;
     size_t n;
@@ -93,7 +96,8 @@ static int read_version(sshbpp_conn *c)
     return 0;
 }
 
-static int input_disconnect(sshbpp_conn *c, const sshbpp_packet *pkt)
+static int
+input_disconnect(sshbpp_conn *c, const sshbpp_packet *pkt)
 {
     sshbpp__rbuf rb;
     const uint8_t *text = NULL;
@@ -121,7 +125,8 @@ static int input_disconnect(sshbpp_conn *c, const sshbpp_packet *pkt)
     return sshbpp__conn_fail(c, SSHBPP_EDISCONNECT);
 }
 
-static int send_unimplemented(sshbpp_conn *c, uint32_t seqno)
+static int
+send_unimplemented(sshbpp_conn *c, uint32_t seqno)
 {
     sshbpp__wbuf b;
 
@@ -132,7 +137,8 @@ static int send_unimplemented(sshbpp_conn *c, uint32_t seqno)
 }
 
 /* A kex completed: events, flush the queue. */
-static void kex_progress(sshbpp_conn *c)
+static void
+kex_progress(sshbpp_conn *c)
 {
     unsigned done = sshbpp_kex_completed(c->k);
 
@@ -149,7 +155,8 @@ static void kex_progress(sshbpp_conn *c)
 }
 
 /* Returns 1 with *ev set for an application message, 0 when handled. */
-static int dispatch(sshbpp_conn *c, const sshbpp_packet *pkt, sshbpp_conn_event *ev)
+static int
+dispatch(sshbpp_conn *c, const sshbpp_packet *pkt, sshbpp_conn_event *ev)
 {
     uint8_t t = pkt->type;
     int r;
@@ -209,7 +216,8 @@ static int dispatch(sshbpp_conn *c, const sshbpp_packet *pkt, sshbpp_conn_event 
 /* One step of next_event(): returns 1 with *ev set (application message),
  * 0 after handling a message (events may be queued), SSHBPP_EAGAIN when
  * input is needed, or the sticky error. */
-int sshbpp__conn_pump(sshbpp_conn *c, sshbpp_conn_event *ev)
+int
+sshbpp__conn_pump(sshbpp_conn *c, sshbpp_conn_event *ev)
 {
     sshbpp_packet pkt;
     int r;
@@ -236,7 +244,8 @@ int sshbpp__conn_pump(sshbpp_conn *c, sshbpp_conn_event *ev)
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_hostkey_verdict(sshbpp_conn *c, int accept)
+int
+sshbpp_conn_hostkey_verdict(sshbpp_conn *c, int accept)
 {
     int r;
 

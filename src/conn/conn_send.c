@@ -26,7 +26,8 @@
 
 #include "conn_int.h"
 
-void sshbpp__conn_queue_free(sshbpp_conn *c)
+void
+sshbpp__conn_queue_free(sshbpp_conn *c)
 {
     struct qmsg *m;
 
@@ -39,7 +40,8 @@ void sshbpp__conn_queue_free(sshbpp_conn *c)
     c->qcount = c->qbytes = c->qall = 0;
 }
 
-static int enqueue(sshbpp_conn *c, const uint8_t *p, size_t len, int internal)
+static int
+enqueue(sshbpp_conn *c, const uint8_t *p, size_t len, int internal)
 {
     struct qmsg *m;
 
@@ -66,12 +68,14 @@ static int enqueue(sshbpp_conn *c, const uint8_t *p, size_t len, int internal)
     return 0;
 }
 
-static int can_send_now(const sshbpp_conn *c)
+static int
+can_send_now(const sshbpp_conn *c)
 {
     return c->hs_done && !sshbpp_kex_running(c->k) && c->qhead == NULL;
 }
 
-int sshbpp__conn_maybe_rekey(sshbpp_conn *c)
+int
+sshbpp__conn_maybe_rekey(sshbpp_conn *c)
 {
     int r;
 
@@ -84,7 +88,8 @@ int sshbpp__conn_maybe_rekey(sshbpp_conn *c)
     return 0;
 }
 
-static int send_engine(sshbpp_conn *c, const uint8_t *p, size_t len)
+static int
+send_engine(sshbpp_conn *c, const uint8_t *p, size_t len)
 {
     int r = sshbpp_engine_send(c->e, p, len);
 
@@ -93,7 +98,8 @@ static int send_engine(sshbpp_conn *c, const uint8_t *p, size_t len)
     return sshbpp__conn_maybe_rekey(c);
 }
 
-int sshbpp__conn_send_internal(sshbpp_conn *c, const uint8_t *p, size_t len, int internal)
+int
+sshbpp__conn_send_internal(sshbpp_conn *c, const uint8_t *p, size_t len, int internal)
 {
     if (c->err != 0)
         return c->err;
@@ -108,7 +114,8 @@ int sshbpp__conn_send_internal(sshbpp_conn *c, const uint8_t *p, size_t len, int
     return send_engine(c, p, len);
 }
 
-int sshbpp__conn_send_wb(sshbpp_conn *c, sshbpp__wbuf *b)
+int
+sshbpp__conn_send_wb(sshbpp_conn *c, sshbpp__wbuf *b)
 {
     int r = b->err != 0 ? b->err : sshbpp__conn_send_internal(c, b->p, b->len, 1);
 
@@ -116,7 +123,8 @@ int sshbpp__conn_send_wb(sshbpp_conn *c, sshbpp__wbuf *b)
     return r;
 }
 
-void sshbpp__conn_after_kex(sshbpp_conn *c)
+void
+sshbpp__conn_after_kex(sshbpp_conn *c)
 {
     struct qmsg *m;
     int r;
@@ -138,7 +146,8 @@ void sshbpp__conn_after_kex(sshbpp_conn *c)
     }
 }
 
-static int greq_push(sshbpp_conn *c, int ours)
+static int
+greq_push(sshbpp_conn *c, int ours)
 {
     if (c->greq_n == CONN_GREQ_RING)
         return SSHBPP_EAGAIN;
@@ -147,7 +156,8 @@ static int greq_push(sshbpp_conn *c, int ours)
     return 0;
 }
 
-int sshbpp__conn_greq_reply(sshbpp_conn *c)
+int
+sshbpp__conn_greq_reply(sshbpp_conn *c)
 {
     int ours;
 
@@ -162,7 +172,8 @@ int sshbpp__conn_greq_reply(sshbpp_conn *c)
 }
 
 /* The want-reply flag of a GLOBAL_REQUEST, or -1 if malformed. */
-static int want_reply(const uint8_t *p, size_t len)
+static int
+want_reply(const uint8_t *p, size_t len)
 {
     sshbpp__rbuf rb;
     const uint8_t *name;
@@ -178,7 +189,8 @@ static int want_reply(const uint8_t *p, size_t len)
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_send(sshbpp_conn *c, const void *payload, size_t len)
+int
+sshbpp_conn_send(sshbpp_conn *c, const void *payload, size_t len)
 {
     const uint8_t *p = payload;
     int w = 0, r;
@@ -203,8 +215,8 @@ int sshbpp_conn_send(sshbpp_conn *c, const void *payload, size_t len)
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_global_request(sshbpp_conn *c, const char *name, int want, const void *data,
-                               size_t len)
+int
+sshbpp_conn_global_request(sshbpp_conn *c, const char *name, int want, const void *data, size_t len)
 {
     sshbpp__wbuf b;
     int r;
@@ -222,7 +234,8 @@ int sshbpp_conn_global_request(sshbpp_conn *c, const char *name, int want, const
     return r;
 }
 
-int sshbpp__conn_keepalive(sshbpp_conn *c)
+int
+sshbpp__conn_keepalive(sshbpp_conn *c)
 {
     sshbpp__wbuf b;
     int r;
@@ -244,7 +257,8 @@ int sshbpp__conn_keepalive(sshbpp_conn *c)
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_rekey(sshbpp_conn *c)
+int
+sshbpp_conn_rekey(sshbpp_conn *c)
 {
     int r;
 
@@ -261,7 +275,8 @@ int sshbpp_conn_rekey(sshbpp_conn *c)
     return 0;
 }
 
-int sshbpp__conn_send_disconnect(sshbpp_conn *c, uint32_t reason, const char *text)
+int
+sshbpp__conn_send_disconnect(sshbpp_conn *c, uint32_t reason, const char *text)
 {
     sshbpp__wbuf b;
     int r;
@@ -279,7 +294,8 @@ int sshbpp__conn_send_disconnect(sshbpp_conn *c, uint32_t reason, const char *te
 }
 
 /* see sshbpp_conn.h */
-int sshbpp_conn_disconnect(sshbpp_conn *c, uint32_t reason, const char *description)
+int
+sshbpp_conn_disconnect(sshbpp_conn *c, uint32_t reason, const char *description)
 {
     if (c == NULL)
         return SSHBPP_EINVAL;

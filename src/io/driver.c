@@ -36,7 +36,8 @@
 
 #define READ_CHUNK (64u * 1024u)
 
-int64_t sshbpp__now_ms(void)
+int64_t
+sshbpp__now_ms(void)
 {
     struct timespec ts;
 
@@ -44,7 +45,8 @@ int64_t sshbpp__now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t sshbpp__driver_deadline(const sshbpp_driver *d, int64_t timeout_ms)
+int64_t
+sshbpp__driver_deadline(const sshbpp_driver *d, int64_t timeout_ms)
 {
     if (timeout_ms == SSHBPP_TIMEOUT_DEFAULT)
         timeout_ms = d->default_timeout;
@@ -53,14 +55,16 @@ int64_t sshbpp__driver_deadline(const sshbpp_driver *d, int64_t timeout_ms)
     return sshbpp__now_ms() + timeout_ms;
 }
 
-int sshbpp__driver_err(const sshbpp_driver *d)
+int
+sshbpp__driver_err(const sshbpp_driver *d)
 {
     if (d->closed)
         return SSHBPP_ECLOSED;
     return sshbpp_conn_error(d->c);
 }
 
-static int set_nonblock(int fd)
+static int
+set_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
 
@@ -71,7 +75,8 @@ static int set_nonblock(int fd)
 /* lifecycle                                                               */
 
 /* see sshbpp_driver.h */
-sshbpp_driver *sshbpp_driver_new(int fd, const sshbpp_conn_config *cfg)
+sshbpp_driver *
+sshbpp_driver_new(int fd, const sshbpp_conn_config *cfg)
 {
     pthread_condattr_t ca;
     sshbpp_driver *d;
@@ -116,8 +121,9 @@ fail:
 }
 
 /* see sshbpp_driver.h */
-sshbpp_driver *sshbpp_driver_connect(const char *host, const char *port,
-                                     const sshbpp_conn_config *cfg, int64_t timeout_ms, int *err)
+sshbpp_driver *
+sshbpp_driver_connect(const char *host, const char *port, const sshbpp_conn_config *cfg,
+                      int64_t timeout_ms, int *err)
 {
     struct addrinfo hints, *res = NULL, *ai;
     int64_t deadline = timeout_ms > 0 ? sshbpp__now_ms() + timeout_ms : -1;
@@ -185,7 +191,8 @@ sshbpp_driver *sshbpp_driver_connect(const char *host, const char *port,
 }
 
 /* see sshbpp_driver.h */
-void sshbpp_driver_free(sshbpp_driver *d)
+void
+sshbpp_driver_free(sshbpp_driver *d)
 {
     struct dmsg *m;
 
@@ -206,11 +213,13 @@ void sshbpp_driver_free(sshbpp_driver *d)
 }
 
 /* A failure here is the conn's sticky error, which the loop checks. */
-static void ignore_err(void)
+static void
+ignore_err(void)
 {
 }
 
-static void wake(sshbpp_driver *d)
+static void
+wake(sshbpp_driver *d)
 {
     static const char b = 'w';
 
@@ -220,7 +229,8 @@ static void wake(sshbpp_driver *d)
 }
 
 /* see sshbpp_driver.h */
-void sshbpp_driver_close(sshbpp_driver *d)
+void
+sshbpp_driver_close(sshbpp_driver *d)
 {
     if (d == NULL)
         return;
@@ -236,7 +246,8 @@ void sshbpp_driver_close(sshbpp_driver *d)
 }
 
 /* see sshbpp_driver.h */
-void sshbpp_driver_set_timeout(sshbpp_driver *d, int64_t timeout_ms)
+void
+sshbpp_driver_set_timeout(sshbpp_driver *d, int64_t timeout_ms)
 {
     if (d == NULL)
         return;
@@ -246,7 +257,8 @@ void sshbpp_driver_set_timeout(sshbpp_driver *d, int64_t timeout_ms)
 }
 
 /* see sshbpp_driver.h */
-void sshbpp_driver_set_hostkey_cb(sshbpp_driver *d, sshbpp_driver_hostkey_fn fn, void *ctx)
+void
+sshbpp_driver_set_hostkey_cb(sshbpp_driver *d, sshbpp_driver_hostkey_fn fn, void *ctx)
 {
     if (d == NULL)
         return;
@@ -257,7 +269,8 @@ void sshbpp_driver_set_hostkey_cb(sshbpp_driver *d, sshbpp_driver_hostkey_fn fn,
 }
 
 /* see sshbpp_driver.h */
-sshbpp_conn *sshbpp_driver_conn(sshbpp_driver *d)
+sshbpp_conn *
+sshbpp_driver_conn(sshbpp_driver *d)
 {
     return d != NULL ? d->c : NULL;
 }
@@ -265,7 +278,8 @@ sshbpp_conn *sshbpp_driver_conn(sshbpp_driver *d)
 /* ---------------------------------------------------------------------- */
 /* events and I/O                                                          */
 
-static void inbox_add(sshbpp_driver *d, const uint8_t *p, size_t len)
+static void
+inbox_add(sshbpp_driver *d, const uint8_t *p, size_t len)
 {
     struct dmsg *m = malloc(sizeof(*m) + len);
 
@@ -284,7 +298,8 @@ static void inbox_add(sshbpp_driver *d, const uint8_t *p, size_t len)
     d->ibytes += len;
 }
 
-static void on_event(sshbpp_driver *d, const sshbpp_conn_event *ev)
+static void
+on_event(sshbpp_driver *d, const sshbpp_conn_event *ev)
 {
     char ans[SSHBPP_CONN_MAX_PROMPTS][256];
     const char *av[SSHBPP_CONN_MAX_PROMPTS];
@@ -331,14 +346,16 @@ static void on_event(sshbpp_driver *d, const sshbpp_conn_event *ev)
  * room: so the inbox may then grow, up to a hard cap. An RFC 4253 peer
  * sends nothing but the exchange after its KEXINIT, so the excess is what
  * was in flight. */
-static int may_decode(const sshbpp_driver *d)
+static int
+may_decode(const sshbpp_driver *d)
 {
     if (d->ibytes < SSHBPP_DRIVER_INBOX_MAX)
         return 1;
     return sshbpp_conn_kex_running(d->c) && d->ibytes < 4u * SSHBPP_DRIVER_INBOX_MAX;
 }
 
-static void pump_events(sshbpp_driver *d)
+static void
+pump_events(sshbpp_driver *d)
 {
     sshbpp_conn_event ev;
 
@@ -347,7 +364,8 @@ static void pump_events(sshbpp_driver *d)
 }
 
 /* Non-blocking write of what is pending. */
-static void write_some(sshbpp_driver *d)
+static void
+write_some(sshbpp_driver *d)
 {
     const uint8_t *p;
     size_t len;
@@ -373,7 +391,8 @@ static void write_some(sshbpp_driver *d)
 }
 
 /* Non-blocking reads until the socket is empty or the conn's buffer full. */
-static void read_some(sshbpp_driver *d, int64_t now)
+static void
+read_some(sshbpp_driver *d, int64_t now)
 {
     uint8_t *p;
     size_t room;
@@ -403,14 +422,16 @@ static void read_some(sshbpp_driver *d, int64_t now)
     }
 }
 
-void sshbpp__driver_flush(sshbpp_driver *d)
+void
+sshbpp__driver_flush(sshbpp_driver *d)
 {
     write_some(d);
     if (d->driving)
         wake(d);
 }
 
-static void wait_cv(sshbpp_driver *d, int64_t deadline)
+static void
+wait_cv(sshbpp_driver *d, int64_t deadline)
 {
     struct timespec ts;
     int64_t left;
@@ -434,7 +455,8 @@ static void wait_cv(sshbpp_driver *d, int64_t deadline)
 
 /* One round of I/O by the driving thread; called and returns with mu held
  * (dropped around poll). */
-static void io_round(sshbpp_driver *d, int64_t deadline)
+static void
+io_round(sshbpp_driver *d, int64_t deadline)
 {
     struct pollfd p[2];
     int64_t now = sshbpp__now_ms(), until = sshbpp_conn_next_deadline(d->c), t;
@@ -471,7 +493,8 @@ static void io_round(sshbpp_driver *d, int64_t deadline)
     write_some(d);
 }
 
-int sshbpp__driver_run(sshbpp_driver *d, sshbpp__driver_goal goal, void *arg, int64_t deadline)
+int
+sshbpp__driver_run(sshbpp_driver *d, sshbpp__driver_goal goal, void *arg, int64_t deadline)
 {
     int r;
 

@@ -15,31 +15,36 @@
 
 /* ---- goals ---------------------------------------------------------------- */
 
-static int goal_handshake(sshbpp_driver *d, void *arg)
+static int
+goal_handshake(sshbpp_driver *d, void *arg)
 {
     (void)arg;
     return sshbpp_conn_handshake_done(d->c);
 }
 
-static int goal_auth_answered(sshbpp_driver *d, void *arg)
+static int
+goal_auth_answered(sshbpp_driver *d, void *arg)
 {
     (void)arg;
     return !d->auth_pending;
 }
 
-static int goal_authed(sshbpp_driver *d, void *arg)
+static int
+goal_authed(sshbpp_driver *d, void *arg)
 {
     (void)arg;
     return sshbpp_conn_authenticated(d->c);
 }
 
-static int goal_inbox(sshbpp_driver *d, void *arg)
+static int
+goal_inbox(sshbpp_driver *d, void *arg)
 {
     (void)arg;
     return d->ihead != NULL;
 }
 
-static int goal_tx_room(sshbpp_driver *d, void *arg)
+static int
+goal_tx_room(sshbpp_driver *d, void *arg)
 {
     size_t len = 0;
 
@@ -48,7 +53,8 @@ static int goal_tx_room(sshbpp_driver *d, void *arg)
     return len <= SSHBPP_DRIVER_TX_HIGH;
 }
 
-static int goal_tx_empty(sshbpp_driver *d, void *arg)
+static int
+goal_tx_empty(sshbpp_driver *d, void *arg)
 {
     size_t len = 0;
 
@@ -57,23 +63,27 @@ static int goal_tx_empty(sshbpp_driver *d, void *arg)
     return len == 0;
 }
 
-static int goal_queue_moved(sshbpp_driver *d, void *arg)
+static int
+goal_queue_moved(sshbpp_driver *d, void *arg)
 {
     /* the exchange that filled the queue is over (the queue was flushed) */
     return sshbpp_conn_kex_count(d->c) != *(unsigned *)arg || !sshbpp_conn_kex_running(d->c);
 }
 
-static int goal_kex_count(sshbpp_driver *d, void *arg)
+static int
+goal_kex_count(sshbpp_driver *d, void *arg)
 {
     return sshbpp_conn_kex_count(d->c) >= *(unsigned *)arg;
 }
 
-static int goal_greq(sshbpp_driver *d, void *arg)
+static int
+goal_greq(sshbpp_driver *d, void *arg)
 {
     return d->greq_done > *(uint64_t *)arg;
 }
 
-static int goal_greq_room(sshbpp_driver *d, void *arg)
+static int
+goal_greq_room(sshbpp_driver *d, void *arg)
 {
     (void)arg;
     return d->greq_sent - d->greq_done < GREQ_SLOTS;
@@ -82,7 +92,8 @@ static int goal_greq_room(sshbpp_driver *d, void *arg)
 /* ---- calls ---------------------------------------------------------------- */
 
 /* see sshbpp_driver.h */
-int sshbpp_driver_handshake(sshbpp_driver *d, int64_t timeout_ms)
+int
+sshbpp_driver_handshake(sshbpp_driver *d, int64_t timeout_ms)
 {
     int64_t deadline;
     int r;
@@ -114,8 +125,9 @@ struct auth_args {
     void *ctx;
 };
 
-static int empty_answers(void *ctx, const char *name, const char *instruction, unsigned n,
-                         const char *const *prompts, const int *echo, char (*answers)[256])
+static int
+empty_answers(void *ctx, const char *name, const char *instruction, unsigned n,
+              const char *const *prompts, const int *echo, char (*answers)[256])
 {
     unsigned i;
 
@@ -129,7 +141,8 @@ static int empty_answers(void *ctx, const char *name, const char *instruction, u
     return 0;
 }
 
-static int do_auth(sshbpp_driver *d, const struct auth_args *a, int64_t timeout_ms)
+static int
+do_auth(sshbpp_driver *d, const struct auth_args *a, int64_t timeout_ms)
 {
     int64_t deadline;
     int r;
@@ -175,7 +188,8 @@ static int do_auth(sshbpp_driver *d, const struct auth_args *a, int64_t timeout_
 }
 
 /* see sshbpp_driver.h */
-int sshbpp_driver_auth_none(sshbpp_driver *d, const char *user, int64_t timeout_ms)
+int
+sshbpp_driver_auth_none(sshbpp_driver *d, const char *user, int64_t timeout_ms)
 {
     struct auth_args a = {A_NONE, user, NULL, NULL, 0, NULL, NULL, NULL};
 
@@ -183,8 +197,9 @@ int sshbpp_driver_auth_none(sshbpp_driver *d, const char *user, int64_t timeout_
 }
 
 /* see sshbpp_driver.h */
-int sshbpp_driver_auth_password(sshbpp_driver *d, const char *user, const char *password,
-                                int64_t timeout_ms)
+int
+sshbpp_driver_auth_password(sshbpp_driver *d, const char *user, const char *password,
+                            int64_t timeout_ms)
 {
     struct auth_args a = {A_PASSWORD, user, password, NULL, 0, NULL, NULL, NULL};
 
@@ -194,8 +209,9 @@ int sshbpp_driver_auth_password(sshbpp_driver *d, const char *user, const char *
 }
 
 /* see sshbpp_driver.h */
-int sshbpp_driver_auth_publickey(sshbpp_driver *d, const char *user, const uint8_t *pubkey_blob,
-                                 size_t pub_len, sshbpp_sign_fn sign, void *ctx, int64_t timeout_ms)
+int
+sshbpp_driver_auth_publickey(sshbpp_driver *d, const char *user, const uint8_t *pubkey_blob,
+                             size_t pub_len, sshbpp_sign_fn sign, void *ctx, int64_t timeout_ms)
 {
     struct auth_args a = {A_PUBKEY, user, NULL, pubkey_blob, pub_len, sign, NULL, ctx};
 
@@ -203,8 +219,9 @@ int sshbpp_driver_auth_publickey(sshbpp_driver *d, const char *user, const uint8
 }
 
 /* see sshbpp_driver.h */
-int sshbpp_driver_auth_publickey_file(sshbpp_driver *d, const char *user, const char *path,
-                                      int64_t timeout_ms)
+int
+sshbpp_driver_auth_publickey_file(sshbpp_driver *d, const char *user, const char *path,
+                                  int64_t timeout_ms)
 {
     struct auth_args a = {A_FILE, user, path, NULL, 0, NULL, NULL, NULL};
 
@@ -214,8 +231,9 @@ int sshbpp_driver_auth_publickey_file(sshbpp_driver *d, const char *user, const 
 }
 
 /* see sshbpp_driver.h */
-int sshbpp_driver_auth_kbdint(sshbpp_driver *d, const char *user, sshbpp_kbdint_fn respond,
-                              void *ctx, int64_t timeout_ms)
+int
+sshbpp_driver_auth_kbdint(sshbpp_driver *d, const char *user, sshbpp_kbdint_fn respond, void *ctx,
+                          int64_t timeout_ms)
 {
     struct auth_args a = {A_KBD, user, NULL, NULL, 0, NULL, respond, ctx};
 
@@ -223,7 +241,8 @@ int sshbpp_driver_auth_kbdint(sshbpp_driver *d, const char *user, sshbpp_kbdint_
 }
 
 /* see sshbpp_driver.h */
-int sshbpp_driver_auth_methods(sshbpp_driver *d, char *buf, size_t cap, int *partial)
+int
+sshbpp_driver_auth_methods(sshbpp_driver *d, char *buf, size_t cap, int *partial)
 {
     if (d == NULL || (buf == NULL && cap > 0))
         return SSHBPP_EINVAL;
@@ -237,7 +256,8 @@ int sshbpp_driver_auth_methods(sshbpp_driver *d, char *buf, size_t cap, int *par
 }
 
 /* see sshbpp_driver.h */
-int sshbpp_driver_wait_auth(sshbpp_driver *d, int64_t timeout_ms)
+int
+sshbpp_driver_wait_auth(sshbpp_driver *d, int64_t timeout_ms)
 {
     int64_t deadline;
     int r;
@@ -253,7 +273,8 @@ int sshbpp_driver_wait_auth(sshbpp_driver *d, int64_t timeout_ms)
 
 /* Hands one message to the conn, waiting for output room and queue room.
  * With mu held. */
-static int send_locked(sshbpp_driver *d, const void *payload, size_t len, int64_t deadline)
+static int
+send_locked(sshbpp_driver *d, const void *payload, size_t len, int64_t deadline)
 {
     unsigned count;
     int r;
@@ -274,7 +295,8 @@ static int send_locked(sshbpp_driver *d, const void *payload, size_t len, int64_
 }
 
 /* see sshbpp_driver.h */
-int sshbpp_driver_send(sshbpp_driver *d, const void *payload, size_t len, int64_t timeout_ms)
+int
+sshbpp_driver_send(sshbpp_driver *d, const void *payload, size_t len, int64_t timeout_ms)
 {
     int64_t deadline;
     int r;
@@ -289,7 +311,8 @@ int sshbpp_driver_send(sshbpp_driver *d, const void *payload, size_t len, int64_
 }
 
 /* see sshbpp_driver.h */
-int sshbpp_driver_recv(sshbpp_driver *d, void *buf, size_t cap, size_t *len, int64_t timeout_ms)
+int
+sshbpp_driver_recv(sshbpp_driver *d, void *buf, size_t cap, size_t *len, int64_t timeout_ms)
 {
     struct dmsg *m;
     int64_t deadline;
@@ -324,8 +347,9 @@ int sshbpp_driver_recv(sshbpp_driver *d, void *buf, size_t cap, size_t *len, int
 }
 
 /* see sshbpp_driver.h */
-int sshbpp_driver_global_request(sshbpp_driver *d, const char *name, int want_reply,
-                                 const void *data, size_t len, int64_t timeout_ms)
+int
+sshbpp_driver_global_request(sshbpp_driver *d, const char *name, int want_reply, const void *data,
+                             size_t len, int64_t timeout_ms)
 {
     sshbpp__wbuf b;
     int64_t deadline;
@@ -361,7 +385,8 @@ int sshbpp_driver_global_request(sshbpp_driver *d, const char *name, int want_re
 }
 
 /* see sshbpp_driver.h */
-int sshbpp_driver_rekey(sshbpp_driver *d, int64_t timeout_ms)
+int
+sshbpp_driver_rekey(sshbpp_driver *d, int64_t timeout_ms)
 {
     int64_t deadline;
     unsigned target;
@@ -381,8 +406,9 @@ int sshbpp_driver_rekey(sshbpp_driver *d, int64_t timeout_ms)
 }
 
 /* see sshbpp_driver.h */
-int sshbpp_driver_disconnect(sshbpp_driver *d, uint32_t reason, const char *description,
-                             int64_t timeout_ms)
+int
+sshbpp_driver_disconnect(sshbpp_driver *d, uint32_t reason, const char *description,
+                         int64_t timeout_ms)
 {
     int64_t deadline;
     int r;
@@ -423,7 +449,8 @@ int sshbpp_driver_disconnect(sshbpp_driver *d, uint32_t reason, const char *desc
 }
 
 /* see sshbpp_driver.h */
-int sshbpp_driver_get_info(sshbpp_driver *d, sshbpp_kex_info *out)
+int
+sshbpp_driver_get_info(sshbpp_driver *d, sshbpp_kex_info *out)
 {
     int r;
 
@@ -436,7 +463,8 @@ int sshbpp_driver_get_info(sshbpp_driver *d, sshbpp_kex_info *out)
 }
 
 /* see sshbpp_driver.h */
-int sshbpp_driver_error(sshbpp_driver *d)
+int
+sshbpp_driver_error(sshbpp_driver *d)
 {
     int r;
 
@@ -449,7 +477,8 @@ int sshbpp_driver_error(sshbpp_driver *d)
 }
 
 /* see sshbpp_driver.h */
-int sshbpp_driver_disconnect_reason(sshbpp_driver *d, uint32_t *reason, char *buf, size_t cap)
+int
+sshbpp_driver_disconnect_reason(sshbpp_driver *d, uint32_t *reason, char *buf, size_t cap)
 {
     const char *t;
     int r = SSHBPP_EINVAL;

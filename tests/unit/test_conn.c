@@ -21,6 +21,7 @@
 #include "testutil.h"
 
 void sshbpp__kex_test_no_strict(sshbpp_kex *k);
+void sshbpp__kex_test_swap_hostkeys(sshbpp_kex *k);
 sshbpp_kex *sshbpp__conn_kex(sshbpp_conn *c);
 
 #define MAX_MSGS 4096
@@ -57,8 +58,8 @@ static sshbpp__wbuf ed_blob, rsa_blob;
 
 /* ---- server auth policy ------------------------------------------------- */
 
-static enum sshbpp_auth_decision auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a,
-                                         const char **methods)
+static enum sshbpp_auth_decision
+auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
 {
     (void)ctx;
     if (strcmp(a->method, "password") == 0) {
@@ -80,8 +81,8 @@ static enum sshbpp_auth_decision auth_cb(void *ctx, const sshbpp_conn_auth_attem
     return SSHBPP_AUTH_REJECT;
 }
 
-static void trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t pl, size_t wl,
-                  uint32_t seqno)
+static void
+trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t pl, size_t wl, uint32_t seqno)
 {
     side *sd = ctx;
 
@@ -92,7 +93,8 @@ static void trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t pl, size_
         sd->sent_types[type]++;
 }
 
-static sshbpp_conn *make_conn(enum sshbpp_role role, const sshbpp_conn_config *base)
+static sshbpp_conn *
+make_conn(enum sshbpp_role role, const sshbpp_conn_config *base)
 {
     sshbpp_conn_config cfg;
     sshbpp_conn *c;
@@ -112,7 +114,8 @@ static sshbpp_conn *make_conn(enum sshbpp_role role, const sshbpp_conn_config *b
     return c;
 }
 
-static void rig_init(rig *r, const sshbpp_conn_config *ccfg, const sshbpp_conn_config *scfg)
+static void
+rig_init(rig *r, const sshbpp_conn_config *ccfg, const sshbpp_conn_config *scfg)
 {
     memset(r, 0, sizeof(*r));
     r->c.c = make_conn(SSHBPP_ROLE_CLIENT, ccfg);
@@ -123,13 +126,15 @@ static void rig_init(rig *r, const sshbpp_conn_config *ccfg, const sshbpp_conn_c
     sshbpp_engine_set_trace(sshbpp_conn_engine(r->s.c), trace, &r->s);
 }
 
-static void rig_start(rig *r)
+static void
+rig_start(rig *r)
 {
     assert_int_equal(sshbpp_conn_start(r->c.c, r->now), 0);
     assert_int_equal(sshbpp_conn_start(r->s.c, r->now), 0);
 }
 
-static void rig_free(rig *r)
+static void
+rig_free(rig *r)
 {
     size_t i;
 
@@ -141,7 +146,8 @@ static void rig_free(rig *r)
     sshbpp_conn_free(r->s.c);
 }
 
-static void drain_events(rig *r, side *sd)
+static void
+drain_events(rig *r, side *sd)
 {
     sshbpp_conn_event ev;
     int e;
@@ -200,7 +206,8 @@ static void drain_events(rig *r, side *sd)
 }
 
 /* Moves up to r->chunk bytes (all if 0) from a to b. Returns the count. */
-static size_t move(rig *r, side *a, side *b)
+static size_t
+move(rig *r, side *a, side *b)
 {
     size_t len, n, moved = 0;
     const uint8_t *p;
@@ -224,7 +231,8 @@ static size_t move(rig *r, side *a, side *b)
 }
 
 /* Pumps both ways until nothing moves. */
-static void pump(rig *r)
+static void
+pump(rig *r)
 {
     unsigned rounds = 0;
 
@@ -241,7 +249,8 @@ static void pump(rig *r)
     }
 }
 
-static void handshake(rig *r)
+static void
+handshake(rig *r)
 {
     rig_start(r);
     pump(r);
@@ -251,7 +260,8 @@ static void handshake(rig *r)
     assert_true(sshbpp_conn_handshake_done(r->s.c));
 }
 
-static void login(rig *r)
+static void
+login(rig *r)
 {
     assert_int_equal(sshbpp_conn_auth_password(r->c.c, "alice", "secret"), 0);
     pump(r);
@@ -261,7 +271,8 @@ static void login(rig *r)
 
 /* ---- setup ----------------------------------------------------------------- */
 
-static void blob_of(const char *path, sshbpp__wbuf *out)
+static void
+blob_of(const char *path, sshbpp__wbuf *out)
 {
     sshbpp__hostkey hk;
 
@@ -272,7 +283,8 @@ static void blob_of(const char *path, sshbpp__wbuf *out)
     sshbpp__hostkey_free(&hk);
 }
 
-static int group_setup(void **state)
+static int
+group_setup(void **state)
 {
     char cmd[1024];
 
@@ -298,7 +310,8 @@ static int group_setup(void **state)
     return 0;
 }
 
-static int group_teardown(void **state)
+static int
+group_teardown(void **state)
 {
     char cmd[600];
 
@@ -311,7 +324,8 @@ static int group_teardown(void **state)
 
 /* ---- tests ------------------------------------------------------------------ */
 
-static void test_handshake_basic(void **state)
+static void
+test_handshake_basic(void **state)
 {
     rig r;
     sshbpp_kex_info ci, si;
@@ -345,7 +359,8 @@ static void test_handshake_basic(void **state)
     rig_free(&r);
 }
 
-static void test_handshake_byte_at_a_time(void **state)
+static void
+test_handshake_byte_at_a_time(void **state)
 {
     rig r;
     uint8_t msg[300];
@@ -368,7 +383,8 @@ static void test_handshake_byte_at_a_time(void **state)
     rig_free(&r);
 }
 
-static void test_every_kex_method(void **state)
+static void
+test_every_kex_method(void **state)
 {
     const char *const *m;
     sshbpp_kex_info info;
@@ -388,7 +404,8 @@ static void test_every_kex_method(void **state)
     }
 }
 
-static void test_hostkey_refused_before_newkeys(void **state)
+static void
+test_hostkey_refused_before_newkeys(void **state)
 {
     rig r;
 
@@ -409,7 +426,8 @@ static void test_hostkey_refused_before_newkeys(void **state)
     rig_free(&r);
 }
 
-static void test_hostkey_pending_pauses(void **state)
+static void
+test_hostkey_pending_pauses(void **state)
 {
     rig r;
     size_t len;
@@ -437,7 +455,8 @@ static void test_hostkey_pending_pauses(void **state)
     rig_free(&r);
 }
 
-static void test_strict_kex_off_when_one_side_lacks_it(void **state)
+static void
+test_strict_kex_off_when_one_side_lacks_it(void **state)
 {
     rig r;
     sshbpp_kex_info info;
@@ -451,7 +470,8 @@ static void test_strict_kex_off_when_one_side_lacks_it(void **state)
     rig_free(&r);
 }
 
-static void test_strict_kex_violation(void **state)
+static void
+test_strict_kex_violation(void **state)
 {
     static const uint8_t ignore[5] = {2, 0, 0, 0, 0};
     rig r;
@@ -467,7 +487,8 @@ static void test_strict_kex_violation(void **state)
     rig_free(&r);
 }
 
-static void test_nonstrict_ignore_tolerated(void **state)
+static void
+test_nonstrict_ignore_tolerated(void **state)
 {
     static const uint8_t ignore[5] = {2, 0, 0, 0, 0};
     rig r;
@@ -483,7 +504,8 @@ static void test_nonstrict_ignore_tolerated(void **state)
     rig_free(&r);
 }
 
-static void test_auth_password(void **state)
+static void
+test_auth_password(void **state)
 {
     rig r;
 
@@ -510,7 +532,8 @@ static void test_auth_password(void **state)
     rig_free(&r);
 }
 
-static void test_auth_before_handshake_done(void **state)
+static void
+test_auth_before_handshake_done(void **state)
 {
     rig r;
 
@@ -522,7 +545,8 @@ static void test_auth_before_handshake_done(void **state)
     rig_free(&r);
 }
 
-static void test_auth_partial_then_publickey(void **state)
+static void
+test_auth_partial_then_publickey(void **state)
 {
     rig r;
 
@@ -541,7 +565,8 @@ static void test_auth_partial_then_publickey(void **state)
     rig_free(&r);
 }
 
-static void test_auth_publickey_file(void **state)
+static void
+test_auth_publickey_file(void **state)
 {
     const char *paths[2] = {ed_path, rsa_path};
     int i;
@@ -571,8 +596,9 @@ struct signer {
     char alg[64];
 };
 
-static int file_signer(void *ctx, const char *alg, const uint8_t *data, size_t len, uint8_t *sig,
-                       size_t cap, size_t *sig_len)
+static int
+file_signer(void *ctx, const char *alg, const uint8_t *data, size_t len, uint8_t *sig, size_t cap,
+            size_t *sig_len)
 {
     struct signer *s = ctx;
     sshbpp__hostkey hk;
@@ -597,7 +623,8 @@ static int file_signer(void *ctx, const char *alg, const uint8_t *data, size_t l
     return r;
 }
 
-static void test_auth_publickey_signer_rsa_sha512(void **state)
+static void
+test_auth_publickey_signer_rsa_sha512(void **state)
 {
     rig r;
     struct signer s = {0, ""};
@@ -614,8 +641,9 @@ static void test_auth_publickey_signer_rsa_sha512(void **state)
     rig_free(&r);
 }
 
-static int kbd_responder(void *ctx, const char *name, const char *instruction, unsigned n,
-                         const char *const *prompts, const int *echo, char (*answers)[256])
+static int
+kbd_responder(void *ctx, const char *name, const char *instruction, unsigned n,
+              const char *const *prompts, const int *echo, char (*answers)[256])
 {
     unsigned i;
 
@@ -628,7 +656,8 @@ static int kbd_responder(void *ctx, const char *name, const char *instruction, u
     return 0;
 }
 
-static void test_auth_kbdint_refused_by_our_server(void **state)
+static void
+test_auth_kbdint_refused_by_our_server(void **state)
 {
     rig r;
 
@@ -643,7 +672,8 @@ static void test_auth_kbdint_refused_by_our_server(void **state)
     rig_free(&r);
 }
 
-static void test_server_max_auth_tries(void **state)
+static void
+test_server_max_auth_tries(void **state)
 {
     sshbpp_conn_config scfg;
     rig r;
@@ -665,7 +695,8 @@ static void test_server_max_auth_tries(void **state)
     rig_free(&r);
 }
 
-static void test_disconnect_reason_text(void **state)
+static void
+test_disconnect_reason_text(void **state)
 {
     rig r;
     uint32_t reason = 0;
@@ -689,7 +720,8 @@ static void test_disconnect_reason_text(void **state)
     rig_free(&r);
 }
 
-static void test_queue_full_eagain_no_loss(void **state)
+static void
+test_queue_full_eagain_no_loss(void **state)
 {
     sshbpp_conn_config ccfg;
     rig r;
@@ -737,7 +769,8 @@ static void test_queue_full_eagain_no_loss(void **state)
     rig_free(&r);
 }
 
-static void test_auto_rekey_from_limits(void **state)
+static void
+test_auto_rekey_from_limits(void **state)
 {
     rig r;
     sshbpp_rekey_limits lim;
@@ -771,7 +804,8 @@ static void test_auto_rekey_from_limits(void **state)
     rig_free(&r);
 }
 
-static void test_handshake_deadline(void **state)
+static void
+test_handshake_deadline(void **state)
 {
     sshbpp_conn_config cfg;
     sshbpp_conn *c;
@@ -800,7 +834,8 @@ static void test_handshake_deadline(void **state)
     sshbpp_conn_free(c);
 }
 
-static void test_login_deadline(void **state)
+static void
+test_login_deadline(void **state)
 {
     sshbpp_conn_config cfg;
     rig r;
@@ -816,7 +851,8 @@ static void test_login_deadline(void **state)
     rig_free(&r);
 }
 
-static void test_keepalive_not_during_exchange(void **state)
+static void
+test_keepalive_not_during_exchange(void **state)
 {
     sshbpp_conn_config cfg;
     rig r;
@@ -865,7 +901,8 @@ static void test_keepalive_not_during_exchange(void **state)
     rig_free(&r);
 }
 
-static void test_global_request_reply_in_order(void **state)
+static void
+test_global_request_reply_in_order(void **state)
 {
     rig r;
     static const uint8_t fail[1] = {82};
@@ -889,7 +926,8 @@ static void test_global_request_reply_in_order(void **state)
     rig_free(&r);
 }
 
-static void test_banner_lines_and_bad_version(void **state)
+static void
+test_banner_lines_and_bad_version(void **state)
 {
     sshbpp_conn_config cfg;
     sshbpp_conn *c;
@@ -939,7 +977,8 @@ static void test_banner_lines_and_bad_version(void **state)
     sshbpp_conn_free(c);
 }
 
-static void test_corrupted_byte_closes_whole_conn(void **state)
+static void
+test_corrupted_byte_closes_whole_conn(void **state)
 {
     rig r;
     uint8_t m[100];
@@ -969,7 +1008,183 @@ static void test_corrupted_byte_closes_whole_conn(void **state)
     rig_free(&r);
 }
 
-int main(void)
+static void
+test_every_cipher_and_mac_with_rekey(void **state)
+{
+    const char *const *ci, *const *mi;
+    uint8_t m[1000];
+    int pairs = 0;
+
+    (void)state;
+    memset(m, 0x33, sizeof(m));
+    m[0] = 200;
+    for (ci = sshbpp_alg_list(SSHBPP_ALG_CIPHER); *ci != NULL; ci++) {
+        for (mi = sshbpp_alg_list(SSHBPP_ALG_MAC); *mi != NULL; mi++) {
+            sshbpp_conn_config cfg;
+            sshbpp_cipher_info info;
+            sshbpp_kex_info k;
+            rig r;
+
+            if (strcmp(*ci, "none") == 0 || strcmp(*mi, "none") == 0)
+                continue;
+            assert_int_equal(sshbpp_cipher_get_info(*ci, &info), 0);
+            if (info.aead && mi != sshbpp_alg_list(SSHBPP_ALG_MAC))
+                continue; /* the MAC does not matter: once per AEAD cipher */
+            sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_CLIENT);
+            cfg.kex.ciphers = *ci;
+            cfg.kex.macs = *mi;
+            rig_init(&r, &cfg, &cfg); /* the role is set per side */
+            handshake(&r);
+            assert_int_equal(sshbpp_conn_get_info(r.c.c, &k), 0);
+            assert_string_equal(k.cipher_c2s, *ci);
+            login(&r);
+            assert_int_equal(sshbpp_conn_send(r.c.c, m, sizeof(m)), 0);
+            assert_int_equal(sshbpp_conn_rekey(r.s.c), 0);
+            assert_int_equal(sshbpp_conn_send(r.s.c, m, sizeof(m)), 0);
+            pump(&r);
+            assert_int_equal(r.s.nmsgs, 1);
+            assert_int_equal(r.c.nmsgs, 1);
+            assert_int_equal(sshbpp_conn_kex_count(r.c.c), 2);
+            rig_free(&r);
+            pairs++;
+        }
+    }
+    assert_true(pairs >= 30);
+}
+
+static void
+test_compression_delayed_and_plain(void **state)
+{
+    static const char *const comp[2] = {"zlib@openssh.com", "zlib"};
+    uint8_t m[20000];
+    int i;
+
+    (void)state;
+    memset(m, 'a', sizeof(m));
+    m[0] = 200;
+    for (i = 0; i < 2; i++) {
+        sshbpp_conn_config cc, sc;
+        sshbpp_kex_info k;
+        sshbpp_stats st;
+        rig r;
+
+        sshbpp_conn_config_init(&cc, SSHBPP_ROLE_CLIENT);
+        sshbpp_conn_config_init(&sc, SSHBPP_ROLE_SERVER);
+        cc.kex.compression = sc.kex.compression = comp[i];
+        rig_init(&r, &cc, &sc);
+        handshake(&r);
+        assert_int_equal(sshbpp_conn_get_info(r.c.c, &k), 0);
+        assert_string_equal(k.comp_c2s, comp[i]);
+        login(&r);
+        assert_int_equal(sshbpp_conn_send(r.c.c, m, sizeof(m)), 0);
+        assert_int_equal(sshbpp_conn_rekey(r.c.c), 0);
+        assert_int_equal(sshbpp_conn_send(r.c.c, m, sizeof(m)), 0);
+        pump(&r);
+        assert_int_equal(r.s.nmsgs, 2);
+        assert_int_equal(r.s.lens[1], sizeof(m));
+        assert_memory_equal(r.s.msgs[1], m, sizeof(m));
+        sshbpp_engine_get_stats(sshbpp_conn_engine(r.c.c), SSHBPP_DIR_OUT, &st);
+        assert_true(st.total_bytes < st.total_payload); /* it did compress */
+        rig_free(&r);
+    }
+}
+
+static void
+test_hostkey_pinned_across_rekey(void **state)
+{
+    rig r;
+
+    (void)state;
+    rig_init(&r, NULL, NULL);
+    assert_int_equal(sshbpp_conn_generate_hostkey(r.s.c, "ssh-ed25519"), 0);
+    handshake(&r);
+    login(&r);
+    sshbpp__kex_test_swap_hostkeys(sshbpp__conn_kex(r.s.c));
+    assert_int_equal(sshbpp_conn_rekey(r.c.c), 0);
+    pump(&r);
+    assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_EHOSTKEY);
+    assert_int_equal(r.c.n[SSHBPP_CONN_EV_HOSTKEY], 1); /* asked once, at the handshake */
+    rig_free(&r);
+}
+
+static void
+test_odd_splits(void **state)
+{
+    static const size_t chunks[3] = {7, 999, 4097};
+    int i;
+
+    (void)state;
+    for (i = 0; i < 3; i++) {
+        rig r;
+        uint8_t m[5000];
+
+        rig_init(&r, NULL, NULL);
+        r.chunk = chunks[i];
+        handshake(&r);
+        login(&r);
+        memset(m, i, sizeof(m));
+        m[0] = 201;
+        assert_int_equal(sshbpp_conn_send(r.c.c, m, sizeof(m)), 0);
+        assert_int_equal(sshbpp_conn_rekey(r.c.c), 0);
+        assert_int_equal(sshbpp_conn_send(r.s.c, m, sizeof(m)), 0);
+        pump(&r);
+        assert_int_equal(r.s.nmsgs, 1);
+        assert_int_equal(r.c.nmsgs, 1);
+        rig_free(&r);
+    }
+}
+
+static void
+test_eof_mid_packet(void **state)
+{
+    rig r;
+    uint8_t m[100];
+    const uint8_t *p;
+    size_t len;
+
+    (void)state;
+    rig_init(&r, NULL, NULL);
+    handshake(&r);
+    memset(m, 0, sizeof(m));
+    m[0] = 200;
+    assert_int_equal(sshbpp_conn_send(r.c.c, m, sizeof(m)), 0);
+    p = sshbpp_conn_tx_data(r.c.c, &len);
+    assert_int_equal(sshbpp_conn_feed(r.s.c, p, len / 2, r.now), 0);
+    assert_int_equal(sshbpp_conn_rx_eof(r.s.c, r.now), 0);
+    drain_events(&r, &r.s);
+    assert_int_equal(r.s.error, SSHBPP_EEOFPKT);
+    rig_free(&r);
+
+    rig_init(&r, NULL, NULL);
+    handshake(&r);
+    assert_int_equal(sshbpp_conn_rx_eof(r.s.c, r.now), 0);
+    drain_events(&r, &r.s);
+    assert_int_equal(r.s.error, SSHBPP_EEOF);
+    rig_free(&r);
+}
+
+static void
+test_unknown_transport_message_unimplemented(void **state)
+{
+    static const uint8_t odd[3] = {15, 1, 2};
+    rig r;
+
+    (void)state;
+    rig_init(&r, NULL, NULL);
+    handshake(&r);
+    login(&r);
+    /* straight into the server's engine: a type no one defines */
+    assert_int_equal(sshbpp_engine_send(sshbpp_conn_engine(r.s.c), odd, sizeof(odd)), 0);
+    pump(&r);
+    assert_int_equal(sshbpp_conn_error(r.c.c), 0);
+    assert_int_equal(r.c.sent_types[3], 1);
+    assert_int_equal(r.s.nmsgs, 1); /* UNIMPLEMENTED reaches the server's caller */
+    assert_int_equal(r.s.msgs[0][0], 3);
+    rig_free(&r);
+}
+
+int
+main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handshake_basic),
@@ -996,6 +1211,12 @@ int main(void)
         cmocka_unit_test(test_global_request_reply_in_order),
         cmocka_unit_test(test_banner_lines_and_bad_version),
         cmocka_unit_test(test_corrupted_byte_closes_whole_conn),
+        cmocka_unit_test(test_every_cipher_and_mac_with_rekey),
+        cmocka_unit_test(test_compression_delayed_and_plain),
+        cmocka_unit_test(test_hostkey_pinned_across_rekey),
+        cmocka_unit_test(test_odd_splits),
+        cmocka_unit_test(test_eof_mid_packet),
+        cmocka_unit_test(test_unknown_transport_message_unimplemented),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

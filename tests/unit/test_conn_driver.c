@@ -29,7 +29,8 @@
 #define CALL_TIMEOUT 120000
 #define NGREQ        20
 
-static int64_t now_ms(void)
+static int64_t
+now_ms(void)
 {
     struct timespec ts;
 
@@ -37,15 +38,16 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(long ms)
+static void
+sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
     nanosleep(&ts, NULL);
 }
 
-static enum sshbpp_auth_decision auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a,
-                                         const char **methods)
+static enum sshbpp_auth_decision
+auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
 {
     (void)ctx;
     (void)methods;
@@ -54,7 +56,8 @@ static enum sshbpp_auth_decision auth_cb(void *ctx, const sshbpp_conn_auth_attem
                : SSHBPP_AUTH_REJECT;
 }
 
-static int accept_any(void *ctx, const char *alg, const char *fp, const uint8_t *blob, size_t len)
+static int
+accept_any(void *ctx, const char *alg, const char *fp, const uint8_t *blob, size_t len)
 {
     (void)ctx;
     (void)alg;
@@ -63,7 +66,8 @@ static int accept_any(void *ctx, const char *alg, const char *fp, const uint8_t 
     return strncmp(fp, "SHA256:", 7) == 0;
 }
 
-static void make_pair(sshbpp_driver **cl, sshbpp_driver **sv, uint64_t rekey_bytes)
+static void
+make_pair(sshbpp_driver **cl, sshbpp_driver **sv, uint64_t rekey_bytes)
 {
     sshbpp_conn_config cc, sc;
     sshbpp_rekey_limits lim;
@@ -95,7 +99,8 @@ struct server_arg {
     int r;
 };
 
-static void *server_handshake(void *p)
+static void *
+server_handshake(void *p)
 {
     struct server_arg *a = p;
 
@@ -105,7 +110,8 @@ static void *server_handshake(void *p)
     return NULL;
 }
 
-static void connect_pair(sshbpp_driver *cl, sshbpp_driver *sv, int auth)
+static void
+connect_pair(sshbpp_driver *cl, sshbpp_driver *sv, int auth)
 {
     struct server_arg sa = {sv, auth, -99};
     pthread_t t;
@@ -146,7 +152,8 @@ struct sender_arg {
     int i;
 };
 
-static void *sender(void *p)
+static void *
+sender(void *p)
 {
     struct sender_arg *a = p;
     struct stream *st = &a->s->out[a->i];
@@ -184,7 +191,8 @@ static void *sender(void *p)
     return NULL;
 }
 
-static void *receiver(void *p)
+static void *
+receiver(void *p)
 {
     struct side *s = p;
     uint8_t *buf = malloc(40000);
@@ -226,7 +234,8 @@ static void *receiver(void *p)
     return NULL;
 }
 
-static void *greq_thread(void *p)
+static void *
+greq_thread(void *p)
 {
     struct side *s = p;
     int i, r = 0;
@@ -241,7 +250,8 @@ static void *greq_thread(void *p)
     return NULL;
 }
 
-static void test_bulk_both_ways_rekey_every_mib(void **state)
+static void
+test_bulk_both_ways_rekey_every_mib(void **state)
 {
     struct side sides[2];
     struct sender_arg sa[2][NSENDERS];
@@ -332,7 +342,8 @@ static void test_bulk_both_ways_rekey_every_mib(void **state)
         assert_true(el_ <= 2 * T_MS);                                                   \
     } while (0)
 
-static void test_stopped_peer_every_call_times_out(void **state)
+static void
+test_stopped_peer_every_call_times_out(void **state)
 {
     sshbpp_driver *cl, *sv;
     uint8_t buf[65536];
@@ -363,7 +374,8 @@ static void test_stopped_peer_every_call_times_out(void **state)
     sshbpp_driver_free(sv);
 }
 
-static void test_silent_server_handshake_times_out(void **state)
+static void
+test_silent_server_handshake_times_out(void **state)
 {
     sshbpp_driver *cl, *sv;
 
@@ -380,7 +392,8 @@ struct waiter {
     int64_t at;
 };
 
-static void *recv_forever(void *p)
+static void *
+recv_forever(void *p)
 {
     struct waiter *w = p;
     uint8_t buf[64];
@@ -391,7 +404,8 @@ static void *recv_forever(void *p)
     return NULL;
 }
 
-static void test_close_wakes_every_waiter(void **state)
+static void
+test_close_wakes_every_waiter(void **state)
 {
     sshbpp_driver *cl, *sv;
     struct waiter w[3];
@@ -420,7 +434,8 @@ static void test_close_wakes_every_waiter(void **state)
     sshbpp_driver_free(sv);
 }
 
-static void test_disconnect_reaches_peer(void **state)
+static void
+test_disconnect_reaches_peer(void **state)
 {
     sshbpp_driver *cl, *sv;
     uint8_t buf[64];
@@ -440,7 +455,8 @@ static void test_disconnect_reaches_peer(void **state)
     sshbpp_driver_free(sv);
 }
 
-int main(void)
+int
+main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_close_wakes_every_waiter),

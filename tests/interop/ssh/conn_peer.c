@@ -14,7 +14,8 @@
 
 #include "sshbpp/sshbpp.h"
 
-static int hostkey(void *ctx, const char *alg, const char *fp, const uint8_t *blob, size_t len)
+static int
+hostkey(void *ctx, const char *alg, const char *fp, const uint8_t *blob, size_t len)
 {
     (void)ctx;
     (void)blob;
@@ -23,8 +24,9 @@ static int hostkey(void *ctx, const char *alg, const char *fp, const uint8_t *bl
     return 1;
 }
 
-static int answer(void *ctx, const char *name, const char *instruction, unsigned n,
-                  const char *const *prompts, const int *echo, char (*answers)[256])
+static int
+answer(void *ctx, const char *name, const char *instruction, unsigned n, const char *const *prompts,
+       const int *echo, char (*answers)[256])
 {
     unsigned i;
 
@@ -37,7 +39,8 @@ static int answer(void *ctx, const char *name, const char *instruction, unsigned
     return 0;
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
     sshbpp_conn_config cfg;
     sshbpp_driver *d;
