@@ -33,6 +33,10 @@
  *    itself waiting to send a reply. Two programs whose only receiving
  *    threads both block on sending to each other with full inboxes stop,
  *    as two TCP programs would.
+ *  - I/O happens only while some thread is inside a blocking call: keep
+ *    one in sshbpp_driver_recv() (with a timeout, in a loop) so that the
+ *    peer's rekeys, keepalives and global requests are answered while the
+ *    program is otherwise idle.
  *  - sshbpp_driver_close() from any thread wakes every waiter at once
  *    (a pipe wakes the poll, a broadcast the sleepers); they return
  *    SSHBPP_ECLOSED.
