@@ -348,6 +348,16 @@ test_handshake_basic(void **state)
     assert_string_equal(ci.kex, si.kex);
     assert_string_equal(ci.hostkey_fingerprint, r.c.fingerprint);
     assert_int_equal(ci.strict_kex, 1);
+    {
+        /* strict KEX: sequence numbers restart at NEWKEYS; the client has
+         * sent nothing since its NEWKEYS, the server only EXT_INFO */
+        sshbpp_stats cst, sst;
+
+        sshbpp_engine_get_stats(sshbpp_conn_engine(r.c.c), SSHBPP_DIR_OUT, &cst);
+        sshbpp_engine_get_stats(sshbpp_conn_engine(r.s.c), SSHBPP_DIR_OUT, &sst);
+        assert_int_equal(cst.seqno, 0);
+        assert_int_equal(sst.seqno, 1);
+    }
     id1 = sshbpp_conn_session_id(r.c.c, &l1);
     id2 = sshbpp_conn_session_id(r.s.c, &l2);
     assert_non_null(id1);
@@ -467,6 +477,13 @@ test_strict_kex_off_when_one_side_lacks_it(void **state)
     handshake(&r);
     assert_int_equal(sshbpp_conn_get_info(r.c.c, &info), 0);
     assert_int_equal(info.strict_kex, 0);
+    {
+        /* without it the numbers run on: KEXINIT, ECDH_INIT, NEWKEYS */
+        sshbpp_stats cst;
+
+        sshbpp_engine_get_stats(sshbpp_conn_engine(r.c.c), SSHBPP_DIR_OUT, &cst);
+        assert_int_equal(cst.seqno, 3);
+    }
     rig_free(&r);
 }
 

@@ -354,15 +354,15 @@ test_stopped_peer_every_call_times_out(void **state)
     make_pair(&cl, &sv, 0);
     /* the server does the handshake, then nothing more: nobody reads it */
     connect_pair(cl, sv, 0);
+    ASSERT_TIMED(sshbpp_driver_wait_auth(sv, T_MS)); /* no client asks */
     ASSERT_TIMED(sshbpp_driver_auth_password(cl, "u", "pw", T_MS));
     ASSERT_TIMED(sshbpp_driver_recv(cl, buf, sizeof(buf), &len, T_MS));
     ASSERT_TIMED(sshbpp_driver_global_request(cl, "keepalive@openssh.com", 1, NULL, 0, T_MS));
     /* the default timeout is used for SSHBPP_TIMEOUT_DEFAULT */
     sshbpp_driver_set_timeout(cl, T_MS);
     ASSERT_TIMED(sshbpp_driver_recv(cl, buf, sizeof(buf), &len, SSHBPP_TIMEOUT_DEFAULT));
-    ASSERT_TIMED(sshbpp_driver_rekey(cl, T_MS));
-    /* sends are accepted until the queue (a rekey runs) and the socket
-     * are full, then the call times out with nothing taken */
+    /* sends are written until the socket and the driver's high-water
+     * mark are full, then the call times out with nothing taken */
     memset(buf, 7, sizeof(buf));
     buf[0] = 200;
     while ((r = sshbpp_driver_send(cl, buf, 32768, 50)) == 0)
@@ -370,6 +370,11 @@ test_stopped_peer_every_call_times_out(void **state)
     assert_int_equal(r, SSHBPP_ETIMEDOUT);
     ASSERT_TIMED(sshbpp_driver_send(cl, buf, 32768, T_MS));
     assert_int_equal(sshbpp_driver_error(cl), 0); /* soft: still open */
+    ASSERT_TIMED(sshbpp_driver_rekey(cl, T_MS));
+    /* and again with the exchange running (output still full) */
+    ASSERT_TIMED(sshbpp_driver_send(cl, buf, 32768, T_MS));
+    /* the socket is full: DISCONNECT cannot be written either */
+    ASSERT_TIMED(sshbpp_driver_disconnect(cl, 11, "bye", T_MS));
     sshbpp_driver_free(cl);
     sshbpp_driver_free(sv);
 }
