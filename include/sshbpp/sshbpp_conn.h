@@ -105,10 +105,10 @@ typedef struct sshbpp_conn_config {
                                      SSHBPP_EHANDSHAKE; <= 0: none */
     int64_t login_timeout_ms;     /* from start until user authentication
                                      succeeds; fatal SSHBPP_ELOGINTIME; <= 0: none */
-    int64_t keepalive_ms;         /* after this long without input, send a
-                                     keepalive@openssh.com global request with
-                                     want-reply (never during a key exchange);
-                                     <= 0: off */
+    int64_t keepalive_ms;         /* after user authentication, after this long
+                                     without input, send a keepalive@openssh.com
+                                     global request with want-reply (never
+                                     during a key exchange); <= 0: off */
     unsigned keepalive_max;       /* unanswered keepalives before the fatal
                                      SSHBPP_EKEEPALIVE; 0: 3 */
     size_t queue_max_msgs;        /* application messages queued during an

@@ -353,7 +353,7 @@ sshbpp_conn_tick(sshbpp_conn *c, int64_t now_ms)
         return sshbpp__conn_fail(c, SSHBPP_EHANDSHAKE);
     if (!c->authed && c->login_deadline >= 0 && c->now >= c->login_deadline)
         return sshbpp__conn_fail(c, SSHBPP_ELOGINTIME);
-    if (c->hs_done && c->keepalive_ms > 0 && !sshbpp_kex_running(c->k) &&
+    if (c->authed && c->keepalive_ms > 0 && !sshbpp_kex_running(c->k) &&
         c->now >= c->last_rx + c->keepalive_ms)
         return sshbpp__conn_keepalive(c);
     return 0;
@@ -381,7 +381,7 @@ sshbpp_conn_next_deadline(const sshbpp_conn *c)
         d = earlier(d, c->hs_deadline);
     if (!c->authed)
         d = earlier(d, c->login_deadline);
-    if (c->hs_done && c->keepalive_ms > 0 && !sshbpp_kex_running(c->k))
+    if (c->authed && c->keepalive_ms > 0 && !sshbpp_kex_running(c->k))
         d = earlier(d, c->last_rx + c->keepalive_ms);
     return d;
 }

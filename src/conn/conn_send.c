@@ -242,8 +242,10 @@ sshbpp__conn_keepalive(sshbpp_conn *c)
 
     if (c->ka_unanswered >= c->keepalive_max)
         return sshbpp__conn_fail(c, SSHBPP_EKEEPALIVE);
-    if (c->greq_n == CONN_GREQ_RING)
-        return 0; /* replies are owed anyway; try at the next deadline */
+    if (c->greq_n == CONN_GREQ_RING) {
+        c->last_rx = c->now; /* replies are owed anyway: try one interval later */
+        return 0;
+    }
     sshbpp__wb_init(&b);
     sshbpp__wb_u8(&b, MSG_GLOBAL_REQUEST);
     sshbpp__wb_cstring(&b, "keepalive@openssh.com");
