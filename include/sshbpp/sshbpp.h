@@ -8,8 +8,11 @@
  *   sshbpp_kex.h      the key exchange state machine, sans I/O
  *   sshbpp_io.h       the blocking Packetizer (paramiko's shape)
  *   sshbpp_session.h  the blocking session over a Packetizer
+ *   sshbpp_conn.h     one whole connection (transport + userauth), sans I/O
+ *   sshbpp_driver.h   the blocking run-until driver over a sshbpp_conn
  * A sans-I/O header never includes a blocking one: an event loop can use
- * sshbpp_engine.h and sshbpp_kex.h without pulling in sockets or threads.
+ * sshbpp_engine.h, sshbpp_kex.h and sshbpp_conn.h without pulling in
+ * sockets or threads.
  *
  * Names: public functions are sshbpp_<object>_<verb> (sshbpp_engine_rx_next,
  * sshbpp_packetizer_read_message, sshbpp_cipher_get_info); types are
