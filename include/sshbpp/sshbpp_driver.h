@@ -87,6 +87,32 @@ typedef int (*sshbpp_driver_hostkey_fn)(void *ctx, const char *alg, const char *
  * then not closed). */
 SSHBPP_API sshbpp_driver *sshbpp_driver_new(int fd, const sshbpp_conn_config *cfg);
 
+/* I/O callbacks, for a transport that is not a pollable fd (or to wrap
+ * one). read and write must not block: they return the count of bytes
+ * moved (> 0), 0 from read at end of stream, SSHBPP_EAGAIN when nothing
+ * can move now, or another negative code (the connection then fails with
+ * SSHBPP_EIO). wait blocks until reading (want_read) or writing
+ * (want_write) may make progress, wake() is called, or timeout_ms passes
+ * (-1: no limit); a spurious return is harmless; a negative return fails
+ * the connection. wake may be called from any thread, also when no wait
+ * runs (the next wait then returns at once). close (optional) shuts the
+ * transport down for sshbpp_driver_close() and after a DISCONNECT, free
+ * (optional) releases ctx in sshbpp_driver_free(). */
+typedef struct sshbpp_driver_io {
+    long (*read)(void *ctx, void *buf, size_t len);
+    long (*write)(void *ctx, const void *buf, size_t len);
+    int (*wait)(void *ctx, int want_read, int want_write, int timeout_ms);
+    void (*wake)(void *ctx);
+    void (*close)(void *ctx);
+    void (*free)(void *ctx);
+} sshbpp_driver_io;
+
+/* Creates a driver over io (copied) and ctx, and a new conn made from cfg.
+ * Returns NULL on bad arguments (read, write, wait and wake are required)
+ * or out of memory (io->free is then not called). */
+SSHBPP_API sshbpp_driver *sshbpp_driver_new_io(const sshbpp_driver_io *io, void *ctx,
+                                               const sshbpp_conn_config *cfg);
+
 /* Connects to host:port over TCP (numeric or resolvable names) within
  * timeout_ms and creates the driver. Returns NULL with *err set
  * (SSHBPP_EINVAL, SSHBPP_EIO, SSHBPP_ETIMEDOUT, SSHBPP_ENOMEM). */

@@ -8,18 +8,19 @@
  * conn's events into the driver's state (inbox, auth result, global request
  * replies, host key verdicts), checks the caller's goal, and then either
  * becomes the driving thread or sleeps on cv. The driving thread computes
- * its poll set (input unless the inbox is full; output when the conn has
- * some), its timeout (its own deadline, the conn's next deadline), drops
- * mu, polls the fd and the wake pipe, takes mu again, reads and writes
- * without blocking, ticks the conn's timers, broadcasts, and goes round.
- * It gives the role up whenever its goal is met or its deadline passed, and
- * broadcasts so that a sleeper takes over. A sleeper's wait is bounded by
- * its own deadline, so timeouts hold whoever drives.
+ * what it waits for (input unless the inbox is full; output when the conn
+ * has some) and until when (its own deadline, the conn's next deadline),
+ * drops mu, calls io.wait(), takes mu again, reads and writes without
+ * blocking (io.read/io.write), ticks the conn's timers, broadcasts, and
+ * goes round. It gives the role up whenever its goal is met or its
+ * deadline passed, and broadcasts so that a sleeper takes over. A
+ * sleeper's wait is bounded by its own deadline, so timeouts hold whoever
+ * drives.
  *
- * The wake pipe: written (one byte, non-blocking; a full pipe is already a
- * pending wake) by sshbpp__driver_flush() when a non-driving thread added
- * output, and by close(); drained by the driving thread after poll.
- */
+ * io.wake() is called by sshbpp__driver_flush() when a non-driving thread
+ * added output (so that the driver waits for writability too), by recv
+ * when it made room in a full inbox, and by close(). For an fd
+ * (driver_fdio.c) it is a self-pipe. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -76,24 +77,20 @@ set_nonblock(int fd)
 
 /* see sshbpp_driver.h */
 sshbpp_driver *
-sshbpp_driver_new(int fd, const sshbpp_conn_config *cfg)
+sshbpp_driver_new_io(const sshbpp_driver_io *io, void *ctx, const sshbpp_conn_config *cfg)
 {
     pthread_condattr_t ca;
     sshbpp_driver *d;
 
-    if (fd < 0 || cfg == NULL)
+    if (io == NULL || io->read == NULL || io->write == NULL || io->wait == NULL ||
+        io->wake == NULL || cfg == NULL)
         return NULL;
     if ((d = calloc(1, sizeof(*d))) == NULL)
         return NULL;
-    d->fd = fd;
+    d->io = *io;
+    d->io_ctx = ctx;
     d->default_timeout = -1;
-    d->wake[0] = d->wake[1] = -1;
-    if ((d->c = sshbpp_conn_new(cfg)) == NULL || pipe(d->wake) != 0 ||
-        set_nonblock(d->wake[0]) != 0 || set_nonblock(d->wake[1]) != 0 || set_nonblock(fd) != 0)
-        goto fail;
-    (void)fcntl(d->wake[0], F_SETFD, FD_CLOEXEC);
-    (void)fcntl(d->wake[1], F_SETFD, FD_CLOEXEC);
-    if (pthread_mutex_init(&d->mu, NULL) != 0)
+    if ((d->c = sshbpp_conn_new(cfg)) == NULL || pthread_mutex_init(&d->mu, NULL) != 0)
         goto fail;
     d->cv_clock = CLOCK_REALTIME;
     if (pthread_condattr_init(&ca) == 0) {
@@ -111,13 +108,29 @@ sshbpp_driver_new(int fd, const sshbpp_conn_config *cfg)
     }
     return d;
 fail:
-    if (d->wake[0] >= 0)
-        close(d->wake[0]);
-    if (d->wake[1] >= 0)
-        close(d->wake[1]);
     sshbpp_conn_free(d->c);
     free(d);
     return NULL;
+}
+
+/* see sshbpp_driver.h */
+sshbpp_driver *
+sshbpp_driver_new(int fd, const sshbpp_conn_config *cfg)
+{
+    sshbpp_driver_io io;
+    sshbpp_driver *d;
+    void *ctx;
+
+    if (fd < 0 || cfg == NULL)
+        return NULL;
+    if ((ctx = sshbpp__fdio_new(fd, &io)) == NULL)
+        return NULL;
+    if ((d = sshbpp_driver_new_io(&io, ctx, cfg)) == NULL) {
+        /* the fd is the caller's again: only the pipe and ctx go */
+        io.close = NULL;
+        sshbpp__fdio_release(ctx);
+    }
+    return d;
 }
 
 /* see sshbpp_driver.h */
@@ -204,9 +217,8 @@ sshbpp_driver_free(sshbpp_driver *d)
         free(m);
     }
     sshbpp_conn_free(d->c);
-    close(d->fd);
-    close(d->wake[0]);
-    close(d->wake[1]);
+    if (d->io.free != NULL)
+        d->io.free(d->io_ctx);
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
     free(d);
@@ -221,11 +233,7 @@ ignore_err(void)
 static void
 wake(sshbpp_driver *d)
 {
-    static const char b = 'w';
-
-    if (write(d->wake[1], &b, 1) < 0) {
-        /* full (a wake is pending anyway) or closed: nothing to do */
-    }
+    d->io.wake(d->io_ctx);
 }
 
 /* see sshbpp_driver.h */
@@ -238,7 +246,8 @@ sshbpp_driver_close(sshbpp_driver *d)
     if (!d->closed) {
         d->closed = 1;
         (void)sshbpp_conn_fail(d->c, SSHBPP_ECLOSED);
-        (void)shutdown(d->fd, SHUT_RDWR);
+        if (d->io.close != NULL)
+            d->io.close(d->io_ctx);
     }
     wake(d);
     pthread_cond_broadcast(&d->cv);
@@ -369,54 +378,49 @@ write_some(sshbpp_driver *d)
 {
     const uint8_t *p;
     size_t len;
-    ssize_t n;
+    long n;
 
     while ((p = sshbpp_conn_tx_data(d->c, &len)) != NULL && len > 0) {
-        n = send(d->fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == ENOTSOCK)
-            n = write(d->fd, p, len);
+        n = d->io.write(d->io_ctx, p, len);
         if (n > 0) {
-            sshbpp_conn_tx_consume(d->c, (size_t)n);
+            sshbpp_conn_tx_consume(d->c, (size_t)n > len ? len : (size_t)n);
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n == SSHBPP_EAGAIN)
             return;
-        /* EPIPE and friends: the connection is gone; drop the output */
+        /* the connection is gone: drop the output */
         sshbpp_conn_tx_consume(d->c, len);
         (void)sshbpp_conn_fail(d->c, SSHBPP_EIO);
         return;
     }
 }
 
-/* Non-blocking reads until the socket is empty or the conn's buffer full. */
+/* Non-blocking reads until the transport is empty or the conn's buffer
+ * full (bounded rounds, so that output gets its turn). */
 static void
 read_some(sshbpp_driver *d, int64_t now)
 {
     uint8_t *p;
     size_t room;
-    ssize_t n;
+    long n;
     unsigned rounds = 0;
 
     while (rounds++ < 16 && (p = sshbpp_conn_rx_space(d->c, &room)) != NULL) {
         if (room > READ_CHUNK)
             room = READ_CHUNK;
-        n = read(d->fd, p, room);
+        n = d->io.read(d->io_ctx, p, room);
         if (n > 0) {
+            if ((size_t)n > room)
+                n = (long)room;
             if (sshbpp_conn_rx_commit(d->c, (size_t)n, now) != 0)
-                ignore_err(); /* sticky: the loop returns it */
+                return; /* sticky: the loop returns it */
             if ((size_t)n < room)
                 return;
             continue;
         }
-        if (n == 0) {
+        if (n == 0)
             (void)sshbpp_conn_rx_eof(d->c, now);
-            return;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
+        else if (n != SSHBPP_EAGAIN)
             (void)sshbpp_conn_fail(d->c, SSHBPP_EIO);
         return;
     }
@@ -454,41 +458,34 @@ wait_cv(sshbpp_driver *d, int64_t deadline)
 }
 
 /* One round of I/O by the driving thread; called and returns with mu held
- * (dropped around poll). */
+ * (dropped around the wait). */
 static void
 io_round(sshbpp_driver *d, int64_t deadline)
 {
-    struct pollfd p[2];
     int64_t now = sshbpp__now_ms(), until = sshbpp_conn_next_deadline(d->c), t;
     size_t len;
-    char junk[64];
-    int timeout, n;
+    int timeout, want_read, want_write, r;
 
     if (deadline >= 0 && (until < 0 || deadline < until))
         until = deadline;
     t = until < 0 ? -1 : until - now;
     timeout = t < 0 ? (until < 0 ? -1 : 0) : t > 60000 ? 60000 : (int)t;
-    p[0].fd = d->fd;
-    p[0].events = may_decode(d) ? POLLIN : 0;
-    if (sshbpp_conn_tx_data(d->c, &len) != NULL && len > 0)
-        p[0].events |= POLLOUT;
-    p[0].revents = 0;
-    p[1].fd = d->wake[0];
-    p[1].events = POLLIN;
-    p[1].revents = 0;
+    want_read = may_decode(d);
+    want_write = sshbpp_conn_tx_data(d->c, &len) != NULL && len > 0;
     pthread_mutex_unlock(&d->mu);
-    n = poll(p, 2, timeout);
-    if (n > 0 && (p[1].revents & POLLIN))
-        while (read(d->wake[0], junk, sizeof(junk)) > 0)
-            ;
+    r = d->io.wait(d->io_ctx, want_read, want_write, timeout);
     pthread_mutex_lock(&d->mu);
     now = sshbpp__now_ms();
     if (d->closed)
         return;
-    if (n > 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+    if (r < 0) {
+        (void)sshbpp_conn_fail(d->c, SSHBPP_EIO);
+        return;
+    }
+    if (want_read)
         read_some(d, now);
     if (sshbpp_conn_tick(d->c, now) != 0)
-        ignore_err(); /* sticky: the loop returns it */
+        return; /* sticky: the loop returns it */
     pump_events(d);
     write_some(d);
 }

@@ -425,7 +425,6 @@ sshbpp_driver_disconnect(sshbpp_driver *d, uint32_t reason, const char *descript
     /* The conn is closed now; the loop would stop at its error, so the
      * DISCONNECT is flushed by hand: write, poll for room, until done. */
     for (;;) {
-        struct pollfd p;
         int64_t left;
 
         sshbpp__driver_flush(d);
@@ -436,13 +435,14 @@ sshbpp_driver_disconnect(sshbpp_driver *d, uint32_t reason, const char *descript
             r = SSHBPP_ETIMEDOUT;
             break;
         }
-        p.fd = d->fd;
-        p.events = POLLOUT;
         pthread_mutex_unlock(&d->mu);
-        (void)poll(&p, 1, left > 1000 ? 1000 : (int)left);
+        left = d->io.wait(d->io_ctx, 0, 1, left > 1000 ? 1000 : (int)left);
         pthread_mutex_lock(&d->mu);
+        if (left < 0)
+            break;
     }
-    (void)shutdown(d->fd, SHUT_WR);
+    if (d->io.close != NULL)
+        d->io.close(d->io_ctx);
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);
     return r;

@@ -22,8 +22,8 @@ struct dmsg {
 
 struct sshbpp_driver {
     sshbpp_conn *c;
-    int fd;
-    int wake[2];
+    sshbpp_driver_io io;
+    void *io_ctx;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     clockid_t cv_clock;
@@ -55,6 +55,12 @@ int sshbpp__driver_run(sshbpp_driver *d, sshbpp__driver_goal goal, void *arg, in
 /* With mu held: writes what the socket takes now and wakes the driving
  * thread so that it polls for what is left. */
 void sshbpp__driver_flush(sshbpp_driver *d);
+/* driver_fdio.c: the io callbacks over a non-blocking fd and a wake
+ * pipe. Returns the ctx (owning fd) or NULL (fd untouched). */
+void *sshbpp__fdio_new(int fd, sshbpp_driver_io *io);
+/* Frees ctx and its pipe, not the fd. */
+void sshbpp__fdio_release(void *ctx);
+
 /* The error calls return once the conn has failed or closed. */
 int sshbpp__driver_err(const sshbpp_driver *d);
 

@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -66,6 +69,106 @@ accept_any(void *ctx, const char *alg, const char *fp, const uint8_t *blob, size
     return strncmp(fp, "SHA256:", 7) == 0;
 }
 
+/* ---- I/O callbacks (sshbpp_driver_io) over an fd, with small writes -------- */
+
+struct tio {
+    int fd, wake[2];
+    unsigned long reads, writes, waits, wakes;
+};
+
+static long
+tio_read(void *ctx, void *buf, size_t len)
+{
+    struct tio *t = ctx;
+    ssize_t n = read(t->fd, buf, len);
+
+    t->reads++;
+    if (n >= 0)
+        return (long)n;
+    return errno == EAGAIN || errno == EINTR ? SSHBPP_EAGAIN : SSHBPP_EIO;
+}
+
+static long
+tio_write(void *ctx, const void *buf, size_t len)
+{
+    struct tio *t = ctx;
+    ssize_t n = send(t->fd, buf, len > 1000 ? 1000 : len, MSG_NOSIGNAL); /* partial writes */
+
+    t->writes++;
+    if (n > 0)
+        return (long)n;
+    return n < 0 && (errno == EAGAIN || errno == EINTR) ? SSHBPP_EAGAIN : SSHBPP_EIO;
+}
+
+static int
+tio_wait(void *ctx, int want_read, int want_write, int timeout_ms)
+{
+    struct tio *t = ctx;
+    struct pollfd p[2] = {
+        {t->fd, (short)((want_read ? POLLIN : 0) | (want_write ? POLLOUT : 0)), 0},
+        {t->wake[0], POLLIN, 0}};
+    char junk[16];
+
+    t->waits++;
+    if (poll(p, 2, timeout_ms) > 0 && (p[1].revents & POLLIN))
+        while (read(t->wake[0], junk, sizeof(junk)) > 0)
+            ;
+    return 0;
+}
+
+static void
+tio_wake(void *ctx)
+{
+    struct tio *t = ctx;
+
+    t->wakes++;
+    if (write(t->wake[1], "w", 1) < 0) {
+        /* full: pending anyway */
+    }
+}
+
+static void
+tio_close(void *ctx)
+{
+    struct tio *t = ctx;
+
+    (void)shutdown(t->fd, SHUT_RDWR);
+}
+
+static struct tio *last_tio;
+static unsigned long last_tio_writes;
+
+static void
+tio_free(void *ctx)
+{
+    struct tio *t = ctx;
+
+    last_tio_writes = t->writes;
+    close(t->fd);
+    close(t->wake[0]);
+    close(t->wake[1]);
+    free(t);
+}
+
+static sshbpp_driver *
+tio_driver(int fd, const sshbpp_conn_config *cfg)
+{
+    static const sshbpp_driver_io io = {tio_read, tio_write, tio_wait,
+                                        tio_wake, tio_close, tio_free};
+    struct tio *t = calloc(1, sizeof(*t));
+
+    assert_non_null(t);
+    t->fd = fd;
+    assert_int_equal(pipe(t->wake), 0);
+    assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    assert_int_equal(fcntl(t->wake[0], F_SETFL, O_NONBLOCK), 0);
+    assert_int_equal(fcntl(t->wake[1], F_SETFL, O_NONBLOCK), 0);
+    last_tio = t;
+    return sshbpp_driver_new_io(&io, t, cfg);
+}
+
+static int use_callbacks; /* make_pair: the client over sshbpp_driver_io */
+
 static void
 make_pair(sshbpp_driver **cl, sshbpp_driver **sv, uint64_t rekey_bytes)
 {
@@ -77,7 +180,7 @@ make_pair(sshbpp_driver **cl, sshbpp_driver **sv, uint64_t rekey_bytes)
     sshbpp_conn_config_init(&cc, SSHBPP_ROLE_CLIENT);
     sshbpp_conn_config_init(&sc, SSHBPP_ROLE_SERVER);
     sc.auth_cb = auth_cb;
-    *cl = sshbpp_driver_new(sv_[0], &cc);
+    *cl = use_callbacks ? tio_driver(sv_[0], &cc) : sshbpp_driver_new(sv_[0], &cc);
     *sv = sshbpp_driver_new(sv_[1], &sc);
     assert_non_null(*cl);
     assert_non_null(*sv);
@@ -251,18 +354,15 @@ greq_thread(void *p)
 }
 
 static void
-test_bulk_both_ways_rekey_every_mib(void **state)
+bulk(uint64_t total)
 {
     struct side sides[2];
     struct sender_arg sa[2][NSENDERS];
     pthread_t ts[2][NSENDERS], tr[2], tg;
-    const char *env = getenv("SSHBPP_TEST_BULK_BYTES");
-    uint64_t total = env != NULL ? strtoull(env, NULL, 10) : 16u * 1024u * 1024u;
     sshbpp_kex_info ci;
     int s, i;
     int64_t t0 = now_ms();
 
-    (void)state;
     memset(sides, 0, sizeof(sides));
     make_pair(&sides[0].d, &sides[1].d, 1024u * 1024u);
     connect_pair(sides[0].d, sides[1].d, 1);
@@ -325,6 +425,33 @@ test_bulk_both_ways_rekey_every_mib(void **state)
     }
     sshbpp_driver_free(sides[0].d);
     sshbpp_driver_free(sides[1].d);
+}
+
+static uint64_t
+bulk_bytes(void)
+{
+    const char *env = getenv("SSHBPP_TEST_BULK_BYTES");
+
+    return env != NULL ? strtoull(env, NULL, 10) : 16u * 1024u * 1024u;
+}
+
+static void
+test_bulk_both_ways_rekey_every_mib(void **state)
+{
+    (void)state;
+    bulk(bulk_bytes());
+}
+
+/* The same with the client over I/O callbacks that write at most 1000
+ * bytes at a time. */
+static void
+test_bulk_over_io_callbacks(void **state)
+{
+    (void)state;
+    use_callbacks = 1;
+    bulk(bulk_bytes() / 4);
+    use_callbacks = 0;
+    assert_true(last_tio_writes > bulk_bytes() / 4 / 1000);
 }
 
 /* ---- timeouts ------------------------------------------------------------------ */
@@ -439,6 +566,15 @@ test_close_wakes_every_waiter(void **state)
     sshbpp_driver_free(sv);
 }
 
+/* close() with the client over callbacks: their wake() ends the wait */
+static void
+test_close_wakes_every_waiter_callbacks(void **state)
+{
+    use_callbacks = 1;
+    test_close_wakes_every_waiter(state);
+    use_callbacks = 0;
+}
+
 static void
 test_disconnect_reaches_peer(void **state)
 {
@@ -465,10 +601,12 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_close_wakes_every_waiter),
+        cmocka_unit_test(test_close_wakes_every_waiter_callbacks),
         cmocka_unit_test(test_disconnect_reaches_peer),
         cmocka_unit_test(test_silent_server_handshake_times_out),
         cmocka_unit_test(test_stopped_peer_every_call_times_out),
         cmocka_unit_test(test_bulk_both_ways_rekey_every_mib),
+        cmocka_unit_test(test_bulk_over_io_callbacks),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
