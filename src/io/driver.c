@@ -20,7 +20,8 @@
  * io.wake() is called by sshbpp__driver_flush() when a non-driving thread
  * added output (so that the driver waits for writability too), by recv
  * when it made room in a full inbox, and by close(). For an fd
- * (driver_fdio.c) it is a self-pipe. */
+ * (driver_fdio.c) it is a self-pipe.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
