@@ -1,18 +1,18 @@
 /*
  * serve.c: `sshbpp serve`, the server role. It listens (loopback by
  * default), completes the handshake with each client on its own thread,
- * logs the negotiated algorithms, and answers ssh-userauth with a failure
- * that lists "publickey": enough for `ssh` to end with "Permission denied
- * (publickey)" and for probes to see a real server's transport.
+ * logs the negotiated algorithms, and answers ssh-userauth: "publickey"
+ * succeeds for a key in --authorized-keys, everything else fails with a
+ * list of "publickey" (enough for `ssh` to end with "Permission denied
+ * (publickey)" and for probes to see a real server's transport).
  *
  * Threads: the main thread accepts; one detached thread per client; a
  * janitor closes clients whose --login-grace ran out (closing the
- * Packetizer fails every blocked call on that connection); a signal thread
+ * driver fails every blocked call on that connection); a signal thread
  * turns SIGINT/SIGTERM into an orderly stop. All of them share `srv`
  * under srv->mu.
  */
 #include "common.h"
-
 #include "serve_auth.h"
 #include "sshbpp/sshbpp_keys.h"
 
@@ -58,8 +58,8 @@ struct server {
     long max_clients;
     double login_grace;
     int once;
-    const char *ak_path;         /* --authorized-keys, or NULL: refuse everyone */
-    sshbpp_authorized_keys *ak;  /* loaded once at start */
+    const char *ak_path;        /* --authorized-keys, or NULL: refuse everyone */
+    sshbpp_authorized_keys *ak; /* loaded once at start */
 
     char tmpkey[PATH_MAX]; /* the ephemeral key's file, "" if none */
     int lfd;
@@ -79,7 +79,7 @@ struct conn {
     struct server *srv;
     struct conn *next;
     int fd;
-    sshbpp_packetizer *p; /* set under srv->mu once created */
+    sshbpp_driver *d; /* set under srv->mu once created */
     double deadline;      /* 0: no login grace */
     int expired;          /* the janitor closed it */
     char peer[NI_MAXHOST + NI_MAXSERV + 4];
@@ -248,147 +248,86 @@ check_hostkeys(const struct server *srv)
 /* ===================================================================== */
 /* One client                                                             */
 
-static int
-send_simple(sshbpp_session *s, sshbpp_packetizer *p, struct wbuf *b)
+/* The conn's server auth callback: "publickey" for a key in
+ * --authorized-keys (the conn verified the signature), every other attempt
+ * fails with "publickey"; the conn counts failures and cuts the client off
+ * after MAX_AUTH_ATTEMPTS with DISCONNECT. */
+static enum sshbpp_auth_decision
+decide_auth(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
 {
-    int rc = b->err ? SSHBPP_ENOMEM : cli_send_solo(s, p, b->data, b->len);
+    struct conn *c = ctx;
+    char cu[128], cm[64];
 
-    wbuf_free(b);
+    (void)methods;
+    cli_debug(1, "client %s: userauth user=%s method=%s", c->peer,
+              cli_sanitize(cu, sizeof(cu), a->user), cli_sanitize(cm, sizeof(cm), a->method));
+    return cli_serve_authorize(c->srv->ak, c->peer, a);
+}
+
+/* After authentication: a global request with want-reply gets
+ * REQUEST_FAILURE and a channel open CHANNEL_OPEN_FAILURE (serve has no
+ * channels yet), so that clients such as ssh end cleanly instead of
+ * waiting. Anything else is dropped. Returns 0 or a driver error. */
+static int
+answer_connection_msg(struct conn *c, sshbpp_driver *d, const uint8_t *msg, size_t len)
+{
+    struct rbuf r;
+    struct wbuf b = {0};
+    const uint8_t *name;
+    size_t nname;
+    uint8_t type, want;
+    uint32_t sender;
+    int rc;
+
+    rbuf_init(&r, msg, len);
+    if (rbuf_u8(&r, &type) != 0 || rbuf_string(&r, &name, &nname) != 0)
+        return 0;
+    if (type == MSG_GLOBAL_REQUEST) {
+        if (rbuf_u8(&r, &want) != 0 || !want)
+            return 0;
+        wbuf_u8(&b, MSG_REQUEST_FAILURE);
+    } else if (type == 90) { /* CHANNEL_OPEN */
+        if (rbuf_u32(&r, &sender) != 0)
+            return 0;
+        wbuf_u8(&b, 92); /* CHANNEL_OPEN_FAILURE */
+        wbuf_u32(&b, sender);
+        wbuf_u32(&b, 1); /* SSH_OPEN_ADMINISTRATIVELY_PROHIBITED */
+        wbuf_cstring(&b, "sshbpp serve has no channels");
+        wbuf_cstring(&b, "");
+    } else {
+        cli_debug(1, "client %s: message type %u ignored", c->peer, type);
+        return 0;
+    }
+    rc = b.err ? SSHBPP_ENOMEM : sshbpp_driver_send(d, b.data, b.len, -1);
+    wbuf_free(&b);
     return rc;
 }
 
-/* Answers messages after the handshake until the client leaves. Returns 0
- * for an orderly end, else the error. */
+/* After the handshake: the conn answers the service request and userauth
+ * itself; this reads (and drops) whatever else the client sends until it
+ * leaves. Returns 0 for an orderly end, else the error. */
 static int
-serve_userauth(struct conn *c, sshbpp_session *s)
+serve_userauth(struct conn *c, sshbpp_driver *d)
 {
-    int service_ok = 0, attempts = 0, authed = 0, rc;
-    sshbpp_packet pkt;
+    uint8_t buf[4096];
+    size_t len;
+    int rc;
 
     for (;;) {
-        struct wbuf b = {0};
-        struct rbuf r;
-        const uint8_t *name, *user, *service, *method;
-        size_t nname, nuser, nservice, nmethod;
-        uint8_t type;
+        rc = sshbpp_driver_recv(d, buf, sizeof(buf), &len, -1);
+        if (rc == SSHBPP_EBUFSMALL) {
+            /* a large message nobody here wants: take it and drop it */
+            uint8_t *big = malloc(len);
 
-        rc = sshbpp_session_recv(s, &pkt);
-        if (rc != 0)
-            return rc;
-        rbuf_init(&r, pkt.payload, pkt.len);
-        (void)rbuf_u8(&r, &type);
-        switch (pkt.type) {
-        case MSG_SERVICE_REQUEST:
-            if (rbuf_string(&r, &name, &nname) != 0) {
-                (void)sshbpp_session_disconnect(s, DISCONNECT_PROTOCOL_ERROR,
-                                                "malformed service request");
-                return SSHBPP_EPROTO;
-            }
-            if (service_ok || nname != 12 || memcmp(name, "ssh-userauth", 12) != 0) {
-                (void)sshbpp_session_disconnect(s, DISCONNECT_SERVICE_NOT_AVAILABLE,
-                                                "service not available");
-                return SSHBPP_EPROTO;
-            }
-            service_ok = 1;
-            wbuf_u8(&b, MSG_SERVICE_ACCEPT);
-            wbuf_string(&b, name, nname);
-            rc = send_simple(s, c->p, &b);
-            if (rc != 0)
-                return rc;
-            cli_debug(1, "client %s: service ssh-userauth accepted", c->peer);
-            break;
-        case MSG_USERAUTH_REQUEST:
-            if (!service_ok || rbuf_string(&r, &user, &nuser) != 0 ||
-                rbuf_string(&r, &service, &nservice) != 0 ||
-                rbuf_string(&r, &method, &nmethod) != 0) {
-                (void)sshbpp_session_disconnect(s, DISCONNECT_PROTOCOL_ERROR,
-                                                "unexpected userauth request");
-                return SSHBPP_EPROTO;
-            }
-            if (cli_verbose >= 1) {
-                char *u = cli_strndup(user, nuser), *m = cli_strndup(method, nmethod);
-                char cu[128], cm[64];
-
-                cli_debug(1, "client %s: userauth user=%s method=%s", c->peer,
-                          cli_sanitize(cu, sizeof(cu), u), cli_sanitize(cm, sizeof(cm), m));
-                free(u);
-                free(m);
-            }
-            if (authed)
-                break; /* RFC 4252 section 5.1: requests after success are ignored */
-            if (c->srv->ak != NULL && nmethod == 9 && memcmp(method, "publickey", 9) == 0 &&
-                attempts < MAX_AUTH_ATTEMPTS) {
-                rc = cli_serve_publickey(s, c->p, c->srv->ak, c->peer, &pkt, r.off);
-                if (rc < 0)
-                    return rc;
-                if (rc == 1) {
-                    authed = 1;
-                    break;
-                }
-                if (rc == 0)
-                    break; /* PK_OK sent */
-            }
-            if (++attempts > MAX_AUTH_ATTEMPTS) {
-                (void)sshbpp_session_disconnect(s, DISCONNECT_NO_MORE_AUTH_METHODS,
-                                                "too many authentication failures");
-                return 0;
-            }
-            wbuf_u8(&b, MSG_USERAUTH_FAILURE);
-            wbuf_cstring(&b, "publickey");
-            wbuf_u8(&b, 0); /* partial success: false */
-            rc = send_simple(s, c->p, &b);
-            if (rc != 0)
-                return rc;
-            break;
-        case 80: /* GLOBAL_REQUEST: string name, boolean want reply */
-            if (authed) {
-                const uint8_t *gname;
-                size_t ngname;
-                uint8_t want = 0;
-
-                if (rbuf_string(&r, &gname, &ngname) == 0 && rbuf_u8(&r, &want) == 0 && want) {
-                    wbuf_u8(&b, MSG_REQUEST_FAILURE);
-                    if ((rc = send_simple(s, c->p, &b)) != 0)
-                        return rc;
-                }
-                break;
-            }
-            goto unimplemented;
-        case 90: /* CHANNEL_OPEN: no channels here; refuse it cleanly */
-            if (authed) {
-                const uint8_t *ctype;
-                size_t nctype;
-                uint32_t sender;
-
-                if (rbuf_string(&r, &ctype, &nctype) != 0 || rbuf_u32(&r, &sender) != 0)
-                    return SSHBPP_EPROTO;
-                wbuf_u8(&b, 92); /* CHANNEL_OPEN_FAILURE */
-                wbuf_u32(&b, sender);
-                wbuf_u32(&b, 1); /* SSH_OPEN_ADMINISTRATIVELY_PROHIBITED */
-                wbuf_cstring(&b, "sshbpp serve has no channels");
-                wbuf_cstring(&b, "");
-                if ((rc = send_simple(s, c->p, &b)) != 0)
-                    return rc;
-                break;
-            }
-            goto unimplemented;
-        case MSG_EXT_INFO:
-        case MSG_UNIMPLEMENTED:
-            /* Nothing to answer: RFC 4253 section 11.4 forbids answering
-             * UNIMPLEMENTED with UNIMPLEMENTED. */
-            break;
-        default:
-        unimplemented:
-            /* RFC 4253 section 11.4: unknown messages get UNIMPLEMENTED
-             * with their sequence number. */
-            cli_debug(1, "client %s: unimplemented message type %u", c->peer, pkt.type);
-            wbuf_u8(&b, MSG_UNIMPLEMENTED);
-            wbuf_u32(&b, pkt.seqno);
-            rc = send_simple(s, c->p, &b);
-            if (rc != 0)
-                return rc;
-            break;
+            if (big == NULL)
+                return SSHBPP_ENOMEM;
+            rc = sshbpp_driver_recv(d, big, len, &len, -1);
+            free(big);
         }
+        if (rc != 0)
+            return rc == SSHBPP_EAUTH ? 0 : rc; /* EAUTH: too many attempts, we cut off */
+        if (len <= sizeof(buf) && (rc = answer_connection_msg(c, d, buf, len)) != 0)
+            return rc;
     }
 }
 
@@ -404,36 +343,41 @@ static int
 serve_conn(struct conn *c)
 {
     struct server *srv = c->srv;
-    sshbpp_kex_config cfg;
-    sshbpp_session *s = NULL;
-    sshbpp_packetizer *p;
+    sshbpp_conn_config cfg;
+    sshbpp_driver *d;
+    sshbpp_conn *sc;
     sshbpp_kex_info info;
-    char ver[256], ebuf[256];
+    char ver[256];
     double grace;
-    int rc, i, expired, ret = -1;
+    int rc, i, expired, fd, ret = -1;
 
-    p = sshbpp_packetizer_new_fd(c->fd, 0);
-    if (p == NULL) {
+    sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_SERVER);
+    cli_algs_config(&srv->algs, &cfg.kex);
+    cfg.auth_cb = decide_auth;
+    cfg.auth_ctx = c;
+    cfg.auth_methods = "publickey";
+    cfg.max_auth_tries = MAX_AUTH_ATTEMPTS;
+    /* The driver owns its fd; c->fd stays ours for the janitor's shutdown. */
+    if ((fd = dup(c->fd)) < 0 || (d = sshbpp_driver_new(fd, &cfg)) == NULL) {
+        if (fd >= 0)
+            close(fd);
         cli_error("client %s: %s", c->peer, sshbpp_strerror(SSHBPP_ENOMEM));
         return -1;
     }
+    sc = sshbpp_driver_conn(d);
     pthread_mutex_lock(&srv->mu);
-    c->p = p;
-    /* A stop that came before the Packetizer existed could not close it. */
+    c->d = d;
+    /* A stop that came before the driver existed could not close it. */
     if (srv->stopping)
-        sshbpp_packetizer_close(p);
+        sshbpp_driver_close(d);
     pthread_mutex_unlock(&srv->mu);
-    cli_apply_verbosity(p, c->peer);
+    if (cli_verbose >= 2)
+        sshbpp_engine_set_log(sshbpp_conn_engine(sc), cli_lib_log, c->peer);
+    if (cli_verbose >= 3)
+        sshbpp_engine_set_hexdump(sshbpp_conn_engine(sc), 1);
 
-    cli_algs_config(&srv->algs, &cfg);
-    s = sshbpp_session_new(p, SSHBPP_ROLE_SERVER, &cfg, NULL);
-    if (s == NULL) {
-        cli_error("client %s: cannot create the session: %s", c->peer,
-                  sshbpp_strerror(SSHBPP_ENOMEM));
-        goto out;
-    }
     for (i = 0; i < srv->nhostkeys; i++) {
-        rc = sshbpp_kex_add_hostkey_file(sshbpp_session_kex(s), srv->hostkeys[i]);
+        rc = sshbpp_conn_add_hostkey_file(sc, srv->hostkeys[i]);
         if (rc != 0) {
             cli_error("client %s: cannot load host key %s: %s", c->peer, srv->hostkeys[i],
                       sshbpp_strerror(rc));
@@ -441,7 +385,7 @@ serve_conn(struct conn *c)
         }
     }
     if (srv->tmpkey[0] != '\0') {
-        rc = sshbpp_kex_add_hostkey_file(sshbpp_session_kex(s), srv->tmpkey);
+        rc = sshbpp_conn_add_hostkey_file(sc, srv->tmpkey);
         if (rc != 0) {
             cli_error("client %s: cannot load the ephemeral host key: %s", c->peer,
                       sshbpp_strerror(rc));
@@ -453,8 +397,7 @@ serve_conn(struct conn *c)
      * handshake gets the same bound so its own error says "timed out". A
      * huge value stands for "no limit". */
     grace = c->deadline > 0 ? c->deadline - cli_now() : 1e6;
-    rc = grace > 0 ? sshbpp_session_handshake(s, (int64_t)(grace * 1000.0) + 1)
-                   : SSHBPP_EHANDSHAKE;
+    rc = grace > 0 ? sshbpp_driver_handshake(d, (int64_t)(grace * 1000.0) + 1) : SSHBPP_EHANDSHAKE;
     pthread_mutex_lock(&srv->mu);
     expired = c->expired;
     pthread_mutex_unlock(&srv->mu);
@@ -469,26 +412,26 @@ serve_conn(struct conn *c)
         else if (expired || rc == SSHBPP_EHANDSHAKE || rc == SSHBPP_ETIMEDOUT)
             cli_error("client %s: handshake timed out after %g s", c->peer, srv->login_grace);
         else
-            cli_error("client %s: handshake failed: %s", c->peer,
-                      cli_strerror(rc, p, ebuf, sizeof(ebuf)));
+            cli_error("client %s: handshake failed: %s", c->peer, sshbpp_strerror(rc));
         goto out;
     }
-    if (sshbpp_kex_get_info(sshbpp_session_kex(s), &info) != 0) {
+    if (sshbpp_driver_get_info(d, &info) != 0) {
         cli_error("client %s: no key exchange results", c->peer);
         goto out;
     }
     /* One line per client, written at once so that lines from concurrent
-     * clients do not interleave. */
+     * clients do not interleave. The peer version is read while this
+     * thread is the connection's only user. */
     fprintf(stderr,
             "sshbpp: client %s %s kex=%s hostkey=%s c2s=%s/%s/%s s2c=%s/%s/%s strict=%s\n",
-            c->peer, cli_sanitize(ver, sizeof(ver), sshbpp_session_peer_version(s)), info.kex,
+            c->peer, cli_sanitize(ver, sizeof(ver), sshbpp_conn_peer_version(sc)), info.kex,
             info.hostkey_alg, info.cipher_c2s, mac_or_implicit(info.mac_c2s), info.comp_c2s,
             info.cipher_s2c, mac_or_implicit(info.mac_s2c), info.comp_s2c,
             info.strict_kex ? "yes" : "no");
     cli_debug(1, "client %s: host key %s %s", c->peer, info.hostkey_alg,
               info.hostkey_fingerprint);
 
-    rc = serve_userauth(c, s);
+    rc = serve_userauth(c, d);
     pthread_mutex_lock(&srv->mu);
     expired = c->expired;
     pthread_mutex_unlock(&srv->mu);
@@ -501,15 +444,14 @@ serve_conn(struct conn *c)
     } else if (rc == SSHBPP_ECLOSED) {
         cli_debug(1, "client %s: closed on shutdown", c->peer);
     } else {
-        cli_error("client %s: %s", c->peer, cli_strerror(rc, p, ebuf, sizeof(ebuf)));
+        cli_error("client %s: %s", c->peer, sshbpp_strerror(rc));
     }
 out:
-    sshbpp_packetizer_close(p);
-    sshbpp_session_free(s);
+    sshbpp_driver_close(d);
     pthread_mutex_lock(&srv->mu);
-    c->p = NULL;
+    c->d = NULL;
     pthread_mutex_unlock(&srv->mu);
-    sshbpp_packetizer_free(p);
+    sshbpp_driver_free(d);
     return ret;
 }
 
@@ -518,8 +460,8 @@ out:
 static void
 conn_close_locked(struct conn *c)
 {
-    if (c->p != NULL)
-        sshbpp_packetizer_close(c->p);
+    if (c->d != NULL)
+        sshbpp_driver_close(c->d);
     (void)shutdown(c->fd, SHUT_RDWR);
 }
 
@@ -760,8 +702,8 @@ cli_serve(int argc, char **argv)
         {"bind", required_argument, NULL, OPT_BIND},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
         {"login-grace", required_argument, NULL, OPT_LOGIN_GRACE},
-        {"once", no_argument, NULL, OPT_ONCE},
         {"authorized-keys", required_argument, NULL, OPT_AUTHORIZED_KEYS},
+        {"once", no_argument, NULL, OPT_ONCE},
         {"port", required_argument, NULL, 'p'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, OPT_HELP},
@@ -825,11 +767,11 @@ cli_serve(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             }
             break;
-        case OPT_AUTHORIZED_KEYS:
-            srv.ak_path = optarg;
-            break;
         case OPT_ONCE:
             srv.once = 1;
+            break;
+        case OPT_AUTHORIZED_KEYS:
+            srv.ak_path = optarg;
             break;
         case ':':
             cli_error("option '%s' needs an argument", argv[optind - 1]);
@@ -851,6 +793,8 @@ cli_serve(int argc, char **argv)
         cli_error("%s: %s", what, sshbpp_strerror(rc));
         return CLI_EXIT_USAGE;
     }
+    if (srv.nhostkeys > 0 && check_hostkeys(&srv) != 0)
+        return CLI_EXIT_FAIL;
     if (srv.ak_path != NULL) {
         sshbpp_key_diag d;
         unsigned long skipped = 0;
@@ -865,8 +809,6 @@ cli_serve(int argc, char **argv)
             cli_debug(1, "%s: %lu line(s) not used; first: %s", srv.ak_path, skipped, d.msg);
         cli_debug(1, "%s: %zu key(s)", srv.ak_path, sshbpp_authorized_keys_count(srv.ak));
     }
-    if (srv.nhostkeys > 0 && check_hostkeys(&srv) != 0)
-        return CLI_EXIT_FAIL;
 
     /* Block the stop signals before any thread exists, so that every
      * thread inherits the mask and only signal_main's sigwait sees them. */

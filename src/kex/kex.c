@@ -115,6 +115,8 @@ struct sshbpp_kex {
     int err;          /* sticky */
     int no_strict;    /* test knob: do not advertise strict KEX */
     int authed;       /* user authentication done: zlib@openssh.com may run */
+    int pause_hostkey; /* client: stop before our first NEWKEYS for the caller's host key check */
+    int hk_pending;    /* client: paused there; sshbpp__kex_hostkey_resume() goes on */
 
     unsigned completed;
     int strict;       /* decided by the first KEXINIT pair */
@@ -1133,6 +1135,13 @@ input_kex_reply(sshbpp_kex *k, const sshbpp_packet *pkt)
     if ((r = sshbpp__hostkey_fingerprint(ks, kslen, k->fingerprint, sizeof(k->fingerprint))) != 0 ||
         (r = derive_keys(k, &K, H)) != 0)
         goto out;
+    /* The first host key waits for the caller's verdict before anything
+     * (NEWKEYS) goes out under keys that it vouches for. */
+    if (k->pause_hostkey && k->completed == 0) {
+        k->hk_pending = 1;
+        r = 0;
+        goto out;
+    }
     r = send_newkeys(k);
 out:
     OPENSSL_cleanse(H, sizeof(H));
@@ -1145,8 +1154,8 @@ input_newkeys(sshbpp_kex *k, const sshbpp_packet *pkt)
 {
     int r;
 
-    if (!k->have_keys || k->got_newkeys)
-        return SSHBPP_EKEXORDER; /* before the reply, or twice */
+    if (!k->have_keys || k->got_newkeys || k->hk_pending)
+        return SSHBPP_EKEXORDER; /* before the reply, or twice, or while paused */
     if (pkt->len != 1)
         return SSHBPP_EKEXMSG;
     k->got_newkeys = 1;
@@ -1412,4 +1421,56 @@ sshbpp_kex_auth_done(sshbpp_kex *k)
             return fail(k, r);
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* host key pause, for the connection object (src/conn/)                   */
+
+void
+sshbpp__kex_pause_hostkey(sshbpp_kex *k, int on)
+{
+    if (k != NULL)
+        k->pause_hostkey = on != 0;
+}
+
+int
+sshbpp__kex_hostkey_pending(const sshbpp_kex *k)
+{
+    return k != NULL && k->hk_pending;
+}
+
+const uint8_t *
+sshbpp__kex_hostkey_blob(const sshbpp_kex *k, size_t *len, const char **alg, const char **fp)
+{
+    if (k == NULL || k->first_hostkey.len == 0) {
+        *len = 0;
+        return NULL;
+    }
+    *len = k->first_hostkey.len;
+    if (alg != NULL)
+        *alg = k->hk_alg;
+    if (fp != NULL)
+        *fp = k->fingerprint;
+    return k->first_hostkey.p;
+}
+
+int
+sshbpp__kex_hostkey_resume(sshbpp_kex *k)
+{
+    int r;
+
+    if (k == NULL || !k->hk_pending)
+        return SSHBPP_EINVAL;
+    if (k->err != 0)
+        return k->err;
+    k->hk_pending = 0;
+    if ((r = send_newkeys(k)) != 0)
+        return fail(k, r);
+    return 0;
+}
+
+int
+sshbpp__kex_fail(sshbpp_kex *k, int err)
+{
+    return k != NULL ? fail(k, err) : err;
 }

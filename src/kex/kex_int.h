@@ -163,6 +163,23 @@ int sshbpp__hostkey_verify(const char *alg, const uint8_t *blob, size_t blen,
 int sshbpp__hostkey_fingerprint(const uint8_t *blob, size_t blen, char *out, size_t cap);
 void sshbpp__hostkey_free(sshbpp__hostkey *hk);
 
+/* ---- kex.c, for the connection object (src/conn/) ------------------------ */
+
+/* Client: with on, the first exchange stops after the server's signature
+ * has been verified and the keys derived, before our NEWKEYS is sent;
+ * sshbpp__kex_hostkey_pending() is 1 until sshbpp__kex_hostkey_resume()
+ * sends it. A NEWKEYS from the peer meanwhile is SSHBPP_EKEXORDER (the
+ * caller does not feed input while paused). */
+void sshbpp__kex_pause_hostkey(sshbpp_kex *k, int on);
+int sshbpp__kex_hostkey_pending(const sshbpp_kex *k);
+/* The server's host key blob of the first exchange (K_S), its algorithm and
+ * SHA256 fingerprint; valid until the kex is freed. NULL before the reply. */
+const uint8_t *sshbpp__kex_hostkey_blob(const sshbpp_kex *k, size_t *len, const char **alg,
+                                        const char **fp);
+int sshbpp__kex_hostkey_resume(sshbpp_kex *k);
+/* Records err as the sticky error (wiping the exchange); returns it. */
+int sshbpp__kex_fail(sshbpp_kex *k, int err);
+
 /* ---- session.c, for userauth.c ------------------------------------------ */
 
 /* The Packetizer under s (for its rekey flag). */

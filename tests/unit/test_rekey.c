@@ -844,7 +844,7 @@ test_error_table(void **state)
     }
     assert_string_equal(sshbpp_err_name(0), "SSHBPP_OK");
     assert_string_equal(sshbpp_strerror(0), "success");
-    static const int unknown[] = {1, 5, -9, -19, -43, -100, -2147483647 - 1, 2147483647};
+    static const int unknown[] = {1, 5, -11, -19, -43, -100, -2147483647 - 1, 2147483647};
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
         assert_string_equal(sshbpp_err_name(unknown[i]), "SSHBPP_UNKNOWN");
         assert_string_equal(sshbpp_strerror(unknown[i]), "unknown error");
