@@ -819,7 +819,12 @@ class ParamikoServer:
                 t.add_server_key(k)
             if self.configure:
                 self.configure(t)
-            t.start_server(server=self._server_interface())
+            # With an event, start_server returns at once. Without one it
+            # polls every 0.1 s and checks is_active() before the event, so
+            # a client that finishes its whole session (kex, rekeys,
+            # DISCONNECT) inside one poll made it raise a bogus
+            # "Negotiation failed." after a successful negotiation.
+            t.start_server(event=threading.Event(), server=self._server_interface())
             deadline = time.monotonic() + 300
             # Keep the transport up until the client goes away.
             while t.is_active() and time.monotonic() < deadline and not self.stopping:
