@@ -146,14 +146,17 @@ rx_head(sshbpp_engine *e)
 {
     struct sshbpp__rx *rx = &e->rx;
     struct sshbpp__dir *d = &rx->d;
-    uint8_t *p = rx->buf + rx->start;
     size_t avail = rx->end - rx->start;
+    uint8_t *p;
     uint32_t len;
     int r;
 
+    /* No pointer is formed before input is there: a fresh engine has no
+     * buffer, and NULL + 0 is undefined behaviour. */
+    if (avail < 4 || (!(d->aead || d->etm) && avail < d->block_size))
+        return 0;
+    p = rx->buf + rx->start;
     if (d->aead || d->etm) {
-        if (avail < 4)
-            return 0;
         if (d->cipher.desc != NULL && d->cipher.desc->mode == SSHBPP__MODE_CHACHA) {
             r = sshbpp__chacha_get_length(&d->cipher, atomic_load(&d->seqno), p, &len);
             if (r != 0)
@@ -164,8 +167,6 @@ rx_head(sshbpp_engine *e)
         if ((r = check_length(e, len, len, d->block_size)) != 0)
             return r;
     } else {
-        if (avail < d->block_size)
-            return 0;
         /* The first block is decrypted in place now and the rest later, so
          * the stream or CBC chain continues exactly at the block boundary. */
         if (d->has_cipher &&
@@ -331,9 +332,11 @@ sshbpp_engine_rx_line(sshbpp_engine *e, char *line, size_t cap, size_t *len)
     rx = &e->rx;
     if (rx->state != RX_HEAD)
         return SSHBPP_EINVAL;
-    p = rx->buf + rx->start;
     avail = rx->end - rx->start;
-    nl = avail > 0 ? memchr(p, '\n', avail) : NULL;
+    if (avail == 0)
+        return SSHBPP_EAGAIN; /* also: no buffer yet, so no pointer into it */
+    p = rx->buf + rx->start;
+    nl = memchr(p, '\n', avail);
     if (nl == NULL) {
         /* Even with a "\r" to strip, cap or more bytes cannot fit. */
         if (avail >= cap + 1)
@@ -372,6 +375,8 @@ sshbpp_engine_rx_take(sshbpp_engine *e, void *out, size_t n)
         n = avail;
     if (n > (size_t)0x7fffffff)
         n = 0x7fffffff;
+    if (n == 0)
+        return 0; /* rx.buf may still be NULL: no memcpy from it */
     memcpy(out, rx->buf + rx->start, n);
     rx->start += n;
     return (long)n;
