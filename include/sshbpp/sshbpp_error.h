@@ -80,7 +80,8 @@ extern "C" {
     X(EKEXORDER, -58, "key exchange message out of order")                             \
     X(EDISCONNECT, -59, "peer sent SSH_MSG_DISCONNECT")                                 \
     X(EAUTH, -60, "authentication protocol error")                                      \
-    X(EREKEYREFUSED, -61, "peer refused the key exchange (SSH_MSG_UNIMPLEMENTED)")
+    X(EREKEYREFUSED, -61, "peer refused the key exchange (SSH_MSG_UNIMPLEMENTED)")                                                                 \
+    X(ENAMELIST, -85, "peer name-list over the bounds (4096 bytes, 128 names, names of 1-64 chars)")
 
 enum sshbpp_err {
     SSHBPP_OK = 0,
