@@ -90,3 +90,22 @@ check-install: build
 clean:
 	@test -n "$(BUILD_DIR)" && test -n "$(ASAN_DIR)"
 	rm -rf -- "$(BUILD_DIR)" "$(ASAN_DIR)"
+
+# libFuzzer: every target in fuzz/ built with clang-14 and
+# -fsanitize=fuzzer,address,undefined (the library with fuzzer-no-link, so
+# its coverage guides the search), each run for FUZZ_SECONDS from the
+# committed seeds (fuzz/corpus/<target>/). The gcc builds replay the same
+# corpora under ctest (label fuzz). Variables: FUZZ_SECONDS (default 60),
+# FUZZ_DIR (default $(BUILD_DIR)-fuzz), FUZZ_TARGETS.
+FUZZ_SECONDS ?= 60
+FUZZ_DIR ?= $(BUILD_DIR)-fuzz
+FUZZ_TARGETS ?= rx roundtrip banner kex hostkey userauth
+FUZZ_CFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+.PHONY: fuzz
+fuzz:
+	./scripts/install-deps.sh test
+	$(CMAKE) -S . -B $(FUZZ_DIR) -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DSSHBPP_BUILD_FUZZ=ON -DSSHBPP_BUILD_BENCH=OFF "-DCMAKE_C_FLAGS=$(FUZZ_CFLAGS)" $(CMAKE_ARGS)
+	$(CMAKE) --build $(FUZZ_DIR) -j$(JOBS) --target $(addprefix sshbpp_fuzz_,$(FUZZ_TARGETS))
+	./scripts/run-fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
