@@ -1067,6 +1067,122 @@ test_bad_arguments(void **state)
     close(sv[1]);
 }
 
+/* ---- keepalive stays out of a running exchange -------------------------------- */
+
+unsigned long sshbpp__session_test_ka_skipped(sshbpp_session *s);
+
+static atomic_uint ka_count;
+
+static void
+pause_1ms(void)
+{
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static void
+ka_send_ignore(sshbpp_packetizer *p, void *ctx)
+{
+    static const uint8_t ign[] = {2, 0, 0, 0, 2, 'k', 'a'};
+    (void)ctx;
+    if (sshbpp_packetizer_send_message(p, ign, sizeof(ign)) == 0)
+        atomic_fetch_add(&ka_count, 1);
+}
+
+struct recv_job {
+    end *e;
+    int rc;
+    uint8_t type;
+};
+
+static void *
+recv_thread(void *arg)
+{
+    struct recv_job *j = arg;
+    sshbpp_packet pkt;
+
+    j->rc = sshbpp_session_recv(j->e->s, &pkt);
+    j->type = j->rc == 0 ? pkt.type : 0;
+    return NULL;
+}
+
+static void *
+rekey_thread(void *arg)
+{
+    end *e = arg;
+    e->rc = sshbpp_session_rekey(e->s);
+    return NULL;
+}
+
+/* Waits up to 10 s for *v >= want; returns whether it got there. */
+static int
+wait_atleast(atomic_uint *v, unsigned want)
+{
+    for (int i = 0; i < 10000 && atomic_load(v) < want; i++)
+        pause_1ms();
+    return atomic_load(v) >= want;
+}
+
+/* The peer stalls in the middle of a rekey (it has our KEXINIT and does not
+ * answer) for many keepalive intervals: no keepalive goes out meanwhile,
+ * though the reader wakes and the timer runs out again and again; once the
+ * exchange is over the keepalive resumes. */
+static void
+test_keepalive_not_inside_exchange(void **state)
+{
+    struct recv_job cj, sj;
+    pthread_t ct, st, rt;
+    unsigned before;
+    end c, s;
+    int i;
+
+    (void)state;
+    connect_pair(&c, &s, NULL, NULL);
+    assert_int_equal(sshbpp_packetizer_set_poll_interval(c.p, 5), 0);
+    atomic_store(&ka_count, 0);
+    assert_int_equal(sshbpp_session_set_keepalive(c.s, 20, ka_send_ignore, NULL), 0);
+    cj.e = &c;
+    assert_int_equal(pthread_create(&ct, NULL, recv_thread, &cj), 0);
+    /* idle: the keepalive runs */
+    assert_true(wait_atleast(&ka_count, 2));
+
+    /* Our KEXINIT goes out; the server reads nothing. */
+    assert_int_equal(pthread_create(&rt, NULL, rekey_thread, &c), 0);
+    for (i = 0; i < 10000 && !sshbpp_kex_running(sshbpp_session_kex(c.s)); i++)
+        pause_1ms();
+    assert_true(sshbpp_kex_running(sshbpp_session_kex(c.s)));
+    before = atomic_load(&ka_count);
+    {
+        /* at least 8 intervals of 20 ms with the exchange stalled */
+        unsigned long skipped0 = sshbpp__session_test_ka_skipped(c.s);
+        for (i = 0; i < 10000 && sshbpp__session_test_ka_skipped(c.s) < skipped0 + 8; i++)
+            pause_1ms();
+        assert_true(sshbpp__session_test_ka_skipped(c.s) >= skipped0 + 8);
+    }
+    assert_true(sshbpp_kex_running(sshbpp_session_kex(c.s)));
+    assert_int_equal(atomic_load(&ka_count), before); /* nothing sent mid-exchange */
+
+    /* The server reads again: the exchange completes. */
+    sj.e = &s;
+    assert_int_equal(pthread_create(&st, NULL, recv_thread, &sj), 0);
+    pthread_join(rt, NULL);
+    assert_int_equal(c.rc, 0);
+    assert_int_equal(sshbpp_kex_completed(sshbpp_session_kex(c.s)), 2);
+    /* and the keepalive resumes */
+    assert_true(wait_atleast(&ka_count, before + 2));
+    send_tagged(&c, 94, 1, 16);
+    pthread_join(st, NULL);
+    assert_int_equal(sj.rc, 0);
+    assert_int_equal(sj.type, 94); /* the IGNOREs were dropped, nothing else came */
+    send_tagged(&s, 95, 2, 16);
+    pthread_join(ct, NULL);
+    assert_int_equal(cj.rc, 0);
+    assert_int_equal(cj.type, 95);
+    assert_int_equal(sshbpp_session_set_keepalive(NULL, 20, ka_send_ignore, NULL), SSHBPP_EINVAL);
+    end_close(&c);
+    end_close(&s);
+}
+
 int
 main(void)
 {
@@ -1085,6 +1201,7 @@ main(void)
         cmocka_unit_test(test_version_edge_cases),
         cmocka_unit_test(test_handshake_timeout),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_keepalive_not_inside_exchange),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
