@@ -122,6 +122,7 @@ struct sshbpp_session {
     int self_reading;   /* a send/rekey reads the Packetizer; under mu */
     int handshake_done; /* under mu */
     int handshake_started;
+    int waiters;        /* threads in await_locked(); under mu */
 
     /* messages read by a self-reader, for sshbpp_session_recv; under mu */
     struct qmsg *qhead, *qtail;
@@ -487,7 +488,7 @@ reached_locked(sshbpp_session *s, int what, unsigned target)
  * itself until the condition holds. Called and returns with mu held.
  * Returns 0 or the sticky error. */
 static int
-await_locked(sshbpp_session *s, int what, unsigned target)
+await_locked_inner(sshbpp_session *s, int what, unsigned target)
 {
     int r;
 
@@ -523,6 +524,32 @@ now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* await_locked_inner(), counting the threads in it (s->waiters, for the
+ * tests to wait on a condition rather than a time). */
+static int
+await_locked(sshbpp_session *s, int what, unsigned target)
+{
+    int r;
+
+    s->waiters++;
+    r = await_locked_inner(s, what, target);
+    s->waiters--;
+    return r;
+}
+
+void sshbpp__session_test_state(sshbpp_session *s, int *in_recv, int *self_reading, int *waiters);
+/* Test hook: the threads in sshbpp_session_recv, whether a self-reader
+ * reads, and the threads waiting for the gate or an exchange. */
+void
+sshbpp__session_test_state(sshbpp_session *s, int *in_recv, int *self_reading, int *waiters)
+{
+    pthread_mutex_lock(&s->mu);
+    *in_recv = s->in_recv;
+    *self_reading = s->self_reading;
+    *waiters = s->waiters;
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* ---------------------------------------------------------------------- */

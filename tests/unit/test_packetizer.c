@@ -964,7 +964,7 @@ struct cbt {
     int cycle;  /* 1: repeat the script forever */
     size_t pos;
     unsigned write_calls;
-    unsigned read_calls;
+    atomic_uint read_calls; /* read from the test thread while a reader runs */
     sshbpp_packetizer *nest; /* if set: the first write calls send on it */
     int nest_result;
     uint8_t *sink; /* NULL: write to fd */
@@ -1529,31 +1529,44 @@ ka_count(sshbpp_packetizer *p, void *ctx)
     atomic_fetch_add(&k->count, 1);
 }
 
-/* No outbound cipher: no keepalive, as paramiko. */
+/* No outbound cipher: no keepalive, as paramiko. The reader's idle
+ * wake-ups are counted (a callback transport whose reads time out), so the
+ * "nothing fired" is checked after many keepalive intervals have really
+ * passed, not after a sleep; then an outbound key makes it fire. */
 static void
 test_keepalive_needs_cipher(void **state)
 {
-    sshbpp_packetizer *a, *b;
+    sshbpp_packetizer *b;
     struct reader rd;
+    struct cbt t;
     keyset ks;
     struct ka k;
+    int i;
 
     (void)state;
-    make_pair(&a, &b);
+    b = cbt_new(&t, NULL, 0, 0);
+    assert_int_equal(sshbpp_packetizer_set_poll_interval(b, 5), 0);
     keyset_make(&ks, "aes128-ctr", "hmac-sha2-256", 6);
     /* inbound keys do not count */
-    key_direction(a, b, &ks);
+    assert_int_equal(sshbpp_packetizer_set_inbound_cipher(b, &ks.k), 0);
     atomic_init(&k.count, 0);
     atomic_init(&k.send_result, 0);
-    sshbpp_packetizer_set_keepalive(b, 50, ka_count, &k);
+    sshbpp_packetizer_set_keepalive(b, 20, ka_count, &k);
     start_reader(&rd, b);
-    sleep_ms(500);
+    /* 40 idle wake-ups of 5 ms: ten keepalive intervals (bounded: 10 s) */
+    for (i = 0; i < 10000 && atomic_load(&t.read_calls) < 40; i++)
+        sleep_ms(1);
+    assert_true(atomic_load(&t.read_calls) >= 40);
     assert_int_equal(atomic_load(&k.count), 0);
+    /* the control: with an outbound key the same reader's keepalive runs */
+    assert_int_equal(sshbpp_packetizer_set_outbound_cipher(b, &ks.k), 0);
+    for (i = 0; i < 10000 && atomic_load(&k.count) < 1; i++)
+        sleep_ms(1);
+    assert_true(atomic_load(&k.count) >= 1);
     sshbpp_packetizer_close(b);
     pthread_join(rd.th, NULL);
     assert_int_equal(rd.result, SSHBPP_ECLOSED);
-    sshbpp_packetizer_free(a);
-    sshbpp_packetizer_free(b);
+    cbt_free(b, &t);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -9,6 +9,7 @@
  * and a peer that refuses our rekey with SSH_MSG_UNIMPLEMENTED.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
@@ -219,6 +220,33 @@ sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+/* Waiting on the session's own state instead of sleeping (session.c test
+ * hook). */
+void sshbpp__session_test_state(sshbpp_session *s, int *in_recv, int *self_reading, int *waiters);
+enum { ST_IN_RECV, ST_SELF_READING, ST_WAITERS };
+
+static void
+wait_state(end *e, int which, int atleast)
+{
+    int v[3], i;
+
+    for (i = 0; i < 10000; i++) {
+        sshbpp__session_test_state(e->s, &v[0], &v[1], &v[2]);
+        if (v[which] >= atleast)
+            return;
+        sleep_ms(1);
+    }
+    fail_msg("session state %d still below %d after 10 s", which, atleast);
+}
+
+/* Waits (bounded) until fd has input, without consuming it. */
+static void
+wait_readable(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN, .revents = 0};
+    assert_int_equal(poll(&pfd, 1, 10000), 1);
+}
+
 /* Watches one end's outgoing packets: RFC 4253 7.1 allows no connection
  * message between our KEXINIT and our NEWKEYS. Called under the
  * Packetizer's write lock, so plain fields suffice. */
@@ -273,9 +301,8 @@ run_flows(end *c, end *s, int rekeys_by_client, int rekeys_by_server)
     assert_int_equal(pthread_create(&fs.reader, NULL, reader, &fs), 0);
     /* session_rekey() must see the reader inside recv, or it would read
      * itself */
-    while (!atomic_load(&fc.in_recv) || !atomic_load(&fs.in_recv))
-        sleep_ms(1);
-    sleep_ms(20);
+    wait_state(c, ST_IN_RECV, 1);
+    wait_state(s, ST_IN_RECV, 1);
     assert_int_equal(pthread_create(&fc.sender, NULL, sender, &fc), 0);
     assert_int_equal(pthread_create(&fs.sender, NULL, sender, &fs), 0);
     for (i = 0; i < rekeys_by_client || i < rekeys_by_server; i++) {
@@ -402,7 +429,7 @@ test_rekey_without_reader(void **state)
     fs.peer_type = 94;
     assert_int_equal(pthread_create(&fs.reader, NULL, reader, &fs), 0);
     send_tagged(&s, 95, 0, 50);
-    sleep_ms(50);
+    wait_readable(c.fd); /* it has arrived before the rekey starts */
     assert_int_equal(sshbpp_session_rekey(c.s), 0);
     assert_int_equal(sshbpp_kex_completed(sshbpp_session_kex(c.s)), 4);
     assert_int_equal(sshbpp_session_recv(c.s, &pkt), 0);
@@ -765,16 +792,17 @@ close_releases(int op)
     if (op == 0)
         rekey_soon(&c, 1);
     waiter_start(&rd, &c, 2); /* the reader */
-    sleep_ms(50);
+    wait_state(&c, ST_IN_RECV, 1);
     waiter_start(&w, &c, op); /* waits for the exchange */
-    sleep_ms(200);
+    wait_state(&c, ST_WAITERS, 1);
     assert_false(atomic_load(&w.done));
     /* the server (never reading: mute for the exchange) sends one message;
      * the reader returns with it and its thread ends */
     send_tagged(&s, 95, 0, 50);
     waiter_finish(&rd, 5.0);
     assert_int_equal(rd.rc, 0);
-    sleep_ms(300);
+    /* with the reader gone the waiter reads itself, from a mute peer */
+    wait_state(&c, ST_SELF_READING, 1);
     assert_false(atomic_load(&w.done)); /* the peer still does not answer */
     sshbpp_packetizer_close(c.p);
     assert_true(waiter_finish(&w, 3.0) < 1.0);
@@ -799,7 +827,7 @@ test_close_releases_waiters(void **state)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     end_open(&e, sv[0], SSHBPP_ROLE_CLIENT, NULL);
     waiter_start(&w, &e, 0);
-    sleep_ms(200);
+    wait_state(&e, ST_WAITERS, 1);
     assert_false(atomic_load(&w.done));
     sshbpp_packetizer_close(e.p);
     assert_true(waiter_finish(&w, 3.0) < 1.0);
@@ -858,7 +886,7 @@ rekey_refused(int with_reader)
         /* the reader gets the other UNIMPLEMENTED and leaves; the rekey then
          * reads on itself and meets the refusal */
         waiter_start(&rd, &c, 2);
-        sleep_ms(50);
+        wait_state(&c, ST_IN_RECV, 1);
     }
     /* watched: a rekey that keeps waiting for the refusing peer fails the
      * test instead of hanging it */
