@@ -116,7 +116,10 @@ enum {
     OPT_CIPHER,
     OPT_MAC,
     OPT_SIZE,
-    OPT_MIB
+    OPT_MIB,
+    OPT_MAX_STARTUPS,
+    OPT_PER_SOURCE,
+    OPT_PREAUTH_BYTES
 };
 
 /* What --compression / -C offer without an argument: zlib@openssh.com

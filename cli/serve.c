@@ -11,6 +11,8 @@
  * turns SIGINT/SIGTERM into an orderly stop. All of them share `srv`
  * under srv->mu.
  */
+#include <openssl/rand.h>
+
 #include "common.h"
 
 #include <errno.h>
@@ -55,6 +57,13 @@ struct server {
     long max_clients;
     double login_grace;
     int once;
+    /* Bounds on unauthenticated clients (this server never lets one
+     * authenticate, so that is every client): OpenSSH's MaxStartups
+     * start:rate:full random early drop, PerSourceMaxStartups, and the
+     * bytes a client may send before authentication (0: no bound). */
+    long startups_start, startups_rate, startups_full;
+    long per_source;
+    unsigned long long preauth_bytes;
 
     char tmpkey[PATH_MAX]; /* the ephemeral key's file, "" if none */
     int lfd;
@@ -77,7 +86,9 @@ struct conn {
     sshbpp_packetizer *p; /* set under srv->mu once created */
     double deadline;      /* 0: no login grace */
     int expired;          /* the janitor closed it */
+    int over_bytes;       /* ... for the pre-authentication byte bound */
     char peer[NI_MAXHOST + NI_MAXSERV + 4];
+    char source[NI_MAXHOST]; /* the address alone, for the per-source bound */
 };
 
 static void
@@ -87,7 +98,9 @@ serve_usage(FILE *f)
             "usage: sshbpp serve [-Cv] [--once] [-c cipher_spec] [-m mac_spec] [-p port]\n"
             "                    [--bind address] [--hostkey file] [--kex algorithms]\n"
             "                    [--hostkey-algorithms algorithms] [--compression[=algorithms]]\n"
-            "                    [--max-clients n] [--login-grace seconds]\n");
+            "                    [--max-clients n] [--login-grace seconds]\n"
+            "                    [--max-startups start:rate:full] [--per-source-max n]\n"
+            "                    [--preauth-bytes n]\n");
 }
 
 static void
@@ -113,6 +126,12 @@ serve_help(void)
            "                        offer compression; without a list: " CLI_COMPRESSION_ALL "\n"
            "  --max-clients n       clients served at once; more are dropped (default 64)\n"
            "  --login-grace seconds time a client may stay connected (default 30; 0: no limit)\n"
+           "  --max-startups start:rate:full\n"
+           "                        random early drop of unauthenticated clients past start\n"
+           "                        (rate%% rising to 100%% at full), as OpenSSH (default 10:30:100)\n"
+           "  --per-source-max n    unauthenticated clients per source address (default none)\n"
+           "  --preauth-bytes n     bytes a client may send before authentication\n"
+           "                        (default 268435456; 0: no limit)\n"
            "  --once                serve one connection, then exit with its status\n"
            "  -v                    verbose; -vv adds the library log, -vvv packet hex dumps\n"
            "\n"
@@ -394,11 +413,15 @@ serve_conn(struct conn *c)
     if (rc != 0) {
         int stopping;
 
+
         pthread_mutex_lock(&srv->mu);
         stopping = srv->stopping;
         pthread_mutex_unlock(&srv->mu);
         if (stopping)
             cli_debug(1, "client %s: closed on shutdown", c->peer);
+        else if (expired && c->over_bytes)
+            cli_error("client %s: more than %llu bytes before authentication, closed", c->peer,
+                      srv->preauth_bytes);
         else if (expired || rc == SSHBPP_EHANDSHAKE || rc == SSHBPP_ETIMEDOUT)
             cli_error("client %s: handshake timed out after %g s", c->peer, srv->login_grace);
         else
@@ -429,6 +452,9 @@ serve_conn(struct conn *c)
         cli_debug(1, "client %s: connection closed (%s)", c->peer,
                   rc == 0 ? "by us" : sshbpp_strerror(rc));
         ret = 0;
+    } else if (expired && c->over_bytes) {
+        cli_error("client %s: more than %llu bytes before authentication, closed", c->peer,
+                  srv->preauth_bytes);
     } else if (expired) {
         cli_error("client %s: login grace time of %g s exceeded", c->peer, srv->login_grace);
     } else if (rc == SSHBPP_ECLOSED) {
@@ -515,6 +541,14 @@ janitor_main(void *arg)
             if (c->deadline > 0 && now >= c->deadline && !c->expired) {
                 c->expired = 1;
                 conn_close_locked(c);
+            }
+            if (srv->preauth_bytes > 0 && c->p != NULL && !c->expired) {
+                sshbpp_stats st;
+                sshbpp_engine_get_stats(sshbpp_packetizer_engine(c->p), SSHBPP_DIR_IN, &st);
+                if (st.total_bytes > srv->preauth_bytes) {
+                    c->expired = c->over_bytes = 1;
+                    conn_close_locked(c);
+                }
             }
         }
     }
@@ -603,6 +637,86 @@ open_listener(struct server *srv)
     return 0;
 }
 
+/* The address of a client without its port. */
+static void
+source_of(const struct sockaddr_storage *ss, unsigned len, char *out, size_t cap)
+{
+    if (getnameinfo((const struct sockaddr *)ss, len, out, (socklen_t)cap, NULL, 0,
+                    NI_NUMERICHOST) != 0)
+        snprintf(out, cap, "?");
+}
+
+/* A uniform draw in [0, n) from OpenSSL's generator. */
+static long
+random_below(long n)
+{
+    uint32_t x = 0;
+
+    if (n <= 1 || RAND_bytes((unsigned char *)&x, sizeof(x)) != 1)
+        return 0;
+    return (long)(x % (uint32_t)n);
+}
+
+/* Whether a new unauthenticated client may stay, as OpenSSH decides with
+ * MaxStartups start:rate:full and PerSourceMaxStartups: past `start`
+ * clients it is dropped with probability rate% rising linearly to 100% at
+ * `full`; at `per_source` clients from its address it is dropped. Returns
+ * NULL to admit, else why. Under srv->mu. */
+static const char *
+admit_locked(struct server *srv, const char *source)
+{
+    long n = srv->nconns, same = 0, p;
+    struct conn *c;
+
+    if (n >= srv->startups_full)
+        return "MaxStartups full";
+    if (n >= srv->startups_start) {
+        p = 100 - srv->startups_rate;
+        p *= n - srv->startups_start;
+        p /= srv->startups_full - srv->startups_start;
+        p += srv->startups_rate;
+        if (random_below(100) < p)
+            return "MaxStartups random early drop";
+    }
+    if (srv->per_source > 0) {
+        for (c = srv->conns; c != NULL; c = c->next)
+            same += strcmp(c->source, source) == 0;
+        if (same >= srv->per_source)
+            return "per-source limit";
+    }
+    return NULL;
+}
+
+/* Parses start:rate:full (or a single number: start = full). */
+static int
+parse_startups(const char *arg, struct server *srv)
+{
+    char buf[64], *a, *b;
+    long start, rate = 100, full;
+
+    if (strlen(arg) >= sizeof(buf))
+        return -1;
+    strcpy(buf, arg);
+    a = strchr(buf, ':');
+    if (a == NULL) {
+        if (cli_parse_long(buf, 1, 100000, &start) != 0)
+            return -1;
+        full = start;
+    } else {
+        *a++ = '\0';
+        if ((b = strchr(a, ':')) == NULL)
+            return -1;
+        *b++ = '\0';
+        if (cli_parse_long(buf, 1, 100000, &start) != 0 || cli_parse_long(a, 1, 100, &rate) != 0 ||
+            cli_parse_long(b, 1, 100000, &full) != 0 || full < start)
+            return -1;
+    }
+    srv->startups_start = start;
+    srv->startups_rate = rate;
+    srv->startups_full = full;
+    return 0;
+}
+
 /* Accepts one client and starts its thread. */
 static void
 accept_one(struct server *srv)
@@ -641,6 +755,8 @@ accept_one(struct server *srv)
     if (srv->login_grace > 0)
         c->deadline = cli_now() + srv->login_grace;
 
+    source_of(&ss, (unsigned)sslen, c->source, sizeof(c->source));
+
     pthread_mutex_lock(&srv->mu);
     if (srv->nconns >= srv->max_clients) {
         pthread_mutex_unlock(&srv->mu);
@@ -648,6 +764,17 @@ accept_one(struct server *srv)
         close(fd);
         free(c);
         return;
+    }
+    {
+        const char *why = admit_locked(srv, c->source);
+        if (why != NULL) {
+            long n = srv->nconns;
+            pthread_mutex_unlock(&srv->mu);
+            cli_error("client %s: %s (%ld unauthenticated), dropped", c->peer, why, n);
+            close(fd);
+            free(c);
+            return;
+        }
     }
     c->next = srv->conns;
     srv->conns = c;
@@ -692,6 +819,9 @@ cli_serve(int argc, char **argv)
         {"hostkey", required_argument, NULL, OPT_HOSTKEY},
         {"bind", required_argument, NULL, OPT_BIND},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+        {"max-startups", required_argument, NULL, OPT_MAX_STARTUPS},
+        {"per-source-max", required_argument, NULL, OPT_PER_SOURCE},
+        {"preauth-bytes", required_argument, NULL, OPT_PREAUTH_BYTES},
         {"login-grace", required_argument, NULL, OPT_LOGIN_GRACE},
         {"once", no_argument, NULL, OPT_ONCE},
         {"port", required_argument, NULL, 'p'},
@@ -712,6 +842,13 @@ cli_serve(int argc, char **argv)
     srv.port = "2222";
     srv.max_clients = 64;
     srv.login_grace = 30;
+    /* OpenSSH's defaults: MaxStartups 10:30:100, PerSourceMaxStartups
+     * none; 256 MiB bounds a client that streams within its login grace
+     * and still lets the interop tests push 64 MiB before authentication. */
+    srv.startups_start = 10;
+    srv.startups_rate = 30;
+    srv.startups_full = 100;
+    srv.preauth_bytes = 256ull * 1024 * 1024;
     srv.lfd = -1;
     srv.wake[0] = srv.wake[1] = -1;
     opterr = 0;
@@ -748,6 +885,27 @@ cli_serve(int argc, char **argv)
                 cli_error("bad --max-clients '%s'", optarg);
                 return CLI_EXIT_USAGE;
             }
+            break;
+        case OPT_MAX_STARTUPS:
+            if (parse_startups(optarg, &srv) != 0) {
+                cli_error("bad --max-startups '%s' (start:rate:full)", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case OPT_PER_SOURCE:
+            if (strcmp(optarg, "none") == 0)
+                srv.per_source = 0;
+            else if (cli_parse_long(optarg, 1, 100000, &srv.per_source) != 0) {
+                cli_error("bad --per-source-max '%s'", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case OPT_PREAUTH_BYTES:
+            if (cli_parse_long(optarg, 0, 0x7fffffffL, &v) != 0) {
+                cli_error("bad --preauth-bytes '%s'", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            srv.preauth_bytes = (unsigned long long)v;
             break;
         case OPT_LOGIN_GRACE:
             if (strcmp(optarg, "0") == 0)
