@@ -1,10 +1,12 @@
 /*
  * gen_seeds.c: writes the seed corpora of every fuzz target into
- * DIR/<target>/ (fuzz/corpus/ in the tree; scripts in the Makefile's `fuzz`
- * target do not need to run it: the seeds are committed). Valid inputs for
- * each target, made with the library itself: sealed streams in every mode,
- * the messages of real key exchanges in both roles and for every method,
- * real host key blobs and signatures, and the server's side of userauth.
+ * DIR/<target>/. In the tree, fuzz/corpus/<target>/ holds these seeds
+ * (named) plus the inputs a few minutes of libFuzzer added to them,
+ * minimized with -merge=1 (named by their SHA-1); both are replayed by
+ * ctest. The seeds are valid inputs made with the library itself: sealed
+ * streams in every mode, the messages of real key exchanges in both roles
+ * and for every method, real host key blobs and signatures, and the
+ * server's side of userauth.
  *
  *   sshbpp_fuzz_seeds DIR
  */
