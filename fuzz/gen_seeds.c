@@ -134,6 +134,13 @@ gen_packets(void)
             put(&rx, w, n);
             snprintf(name, sizeof(name), "mode%zu-%s", m, z ? "zlib" : "plain");
             save("rx", name, &rx);
+            /* the same after a version line (option bit 7) */
+            rx.len = 1;
+            put8(&rx, (uint8_t)(0x80 | z | (m << 1)));
+            put(&rx, "SSH-2.0-OpenSSH_9.2p1\r\n", 23);
+            put(&rx, w, n);
+            snprintf(name, sizeof(name), "line-mode%zu-%s", m, z ? "zlib" : "plain");
+            save("rx", name, &rx);
             save("roundtrip", name, &rt);
             sshbpp_engine_free(tx);
             free(rx.p);
