@@ -1357,6 +1357,71 @@ test_negotiation_linear(void **state)
     assert_true(c126 <= 128ul * cours);
 }
 
+/* Malformed key exchange messages a hostile client can send a server:
+ * a KEXINIT shorter than its fixed 17-byte head, an ECDH init with a byte
+ * after its public value, NEWKEYS with a payload; each next to the
+ * well-formed message that is accepted in the same place. */
+static void
+test_kex_messages_malformed(void **state)
+{
+    uint8_t msg[64];
+    sshbpp__wbuf w;
+    side s;
+    size_t n;
+
+    (void)state;
+    memset(msg, 0, sizeof(msg));
+    msg[0] = 20;
+    for (n = 1; n < 17; n++) {
+        side_init(&s, SSHBPP_ROLE_SERVER, &(sshbpp_kex_config){0});
+        assert_int_equal(sshbpp_kex_add_hostkey_file(s.k, key_ed), 0);
+        assert_int_equal(feed(&s, msg, n, 0), SSHBPP_EKEXMSG);
+        side_free(&s);
+    }
+    for (int trailing = 1; trailing >= 0; trailing--) {
+        side_init(&s, SSHBPP_ROLE_SERVER, &(sshbpp_kex_config){0});
+        assert_int_equal(sshbpp_kex_add_hostkey_file(s.k, key_ed), 0);
+        sshbpp__wb_init(&w);
+        fake_kexinit(&w, "curve25519-sha256", "ssh-ed25519", 0);
+        assert_int_equal(feed(&s, w.p, w.len, 0), SSHBPP_KEX_USED);
+        sshbpp__wb_free(&w);
+        /* SSH_MSG_KEX_ECDH_INIT: string Q_C (32 bytes: a valid X25519
+         * point, the base point 9) */
+        memset(msg, 0, sizeof(msg));
+        msg[0] = 30;
+        msg[4] = 32;
+        msg[5] = 9;
+        n = 1 + 4 + 32 + (size_t)trailing;
+        if (trailing) {
+            assert_int_equal(feed(&s, msg, n, 1), SSHBPP_EKEXMSG);
+            side_free(&s);
+            continue;
+        }
+        assert_int_equal(feed(&s, msg, n, 1), SSHBPP_KEX_USED);
+        /* NEWKEYS must be the type byte alone */
+        msg[0] = 21;
+        msg[1] = 0;
+        assert_int_equal(feed(&s, msg, 2, 2), SSHBPP_EKEXMSG);
+        side_free(&s);
+    }
+    /* the control for NEWKEYS: alone it completes the exchange */
+    side_init(&s, SSHBPP_ROLE_SERVER, &(sshbpp_kex_config){0});
+    assert_int_equal(sshbpp_kex_add_hostkey_file(s.k, key_ed), 0);
+    sshbpp__wb_init(&w);
+    fake_kexinit(&w, "curve25519-sha256", "ssh-ed25519", 0);
+    assert_int_equal(feed(&s, w.p, w.len, 0), SSHBPP_KEX_USED);
+    sshbpp__wb_free(&w);
+    memset(msg, 0, sizeof(msg));
+    msg[0] = 30;
+    msg[4] = 32;
+    msg[5] = 9;
+    assert_int_equal(feed(&s, msg, 37, 1), SSHBPP_KEX_USED);
+    msg[0] = 21;
+    assert_int_equal(feed(&s, msg, 1, 2), SSHBPP_KEX_USED);
+    assert_int_equal(sshbpp_kex_completed(s.k), 1);
+    side_free(&s);
+}
+
 int
 main(void)
 {
@@ -1381,6 +1446,7 @@ main(void)
         cmocka_unit_test(test_namelist_bounds),
         cmocka_unit_test(test_namelist_flood_refused),
         cmocka_unit_test(test_negotiation_linear),
+        cmocka_unit_test(test_kex_messages_malformed),
         cmocka_unit_test(test_unimplemented_kexinit),
     };
     return cmocka_run_group_tests(tests, keys_setup, keys_teardown);
