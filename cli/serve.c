@@ -11,8 +11,6 @@
  * turns SIGINT/SIGTERM into an orderly stop. All of them share `srv`
  * under srv->mu.
  */
-#include <openssl/rand.h>
-
 #include "common.h"
 
 #include <errno.h>
@@ -25,6 +23,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +37,7 @@
  * library's dependency, so the tool may use it directly. */
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 
 #define MAX_HOSTKEYS 8
 /* Userauth requests answered before the client is cut off, a little
@@ -86,7 +86,8 @@ struct conn {
     sshbpp_packetizer *p; /* set under srv->mu once created */
     double deadline;      /* 0: no login grace */
     int expired;          /* the janitor closed it */
-    int over_bytes;       /* ... for the pre-authentication byte bound */
+    atomic_int over_bytes; /* the pre-authentication byte bound was crossed */
+    unsigned long long in_bytes; /* wire bytes received; the reader's only */
     char peer[NI_MAXHOST + NI_MAXSERV + 4];
     char source[NI_MAXHOST]; /* the address alone, for the per-source bound */
 };
@@ -350,6 +351,28 @@ mac_or_implicit(const char *mac)
     return mac[0] != '\0' ? mac : "<implicit>";
 }
 
+/* The engine's trace hook, on the reader thread after each packet: counts
+ * the client's bytes (every client is unauthenticated here) and fails the
+ * engine once they pass --preauth-bytes, so that the next read ends the
+ * connection: at most one packet past the bound is read. */
+static void
+preauth_trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t payload_len, size_t wire_len,
+              uint32_t seqno)
+{
+    struct conn *c = ctx;
+
+    (void)type;
+    (void)payload_len;
+    (void)seqno;
+    if (dir != SSHBPP_DIR_IN)
+        return;
+    c->in_bytes += wire_len;
+    if (c->in_bytes > c->srv->preauth_bytes && !atomic_load(&c->over_bytes)) {
+        atomic_store(&c->over_bytes, 1);
+        (void)sshbpp_engine_fail(sshbpp_packetizer_engine(c->p), SSHBPP_EPROTO);
+    }
+}
+
 /* Runs one client; returns 0 if it got through the handshake and ended in
  * an orderly way. */
 static int
@@ -376,6 +399,8 @@ serve_conn(struct conn *c)
         sshbpp_packetizer_close(p);
     pthread_mutex_unlock(&srv->mu);
     cli_apply_verbosity(p, c->peer);
+    if (srv->preauth_bytes > 0)
+        sshbpp_engine_set_trace(sshbpp_packetizer_engine(p), preauth_trace, c);
 
     cli_algs_config(&srv->algs, &cfg);
     s = sshbpp_session_new(p, SSHBPP_ROLE_SERVER, &cfg, NULL);
@@ -419,9 +444,9 @@ serve_conn(struct conn *c)
         pthread_mutex_unlock(&srv->mu);
         if (stopping)
             cli_debug(1, "client %s: closed on shutdown", c->peer);
-        else if (expired && c->over_bytes)
-            cli_error("client %s: more than %llu bytes before authentication, closed", c->peer,
-                      srv->preauth_bytes);
+        else if (atomic_load(&c->over_bytes))
+            cli_error("client %s: more than %llu bytes before authentication (%llu), closed",
+                      c->peer, srv->preauth_bytes, c->in_bytes);
         else if (expired || rc == SSHBPP_EHANDSHAKE || rc == SSHBPP_ETIMEDOUT)
             cli_error("client %s: handshake timed out after %g s", c->peer, srv->login_grace);
         else
@@ -452,9 +477,9 @@ serve_conn(struct conn *c)
         cli_debug(1, "client %s: connection closed (%s)", c->peer,
                   rc == 0 ? "by us" : sshbpp_strerror(rc));
         ret = 0;
-    } else if (expired && c->over_bytes) {
-        cli_error("client %s: more than %llu bytes before authentication, closed", c->peer,
-                  srv->preauth_bytes);
+    } else if (atomic_load(&c->over_bytes)) {
+        cli_error("client %s: more than %llu bytes before authentication (%llu), closed",
+                  c->peer, srv->preauth_bytes, c->in_bytes);
     } else if (expired) {
         cli_error("client %s: login grace time of %g s exceeded", c->peer, srv->login_grace);
     } else if (rc == SSHBPP_ECLOSED) {
@@ -541,14 +566,6 @@ janitor_main(void *arg)
             if (c->deadline > 0 && now >= c->deadline && !c->expired) {
                 c->expired = 1;
                 conn_close_locked(c);
-            }
-            if (srv->preauth_bytes > 0 && c->p != NULL && !c->expired) {
-                sshbpp_stats st;
-                sshbpp_engine_get_stats(sshbpp_packetizer_engine(c->p), SSHBPP_DIR_IN, &st);
-                if (st.total_bytes > srv->preauth_bytes) {
-                    c->expired = c->over_bytes = 1;
-                    conn_close_locked(c);
-                }
             }
         }
     }

@@ -15,12 +15,14 @@ refused, while a well-behaved client still gets through.
   login_grace            --login-grace 1: a silent client is closed within
                          a few seconds
   preauth_bytes          --preauth-bytes 200000: a client that streams
-                         IGNOREs after the key exchange is cut off
+                         IGNOREs after the key exchange is cut off within
+                         one packet of the bound
 
 Usage: test_serve_bounds.py PATH/TO/sshbpp
 """
 
 import os
+import re
 import socket
 import sys
 import time
@@ -199,7 +201,12 @@ def preauth_bytes(sshbpp, paramiko):
         peers.check(sent < 8 * 1024 * 1024, "serve took %d bytes before closing" % sent)
         peers.wait_until(lambda: "bytes before authentication" in srv.log(), 5,
                          "no byte-bound close logged:\n" + srv.log()[-800:])
-    return "cut off after about %d bytes sent" % sent
+        m = re.search(r"more than 200000 bytes before authentication \((\d+)\)", srv.log())
+        peers.check(m is not None, "no byte count logged:\n" + srv.log()[-800:])
+        got = int(m.group(1))
+        # at most one packet (32000 bytes of IGNORE plus framing) past the bound
+        peers.check(200000 < got <= 200000 + 33000, "serve read %d bytes" % got)
+    return "serve read %d bytes (bound 200000), the client had sent %d" % (got, sent)
 
 
 def main():
