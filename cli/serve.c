@@ -26,6 +26,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@
  * library's dependency, so the tool may use it directly. */
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 
 #define MAX_HOSTKEYS 8
 /* Userauth requests answered before the client is cut off, a little
@@ -60,6 +62,13 @@ struct server {
     int once;
     const char *ak_path;        /* --authorized-keys, or NULL: refuse everyone */
     sshbpp_authorized_keys *ak; /* loaded once at start */
+    /* Bounds on unauthenticated clients (clients that authenticated
+     * with --authorized-keys no longer count): OpenSSH's MaxStartups
+     * start:rate:full random early drop, PerSourceMaxStartups, and the
+     * bytes a client may send before authentication (0: no bound). */
+    long startups_start, startups_rate, startups_full;
+    long per_source;
+    unsigned long long preauth_bytes;
 
     char tmpkey[PATH_MAX]; /* the ephemeral key's file, "" if none */
     int lfd;
@@ -82,7 +91,11 @@ struct conn {
     sshbpp_driver *d; /* set under srv->mu once created */
     double deadline;      /* 0: no login grace */
     int expired;          /* the janitor closed it */
+    atomic_int over_bytes; /* the pre-authentication byte bound was crossed */
+    atomic_int authed;     /* user authentication succeeded: no pre-auth bounds */
+    unsigned long long in_bytes; /* wire bytes received; the reader's only */
     char peer[NI_MAXHOST + NI_MAXSERV + 4];
+    char source[NI_MAXHOST]; /* the address alone, for the per-source bound */
 };
 
 static void
@@ -93,7 +106,9 @@ serve_usage(FILE *f)
             "                    [--bind address] [--hostkey file] [--kex algorithms]\n"
             "                    [--hostkey-algorithms algorithms] [--compression[=algorithms]]\n"
             "                    [--max-clients n] [--login-grace seconds]\n"
-            "                    [--authorized-keys file]\n");
+            "                    [--authorized-keys file]\n"
+            "                    [--max-startups start:rate:full] [--per-source-max n]\n"
+            "                    [--preauth-bytes n]\n");
 }
 
 static void
@@ -122,6 +137,12 @@ serve_help(void)
            "                        offer compression; without a list: " CLI_COMPRESSION_ALL "\n"
            "  --max-clients n       clients served at once; more are dropped (default 64)\n"
            "  --login-grace seconds time a client may stay connected (default 30; 0: no limit)\n"
+           "  --max-startups start:rate:full\n"
+           "                        random early drop of unauthenticated clients past start\n"
+           "                        (rate%% rising to 100%% at full), as OpenSSH (default 10:30:100)\n"
+           "  --per-source-max n    unauthenticated clients per source address (default none)\n"
+           "  --preauth-bytes n     bytes a client may send before authentication\n"
+           "                        (default 268435456; 0: no limit)\n"
            "  --once                serve one connection, then exit with its status\n"
            "  -v                    verbose; -vv adds the library log, -vvv packet hex dumps\n"
            "\n"
@@ -258,10 +279,20 @@ decide_auth(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
     struct conn *c = ctx;
     char cu[128], cm[64];
 
+    enum sshbpp_auth_decision dec;
+
     (void)methods;
     cli_debug(1, "client %s: userauth user=%s method=%s", c->peer,
               cli_sanitize(cu, sizeof(cu), a->user), cli_sanitize(cm, sizeof(cm), a->method));
-    return cli_serve_authorize(c->srv->ak, c->peer, a);
+    dec = cli_serve_authorize(c->srv->ak, c->peer, a);
+    if (dec == SSHBPP_AUTH_ACCEPT && a->signature_ok) {
+        /* Authenticated: the login grace, MaxStartups and the
+         * pre-authentication byte bound no longer apply to it. An atomic
+         * flag, not srv->mu: this runs inside the driver's lock, and the
+         * janitor takes the two the other way round. */
+        atomic_store(&c->authed, 1);
+    }
+    return dec;
 }
 
 /* After authentication: a global request with want-reply gets
@@ -337,6 +368,28 @@ mac_or_implicit(const char *mac)
     return mac[0] != '\0' ? mac : "<implicit>";
 }
 
+/* The engine's trace hook, on the reader thread after each packet: counts
+ * the client's bytes (every client is unauthenticated here) and fails the
+ * engine once they pass --preauth-bytes, so that the next read ends the
+ * connection: at most one packet past the bound is read. */
+static void
+preauth_trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t payload_len, size_t wire_len,
+              uint32_t seqno)
+{
+    struct conn *c = ctx;
+
+    (void)type;
+    (void)payload_len;
+    (void)seqno;
+    if (dir != SSHBPP_DIR_IN || atomic_load(&c->authed))
+        return;
+    c->in_bytes += wire_len;
+    if (c->in_bytes > c->srv->preauth_bytes && !atomic_load(&c->over_bytes)) {
+        atomic_store(&c->over_bytes, 1);
+        (void)sshbpp_engine_fail(sshbpp_conn_engine(sshbpp_driver_conn(c->d)), SSHBPP_EPROTO);
+    }
+}
+
 /* Runs one client; returns 0 if it got through the handshake and ended in
  * an orderly way. */
 static int
@@ -375,6 +428,8 @@ serve_conn(struct conn *c)
         sshbpp_engine_set_log(sshbpp_conn_engine(sc), cli_lib_log, c->peer);
     if (cli_verbose >= 3)
         sshbpp_engine_set_hexdump(sshbpp_conn_engine(sc), 1);
+    if (srv->preauth_bytes > 0)
+        sshbpp_engine_set_trace(sshbpp_conn_engine(sc), preauth_trace, c);
 
     for (i = 0; i < srv->nhostkeys; i++) {
         rc = sshbpp_conn_add_hostkey_file(sc, srv->hostkeys[i]);
@@ -404,11 +459,15 @@ serve_conn(struct conn *c)
     if (rc != 0) {
         int stopping;
 
+
         pthread_mutex_lock(&srv->mu);
         stopping = srv->stopping;
         pthread_mutex_unlock(&srv->mu);
         if (stopping)
             cli_debug(1, "client %s: closed on shutdown", c->peer);
+        else if (atomic_load(&c->over_bytes))
+            cli_error("client %s: more than %llu bytes before authentication (%llu), closed",
+                      c->peer, srv->preauth_bytes, c->in_bytes);
         else if (expired || rc == SSHBPP_EHANDSHAKE || rc == SSHBPP_ETIMEDOUT)
             cli_error("client %s: handshake timed out after %g s", c->peer, srv->login_grace);
         else
@@ -439,6 +498,9 @@ serve_conn(struct conn *c)
         cli_debug(1, "client %s: connection closed (%s)", c->peer,
                   rc == 0 ? "by us" : sshbpp_strerror(rc));
         ret = 0;
+    } else if (atomic_load(&c->over_bytes)) {
+        cli_error("client %s: more than %llu bytes before authentication (%llu), closed",
+                  c->peer, srv->preauth_bytes, c->in_bytes);
     } else if (expired) {
         cli_error("client %s: login grace time of %g s exceeded", c->peer, srv->login_grace);
     } else if (rc == SSHBPP_ECLOSED) {
@@ -521,7 +583,8 @@ janitor_main(void *arg)
         (void)pthread_cond_timedwait(&srv->cv, &srv->mu, &ts);
         now = cli_now();
         for (c = srv->conns; c != NULL; c = c->next) {
-            if (c->deadline > 0 && now >= c->deadline && !c->expired) {
+            if (c->deadline > 0 && now >= c->deadline && !c->expired &&
+                !atomic_load(&c->authed)) {
                 c->expired = 1;
                 conn_close_locked(c);
             }
@@ -612,6 +675,88 @@ open_listener(struct server *srv)
     return 0;
 }
 
+/* The address of a client without its port. */
+static void
+source_of(const struct sockaddr_storage *ss, unsigned len, char *out, size_t cap)
+{
+    if (getnameinfo((const struct sockaddr *)ss, len, out, (socklen_t)cap, NULL, 0,
+                    NI_NUMERICHOST) != 0)
+        snprintf(out, cap, "?");
+}
+
+/* A uniform draw in [0, n) from OpenSSL's generator. */
+static long
+random_below(long n)
+{
+    uint32_t x = 0;
+
+    if (n <= 1 || RAND_bytes((unsigned char *)&x, sizeof(x)) != 1)
+        return 0;
+    return (long)(x % (uint32_t)n);
+}
+
+/* Whether a new unauthenticated client may stay, as OpenSSH decides with
+ * MaxStartups start:rate:full and PerSourceMaxStartups: past `start`
+ * clients it is dropped with probability rate% rising linearly to 100% at
+ * `full`; at `per_source` clients from its address it is dropped. Returns
+ * NULL to admit, else why. Under srv->mu. */
+static const char *
+admit_locked(struct server *srv, const char *source)
+{
+    long n = 0, same = 0, p;
+    struct conn *c;
+
+    for (c = srv->conns; c != NULL; c = c->next)
+        n += !atomic_load(&c->authed);
+    if (n >= srv->startups_full)
+        return "MaxStartups full";
+    if (n >= srv->startups_start) {
+        p = 100 - srv->startups_rate;
+        p *= n - srv->startups_start;
+        p /= srv->startups_full - srv->startups_start;
+        p += srv->startups_rate;
+        if (random_below(100) < p)
+            return "MaxStartups random early drop";
+    }
+    if (srv->per_source > 0) {
+        for (c = srv->conns; c != NULL; c = c->next)
+            same += !atomic_load(&c->authed) && strcmp(c->source, source) == 0;
+        if (same >= srv->per_source)
+            return "per-source limit";
+    }
+    return NULL;
+}
+
+/* Parses start:rate:full (or a single number: start = full). */
+static int
+parse_startups(const char *arg, struct server *srv)
+{
+    char buf[64], *a, *b;
+    long start, rate = 100, full;
+
+    if (strlen(arg) >= sizeof(buf))
+        return -1;
+    strcpy(buf, arg);
+    a = strchr(buf, ':');
+    if (a == NULL) {
+        if (cli_parse_long(buf, 1, 100000, &start) != 0)
+            return -1;
+        full = start;
+    } else {
+        *a++ = '\0';
+        if ((b = strchr(a, ':')) == NULL)
+            return -1;
+        *b++ = '\0';
+        if (cli_parse_long(buf, 1, 100000, &start) != 0 || cli_parse_long(a, 1, 100, &rate) != 0 ||
+            cli_parse_long(b, 1, 100000, &full) != 0 || full < start)
+            return -1;
+    }
+    srv->startups_start = start;
+    srv->startups_rate = rate;
+    srv->startups_full = full;
+    return 0;
+}
+
 /* Accepts one client and starts its thread. */
 static void
 accept_one(struct server *srv)
@@ -650,6 +795,8 @@ accept_one(struct server *srv)
     if (srv->login_grace > 0)
         c->deadline = cli_now() + srv->login_grace;
 
+    source_of(&ss, (unsigned)sslen, c->source, sizeof(c->source));
+
     pthread_mutex_lock(&srv->mu);
     if (srv->nconns >= srv->max_clients) {
         pthread_mutex_unlock(&srv->mu);
@@ -657,6 +804,17 @@ accept_one(struct server *srv)
         close(fd);
         free(c);
         return;
+    }
+    {
+        const char *why = admit_locked(srv, c->source);
+        if (why != NULL) {
+            long n = srv->nconns;
+            pthread_mutex_unlock(&srv->mu);
+            cli_error("client %s: %s (%ld unauthenticated), dropped", c->peer, why, n);
+            close(fd);
+            free(c);
+            return;
+        }
     }
     c->next = srv->conns;
     srv->conns = c;
@@ -701,6 +859,9 @@ cli_serve(int argc, char **argv)
         {"hostkey", required_argument, NULL, OPT_HOSTKEY},
         {"bind", required_argument, NULL, OPT_BIND},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+        {"max-startups", required_argument, NULL, OPT_MAX_STARTUPS},
+        {"per-source-max", required_argument, NULL, OPT_PER_SOURCE},
+        {"preauth-bytes", required_argument, NULL, OPT_PREAUTH_BYTES},
         {"login-grace", required_argument, NULL, OPT_LOGIN_GRACE},
         {"authorized-keys", required_argument, NULL, OPT_AUTHORIZED_KEYS},
         {"once", no_argument, NULL, OPT_ONCE},
@@ -722,6 +883,13 @@ cli_serve(int argc, char **argv)
     srv.port = "2222";
     srv.max_clients = 64;
     srv.login_grace = 30;
+    /* OpenSSH's defaults: MaxStartups 10:30:100, PerSourceMaxStartups
+     * none; 256 MiB bounds a client that streams within its login grace
+     * and still lets the interop tests push 64 MiB before authentication. */
+    srv.startups_start = 10;
+    srv.startups_rate = 30;
+    srv.startups_full = 100;
+    srv.preauth_bytes = 256ull * 1024 * 1024;
     srv.lfd = -1;
     srv.wake[0] = srv.wake[1] = -1;
     opterr = 0;
@@ -758,6 +926,27 @@ cli_serve(int argc, char **argv)
                 cli_error("bad --max-clients '%s'", optarg);
                 return CLI_EXIT_USAGE;
             }
+            break;
+        case OPT_MAX_STARTUPS:
+            if (parse_startups(optarg, &srv) != 0) {
+                cli_error("bad --max-startups '%s' (start:rate:full)", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case OPT_PER_SOURCE:
+            if (strcmp(optarg, "none") == 0)
+                srv.per_source = 0;
+            else if (cli_parse_long(optarg, 1, 100000, &srv.per_source) != 0) {
+                cli_error("bad --per-source-max '%s'", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case OPT_PREAUTH_BYTES:
+            if (cli_parse_long(optarg, 0, 0x7fffffffL, &v) != 0) {
+                cli_error("bad --preauth-bytes '%s'", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            srv.preauth_bytes = (unsigned long long)v;
             break;
         case OPT_LOGIN_GRACE:
             if (strcmp(optarg, "0") == 0)

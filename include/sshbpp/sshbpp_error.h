@@ -101,7 +101,9 @@ extern "C" {
     X(EHOSTKEYUNKNOWN, -75, "host key is not in known_hosts and StrictHostKeyChecking is yes") \
     X(EAGENT, -76, "ssh-agent unreachable, gone, or its answer is malformed")          \
     X(EAGENTREFUSED, -77, "ssh-agent refused the request")                              \
-    X(EKEYNOTAUTHORIZED, -78, "key not authorized: no usable authorized_keys entry")
+    X(EKEYNOTAUTHORIZED, -78, "key not authorized: no usable authorized_keys entry") \
+    /* hardening */                                                                    \
+    X(ENAMELIST, -85, "peer name-list over the bounds (4096 bytes, 128 names, names of 1-64 chars)")
 
 enum sshbpp_err {
     SSHBPP_OK = 0,

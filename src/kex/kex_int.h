@@ -109,6 +109,11 @@ int sshbpp__eph_put_public(const sshbpp__kex_eph *e, sshbpp__wbuf *out);
  * DH). Validates it (length, on-curve, 1 < f < p-1; SSHBPP_EKEXVALUE) and
  * appends the shared secret K encoded as mpint to K_out (RFC 8731 for
  * X25519: the 32 bytes read as a big-endian integer). */
+/* The DH peer value range check (RFC 4253 section 8): 0 when 1 < f < p-1,
+ * SSHBPP_EKEXVALUE otherwise (0, 1, p-1, p and above, negative),
+ * SSHBPP_ECRYPTO if memory runs out. */
+struct bignum_st;
+int sshbpp__dh_check_range(const struct bignum_st *f, const struct bignum_st *p);
 int sshbpp__eph_derive(const sshbpp__kex_eph *e, const uint8_t *peer, size_t n,
                        sshbpp__wbuf *K_out);
 void sshbpp__eph_free(sshbpp__kex_eph *e);
