@@ -49,6 +49,7 @@ deps-test:
 	./scripts/install-deps.sh test
 
 configure:
+	@command -v $(CMAKE) >/dev/null 2>&1 || { echo "make: $(CMAKE) not found: run 'make deps' (as root; installs cmake, a compiler and the libraries), or 'make run' / 'make test', which do that first" >&2; exit 1; }
 	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSHBPP_WERROR=ON $(CMAKE_ARGS)
 
 build: configure
