@@ -310,7 +310,7 @@ build_defaults(void)
     if (atomic_load_explicit(&defaults_state, memory_order_acquire) == 2)
         return;
     if (atomic_compare_exchange_strong(&defaults_state, &expect, 1)) {
-        join(sshbpp__kex_names, default_kex_buf, sizeof(default_kex_buf));
+        join(sshbpp__kex_defaults(), default_kex_buf, sizeof(default_kex_buf));
         join(sshbpp__hostkey_names, default_hk_buf, sizeof(default_hk_buf));
         atomic_store_explicit(&defaults_state, 2, memory_order_release);
         return;
@@ -518,7 +518,7 @@ find_hostkey(const sshbpp_kex *k, const char *alg)
 static int
 config_valid(const sshbpp_kex *k)
 {
-    if (!list_valid(k->cfg[CFG_KEX], sshbpp__kex_names) ||
+    if (!list_valid(k->cfg[CFG_KEX], sshbpp__kex_supported()) ||
         !list_valid(k->cfg[CFG_HOSTKEY], sshbpp__hostkey_names) ||
         !list_valid(k->cfg[CFG_CIPHER], sshbpp_alg_list(SSHBPP_ALG_CIPHER)) ||
         !list_valid(k->cfg[CFG_MAC], sshbpp_alg_list(SSHBPP_ALG_MAC)) ||
@@ -1158,9 +1158,7 @@ input_kex_init(sshbpp_kex *k, const sshbpp_packet *pkt)
     sshbpp__wb_init(&ks);
     sshbpp__wb_init(&sig);
     sshbpp__wb_init(&msg);
-    if ((r = sshbpp__eph_generate(&k->eph, k->m)) != 0 ||
-        (r = sshbpp__eph_put_public(&k->eph, &qs)) != 0 ||
-        (r = sshbpp__eph_derive(&k->eph, val, vlen, &K)) != 0 ||
+    if ((r = sshbpp__eph_reply(&k->eph, k->m, val, vlen, &qs, &K)) != 0 ||
         (r = sshbpp__hostkey_put_blob(hk, &ks)) != 0)
         goto out;
     if ((r = qs.err) != 0 || (r = K.err) != 0 || (r = ks.err) != 0)

@@ -9,42 +9,121 @@
  * our ephemeral key (small-subgroup and invalid-curve attacks) or force a
  * known shared secret.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/params.h>
 
 #include "kex_int.h"
 
-/* Preference order: X25519 first (fast, constant-time, no validation
- * pitfalls), then the NIST curves, then the big finite-field groups. */
+/* Preference order: the post-quantum hybrid first (when libcrypto has
+ * ML-KEM), X25519 next (fast, constant-time, no validation pitfalls), then
+ * the NIST curves, then the big finite-field groups; the SHA-1 methods last
+ * and only on request (SSHBPP__KEXF_LEGACY: never in the default list). */
 static const sshbpp__kex_method methods[] = {
-    {"curve25519-sha256", SSHBPP__KEX_X25519, "SHA256", 32, NULL},
-    {"curve25519-sha256@libssh.org", SSHBPP__KEX_X25519, "SHA256", 32, NULL},
-    {"ecdh-sha2-nistp256", SSHBPP__KEX_ECDH, "SHA256", 32, "P-256"},
-    {"ecdh-sha2-nistp384", SSHBPP__KEX_ECDH, "SHA384", 48, "P-384"},
-    {"ecdh-sha2-nistp521", SSHBPP__KEX_ECDH, "SHA512", 64, "P-521"},
-    {"diffie-hellman-group16-sha512", SSHBPP__KEX_DH, "SHA512", 64, "modp_4096"},
-    {"diffie-hellman-group14-sha256", SSHBPP__KEX_DH, "SHA256", 32, "modp_2048"},
+    {"mlkem768x25519-sha256", SSHBPP__KEX_MLKEM768X25519, "SHA256", 32, NULL, 0},
+    {"curve25519-sha256", SSHBPP__KEX_X25519, "SHA256", 32, NULL, 0},
+    {"curve25519-sha256@libssh.org", SSHBPP__KEX_X25519, "SHA256", 32, NULL, 0},
+    {"ecdh-sha2-nistp256", SSHBPP__KEX_ECDH, "SHA256", 32, "P-256", 0},
+    {"ecdh-sha2-nistp384", SSHBPP__KEX_ECDH, "SHA384", 48, "P-384", 0},
+    {"ecdh-sha2-nistp521", SSHBPP__KEX_ECDH, "SHA512", 64, "P-521", 0},
+    {"diffie-hellman-group16-sha512", SSHBPP__KEX_DH, "SHA512", 64, "modp_4096", 0},
+    {"diffie-hellman-group18-sha512", SSHBPP__KEX_DH, "SHA512", 64, "modp_8192", 0},
+    {"diffie-hellman-group14-sha256", SSHBPP__KEX_DH, "SHA256", 32, "modp_2048", 0},
+    {"diffie-hellman-group14-sha1", SSHBPP__KEX_DH, "SHA1", 20, "modp_2048",
+     SSHBPP__KEXF_LEGACY},
 };
 
 #define NMETHODS (sizeof(methods) / sizeof(methods[0]))
 
-const char *const sshbpp__kex_names[] = {
-    "curve25519-sha256",
-    "curve25519-sha256@libssh.org",
-    "ecdh-sha2-nistp256",
-    "ecdh-sha2-nistp384",
-    "ecdh-sha2-nistp521",
-    "diffie-hellman-group16-sha512",
-    "diffie-hellman-group14-sha256",
-    NULL,
-};
+/* ML-KEM-768 sizes (FIPS 203 table 3): encapsulation key, ciphertext,
+ * shared secret. */
+#define MLKEM768_EK_LEN 1184
+#define MLKEM768_CT_LEN 1088
+#define MLKEM768_SS_LEN 32
+#define MLKEM_ALG "ML-KEM-768"
+
+/* 1 if libcrypto can fetch ML-KEM-768 (OpenSSL 3.5 and later), probed once.
+ * A race only repeats the probe, which gives the same answer. */
+static atomic_int mlkem_state; /* 0 unknown, 1 present, -1 absent */
+
+static int
+mlkem_available(void)
+{
+    int st = atomic_load_explicit(&mlkem_state, memory_order_acquire);
+    EVP_KEM *kem;
+    EVP_KEYMGMT *km;
+
+    if (st == 0) {
+        kem = EVP_KEM_fetch(NULL, MLKEM_ALG, NULL);
+        km = EVP_KEYMGMT_fetch(NULL, MLKEM_ALG, NULL);
+        st = kem != NULL && km != NULL ? 1 : -1;
+        EVP_KEM_free(kem);
+        EVP_KEYMGMT_free(km);
+        /* The fetch failure leaves errors on the thread's queue. */
+        if (st < 0)
+            ERR_clear_error();
+        atomic_store_explicit(&mlkem_state, st, memory_order_release);
+    }
+    return st > 0;
+}
+
+static int
+method_available(const sshbpp__kex_method *m)
+{
+    return m->type != SSHBPP__KEX_MLKEM768X25519 || mlkem_available();
+}
+
+/* The two name tables, built once from methods[]: every method this
+ * libcrypto can run, and those of them that are on by default. */
+static const char *supported_names[NMETHODS + 1], *default_names[NMETHODS + 1];
+static atomic_int names_state; /* 0 unbuilt, 1 building, 2 built */
+
+static void
+build_names(void)
+{
+    int expect = 0;
+    size_t i, ns = 0, nd = 0;
+
+    if (atomic_load_explicit(&names_state, memory_order_acquire) == 2)
+        return;
+    if (atomic_compare_exchange_strong(&names_state, &expect, 1)) {
+        for (i = 0; i < NMETHODS; i++) {
+            if (!method_available(&methods[i]))
+                continue;
+            supported_names[ns++] = methods[i].name;
+            if (!(methods[i].flags & SSHBPP__KEXF_LEGACY))
+                default_names[nd++] = methods[i].name;
+        }
+        supported_names[ns] = NULL;
+        default_names[nd] = NULL;
+        atomic_store_explicit(&names_state, 2, memory_order_release);
+        return;
+    }
+    while (atomic_load_explicit(&names_state, memory_order_acquire) != 2)
+        ;
+}
+
+const char *const *
+sshbpp__kex_supported(void)
+{
+    build_names();
+    return supported_names;
+}
+
+const char *const *
+sshbpp__kex_defaults(void)
+{
+    build_names();
+    return default_names;
+}
 
 #define X25519_LEN 32
 
@@ -57,7 +136,7 @@ sshbpp__kex_method_find(const char *name)
         return NULL;
     for (i = 0; i < NMETHODS; i++)
         if (strcmp(methods[i].name, name) == 0)
-            return &methods[i];
+            return method_available(&methods[i]) ? &methods[i] : NULL;
     return NULL;
 }
 
@@ -72,7 +151,15 @@ sshbpp__eph_generate(sshbpp__kex_eph *e, const sshbpp__kex_method *m)
         return SSHBPP_EINVAL;
     e->m = NULL;
     e->key = NULL;
+    e->kem = NULL;
     switch (m->type) {
+    case SSHBPP__KEX_MLKEM768X25519:
+        if (!mlkem_available())
+            return SSHBPP_EUNSUPPORTED;
+        if ((e->kem = EVP_PKEY_Q_keygen(NULL, NULL, MLKEM_ALG)) == NULL)
+            return SSHBPP_ECRYPTO;
+        ctx = EVP_PKEY_CTX_new_from_name(NULL, "X25519", NULL);
+        break;
     case SSHBPP__KEX_X25519:
         ctx = EVP_PKEY_CTX_new_from_name(NULL, "X25519", NULL);
         break;
@@ -86,7 +173,7 @@ sshbpp__eph_generate(sshbpp__kex_eph *e, const sshbpp__kex_method *m)
         return SSHBPP_EINVAL;
     }
     if (ctx == NULL)
-        return SSHBPP_ECRYPTO;
+        goto out;
     if (EVP_PKEY_keygen_init(ctx) <= 0)
         goto out;
     /* The named group (P-256, modp_2048, ...) fixes the domain parameters;
@@ -99,6 +186,10 @@ sshbpp__eph_generate(sshbpp__kex_eph *e, const sshbpp__kex_method *m)
     e->key = key;
     r = 0;
 out:
+    if (r != 0) {
+        EVP_PKEY_free(e->kem);
+        e->kem = NULL;
+    }
     EVP_PKEY_CTX_free(ctx);
     return r;
 }
@@ -110,7 +201,9 @@ sshbpp__eph_free(sshbpp__kex_eph *e)
         return;
     /* EVP_PKEY_free wipes the private key material. */
     EVP_PKEY_free(e->key);
+    EVP_PKEY_free(e->kem);
     e->key = NULL;
+    e->kem = NULL;
     e->m = NULL;
 }
 
@@ -135,6 +228,24 @@ sshbpp__eph_put_public(const sshbpp__kex_eph *e, sshbpp__wbuf *out)
     if (e == NULL || e->m == NULL || e->key == NULL || out == NULL)
         return SSHBPP_EINVAL;
     switch (e->m->type) {
+    case SSHBPP__KEX_MLKEM768X25519: {
+        uint8_t ek[MLKEM768_EK_LEN + X25519_LEN];
+
+        /* C_INIT = ML-KEM-768 encapsulation key || X25519 public key
+         * (draft-ietf-sshm-mlkem-hybrid-kex / OpenSSH PROTOCOL). */
+        if (e->kem == NULL)
+            return SSHBPP_EINVAL; /* the server's value comes from eph_reply */
+        if (EVP_PKEY_get_octet_string_param(e->kem, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, ek,
+                                            sizeof(ek), &len) <= 0 ||
+            len != MLKEM768_EK_LEN)
+            return SSHBPP_ECRYPTO;
+        len = X25519_LEN;
+        if (EVP_PKEY_get_raw_public_key(e->key, ek + MLKEM768_EK_LEN, &len) <= 0 ||
+            len != X25519_LEN)
+            return SSHBPP_ECRYPTO;
+        sshbpp__wb_string(out, ek, sizeof(ek));
+        break;
+    }
     case SSHBPP__KEX_X25519:
         len = X25519_LEN;
         if (EVP_PKEY_get_raw_public_key(e->key, buf, &len) <= 0 || len != X25519_LEN)
@@ -237,34 +348,75 @@ sshbpp__dh_check_range(const BIGNUM *f, const BIGNUM *p)
     return r;
 }
 
-/* Builds the peer's DH public key in our group after checking
- * 1 < f < p-1 (RFC 4253 section 8: "Values of 'e' or 'f' that are not in
- * the range [1, p-1] MUST NOT be sent or accepted"; 1 and p-1 are excluded
- * too because they force a shared secret of 1 or +-1). OpenSSL's public
- * check then also confirms that f lies in the order-q subgroup. */
+/* see kex_int.h: the rule of RFC 4253 section 8 ("Values of 'e' or 'f'
+ * that are not in the range [1, p-1] MUST NOT be sent or accepted"), with 1
+ * and p-1 excluded as OpenSSH's dh_pub_is_valid() does (they force a
+ * shared secret of 1 or +-1), and the subgroup test: for a safe prime
+ * p = 2q + 1, f must have order q, else (p-2 for instance, a non-residue)
+ * the shared secret leaks a bit of our exponent. f is public, so the
+ * exponentiation need not be constant-time. */
+int
+sshbpp__dh_pub_check(const uint8_t *pb, size_t plen, const uint8_t *fb, size_t flen)
+{
+    BN_CTX *bc = NULL;
+    BIGNUM *p = NULL, *f = NULL, *pm1 = NULL, *q = NULL, *t = NULL;
+    int r = SSHBPP_ENOMEM;
+
+    if (pb == NULL || (fb == NULL && flen > 0) || plen == 0 || plen > 2048)
+        return SSHBPP_EINVAL;
+    if (flen > plen)
+        return SSHBPP_EKEXVALUE;
+    if ((bc = BN_CTX_new()) == NULL || (p = BN_bin2bn(pb, (int)plen, NULL)) == NULL ||
+        (f = BN_bin2bn(fb, (int)flen, NULL)) == NULL || (pm1 = BN_dup(p)) == NULL ||
+        (q = BN_new()) == NULL || (t = BN_new()) == NULL)
+        goto out;
+    r = SSHBPP_ECRYPTO;
+    if (!BN_sub_word(pm1, 1) || !BN_rshift1(q, pm1))
+        goto out;
+    if ((r = sshbpp__dh_check_range(f, p)) != 0)
+        goto out;
+    r = SSHBPP_ECRYPTO;
+    if (!BN_mod_exp(t, f, q, p, bc))
+        goto out;
+    r = BN_is_one(t) ? 0 : SSHBPP_EKEXVALUE;
+out:
+    BN_free(t);
+    BN_free(q);
+    BN_free(pm1);
+    BN_free(f);
+    BN_free(p);
+    BN_CTX_free(bc);
+    return r;
+}
+
+/* Builds the peer's DH public key in our group after our own check of f
+ * (sshbpp__dh_pub_check), which is what decides: OpenSSL's own public-key
+ * check differs between versions (3.0 tests the subgroup, 3.5 does not). */
 static int
 dh_peer(const EVP_PKEY *ours, const char *group, const uint8_t *mag, size_t n, EVP_PKEY **peer)
 {
-    EVP_PKEY_CTX *ctx = NULL, *chk = NULL;
+    EVP_PKEY_CTX *ctx = NULL;
     OSSL_PARAM_BLD *bld = NULL;
     OSSL_PARAM *params = NULL;
     BIGNUM *p = NULL, *f = NULL;
-    int r = SSHBPP_ECRYPTO;
+    uint8_t *pb = NULL;
+    int plen, r = SSHBPP_ECRYPTO;
 
     *peer = NULL;
     if (EVP_PKEY_get_bn_param(ours, OSSL_PKEY_PARAM_FFC_P, &p) <= 0 || p == NULL)
         goto out;
-    if (n > (size_t)BN_num_bytes(p)) {
-        r = SSHBPP_EKEXVALUE;
+    plen = BN_num_bytes(p);
+    if (plen <= 0 || (pb = malloc((size_t)plen)) == NULL) {
+        r = plen <= 0 ? SSHBPP_ECRYPTO : SSHBPP_ENOMEM;
         goto out;
     }
-    if ((f = BN_bin2bn(mag, (int)n, NULL)) == NULL)
+    if (BN_bn2bin(p, pb) != plen)
         goto out;
-    /* Our own check, before OpenSSL's public check (which would refuse
-     * these too, but is not ours to rely on). */
-    if ((r = sshbpp__dh_check_range(f, p)) != 0)
+    if ((r = sshbpp__dh_pub_check(pb, (size_t)plen, mag, n)) != 0)
         goto out;
     r = SSHBPP_ECRYPTO;
+    if ((f = BN_bin2bn(mag, (int)n, NULL)) == NULL)
+        goto out;
     if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
         !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
         !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PUB_KEY, f) ||
@@ -277,24 +429,189 @@ dh_peer(const EVP_PKEY *ours, const char *group, const uint8_t *mag, size_t n, E
         r = SSHBPP_EKEXVALUE;
         goto out;
     }
-    if ((chk = EVP_PKEY_CTX_new_from_pkey(NULL, *peer, NULL)) == NULL)
-        goto out;
-    if (EVP_PKEY_public_check(chk) != 1) {
-        r = SSHBPP_EKEXVALUE;
-        goto out;
-    }
     r = 0;
 out:
     if (r != 0) {
         EVP_PKEY_free(*peer);
         *peer = NULL;
     }
-    EVP_PKEY_CTX_free(chk);
     EVP_PKEY_CTX_free(ctx);
     OSSL_PARAM_free(params);
     OSSL_PARAM_BLD_free(bld);
+    free(pb);
     BN_free(f);
     BN_free(p);
+    return r;
+}
+
+/* X25519 with our key and the peer's 32 bytes into out[32]; an all-zero
+ * result (a low-order peer point, RFC 7748 section 6.1) is the peer's
+ * fault. Used by the hybrid, which takes the raw 32 bytes. */
+static int
+x25519_raw(EVP_PKEY *ours, const uint8_t *peer, uint8_t out[X25519_LEN])
+{
+    EVP_PKEY *pk = NULL;
+    EVP_PKEY_CTX *ctx = NULL;
+    size_t slen = X25519_LEN, i;
+    uint8_t acc = 0;
+    int r = SSHBPP_ECRYPTO;
+
+    if ((pk = EVP_PKEY_new_raw_public_key_ex(NULL, "X25519", NULL, peer, X25519_LEN)) == NULL)
+        return SSHBPP_EKEXVALUE;
+    if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, ours, NULL)) == NULL ||
+        EVP_PKEY_derive_init(ctx) <= 0)
+        goto out;
+    if (EVP_PKEY_derive_set_peer(ctx, pk) <= 0) {
+        r = SSHBPP_EKEXVALUE;
+        goto out;
+    }
+    if (EVP_PKEY_derive(ctx, out, &slen) <= 0) {
+        r = SSHBPP_EKEXVALUE;
+        goto out;
+    }
+    if (slen != X25519_LEN)
+        goto out;
+    for (i = 0; i < slen; i++)
+        acc |= out[i];
+    r = acc == 0 ? SSHBPP_EKEXVALUE : 0;
+out:
+    if (r != 0)
+        OPENSSL_cleanse(out, X25519_LEN);
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(pk);
+    return r;
+}
+
+/* K = string(SHA-256(ss_kem || ss_x)) for the hybrid. */
+static int
+hybrid_k(const uint8_t ss_kem[MLKEM768_SS_LEN], const uint8_t ss_x[X25519_LEN],
+         sshbpp__wbuf *K_out)
+{
+    uint8_t both[MLKEM768_SS_LEN + X25519_LEN], h[32];
+    unsigned int hlen = 0;
+    int ok;
+
+    memcpy(both, ss_kem, MLKEM768_SS_LEN);
+    memcpy(both + MLKEM768_SS_LEN, ss_x, X25519_LEN);
+    ok = EVP_Digest(both, sizeof(both), h, &hlen, EVP_sha256(), NULL) == 1 && hlen == 32;
+    OPENSSL_cleanse(both, sizeof(both));
+    if (ok)
+        sshbpp__wb_string(K_out, h, sizeof(h));
+    OPENSSL_cleanse(h, sizeof(h));
+    return !ok ? SSHBPP_ECRYPTO : K_out->err;
+}
+
+/* Client: S_REPLY = ciphertext (1088) || X25519 public (32). */
+static int
+hybrid_client(const sshbpp__kex_eph *e, const uint8_t *peer, size_t n, sshbpp__wbuf *K_out)
+{
+    EVP_PKEY_CTX *ctx = NULL;
+    uint8_t ss_kem[MLKEM768_SS_LEN], ss_x[X25519_LEN];
+    size_t sslen = sizeof(ss_kem);
+    int r;
+
+    if (e->kem == NULL)
+        return SSHBPP_EINVAL;
+    if (n != MLKEM768_CT_LEN + X25519_LEN)
+        return SSHBPP_EKEXVALUE;
+    if ((r = x25519_raw(e->key, peer + MLKEM768_CT_LEN, ss_x)) != 0)
+        return r;
+    r = SSHBPP_ECRYPTO;
+    /* ML-KEM decapsulation never fails on a well-sized ciphertext: a
+     * forged one yields the implicit-rejection secret, so the exchange
+     * then fails at the signature or at the first MAC. */
+    if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, e->kem, NULL)) == NULL ||
+        EVP_PKEY_decapsulate_init(ctx, NULL) <= 0 ||
+        EVP_PKEY_decapsulate(ctx, ss_kem, &sslen, peer, MLKEM768_CT_LEN) <= 0 ||
+        sslen != MLKEM768_SS_LEN)
+        goto out;
+    r = hybrid_k(ss_kem, ss_x, K_out);
+out:
+    OPENSSL_cleanse(ss_kem, sizeof(ss_kem));
+    OPENSSL_cleanse(ss_x, sizeof(ss_x));
+    EVP_PKEY_CTX_free(ctx);
+    return r;
+}
+
+/* Server: C_INIT = encapsulation key (1184) || X25519 public (32). The
+ * encapsulation key is imported with OpenSSL's FIPS 203 input check (every
+ * coefficient below q), so a malformed key is refused, not used. */
+static int
+hybrid_server(sshbpp__kex_eph *e, const sshbpp__kex_method *m, const uint8_t *peer, size_t n,
+              sshbpp__wbuf *qs_out, sshbpp__wbuf *K_out)
+{
+    EVP_PKEY_CTX *ictx = NULL, *ctx = NULL;
+    EVP_PKEY *ek = NULL;
+    OSSL_PARAM params[2];
+    uint8_t reply[MLKEM768_CT_LEN + X25519_LEN], ss_kem[MLKEM768_SS_LEN], ss_x[X25519_LEN];
+    size_t ctlen = MLKEM768_CT_LEN, sslen = sizeof(ss_kem), xlen = X25519_LEN;
+    int r;
+
+    if (n != MLKEM768_EK_LEN + X25519_LEN)
+        return SSHBPP_EKEXVALUE;
+    if ((r = sshbpp__eph_generate(e, m)) != 0)
+        return r;
+    /* The server needs no ML-KEM key pair of its own. */
+    EVP_PKEY_free(e->kem);
+    e->kem = NULL;
+    if ((r = x25519_raw(e->key, peer + MLKEM768_EK_LEN, ss_x)) != 0)
+        goto out;
+    r = SSHBPP_ECRYPTO;
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                                  (void *)(uintptr_t)peer, MLKEM768_EK_LEN);
+    params[1] = OSSL_PARAM_construct_end();
+    if ((ictx = EVP_PKEY_CTX_new_from_name(NULL, MLKEM_ALG, NULL)) == NULL ||
+        EVP_PKEY_fromdata_init(ictx) <= 0)
+        goto out;
+    if (EVP_PKEY_fromdata(ictx, &ek, EVP_PKEY_PUBLIC_KEY, params) <= 0 || ek == NULL) {
+        r = SSHBPP_EKEXVALUE;
+        goto out;
+    }
+    if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, ek, NULL)) == NULL ||
+        EVP_PKEY_encapsulate_init(ctx, NULL) <= 0 ||
+        EVP_PKEY_encapsulate(ctx, reply, &ctlen, ss_kem, &sslen) <= 0 ||
+        ctlen != MLKEM768_CT_LEN || sslen != MLKEM768_SS_LEN)
+        goto out;
+    if (EVP_PKEY_get_raw_public_key(e->key, reply + MLKEM768_CT_LEN, &xlen) <= 0 ||
+        xlen != X25519_LEN)
+        goto out;
+    if ((r = hybrid_k(ss_kem, ss_x, K_out)) != 0)
+        goto out;
+    sshbpp__wb_string(qs_out, reply, sizeof(reply));
+    r = qs_out->err;
+out:
+    OPENSSL_cleanse(ss_kem, sizeof(ss_kem));
+    OPENSSL_cleanse(ss_x, sizeof(ss_x));
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_CTX_free(ictx);
+    EVP_PKEY_free(ek);
+    if (r != 0) {
+        sshbpp__wb_reset(K_out);
+        sshbpp__eph_free(e);
+    }
+    return r;
+}
+
+int
+sshbpp__eph_reply(sshbpp__kex_eph *e, const sshbpp__kex_method *m, const uint8_t *peer,
+                  size_t n, sshbpp__wbuf *qs_out, sshbpp__wbuf *K_out)
+{
+    int r;
+
+    if (e == NULL || m == NULL || qs_out == NULL || K_out == NULL || (peer == NULL && n > 0))
+        return SSHBPP_EINVAL;
+    e->m = NULL;
+    e->key = NULL;
+    e->kem = NULL;
+    if (m->type == SSHBPP__KEX_MLKEM768X25519)
+        return hybrid_server(e, m, peer, n, qs_out, K_out);
+    if ((r = sshbpp__eph_generate(e, m)) != 0)
+        return r;
+    if ((r = sshbpp__eph_put_public(e, qs_out)) != 0 ||
+        (r = sshbpp__eph_derive(e, peer, n, K_out)) != 0) {
+        sshbpp__wb_reset(K_out);
+        sshbpp__eph_free(e);
+    }
     return r;
 }
 
@@ -311,6 +628,8 @@ sshbpp__eph_derive(const sshbpp__kex_eph *e, const uint8_t *peer, size_t n, sshb
     if (e == NULL || e->m == NULL || e->key == NULL || K_out == NULL || (peer == NULL && n > 0))
         return SSHBPP_EINVAL;
     switch (e->m->type) {
+    case SSHBPP__KEX_MLKEM768X25519:
+        return hybrid_client(e, peer, n, K_out);
     case SSHBPP__KEX_X25519:
         /* RFC 8731 section 3.1: Q_C/Q_S are exactly 32 bytes. */
         if (n != X25519_LEN)
