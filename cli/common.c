@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -185,10 +186,45 @@ cli_parse_seconds(const char *s, double *out)
     return 0;
 }
 
+/* -o Keyword=value (or "Keyword value"), as ssh(1) takes it. */
+static void
+alg_o_option(struct cli_algs *a, const char *arg)
+{
+    static const struct {
+        const char *key;
+        size_t field;
+    } keys[] = {
+        {"kexalgorithms", offsetof(struct cli_algs, kex)},
+        {"hostkeyalgorithms", offsetof(struct cli_algs, hostkey)},
+        {"ciphers", offsetof(struct cli_algs, ciphers)},
+        {"macs", offsetof(struct cli_algs, macs)},
+    };
+    size_t n = strcspn(arg, "= \t"), i;
+    const char *val = arg + n;
+
+    if (*val != '\0')
+        val++;
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (strlen(keys[i].key) == n && strncasecmp(arg, keys[i].key, n) == 0) {
+            memcpy((char *)a + keys[i].field, &val, sizeof(val));
+            return;
+        }
+    }
+    if (n == 11 && strncasecmp(arg, "compression", n) == 0 &&
+        (strcasecmp(val, "yes") == 0 || strcasecmp(val, "no") == 0)) {
+        a->compression = strcasecmp(val, "yes") == 0 ? CLI_COMPRESSION_ALL : "none";
+        return;
+    }
+    a->bad_o = arg;
+}
+
 int
 cli_alg_option(struct cli_algs *a, int opt, const char *arg)
 {
     switch (opt) {
+    case 'o':
+        alg_o_option(a, arg);
+        return 1;
     case 'c':
         a->ciphers = arg;
         return 1;
@@ -277,6 +313,10 @@ cli_algs_check(const struct cli_algs *a, const char **what)
     };
     size_t i;
 
+    if (a->bad_o != NULL) {
+        *what = "-o (KexAlgorithms, HostKeyAlgorithms, Ciphers, MACs, Compression)";
+        return SSHBPP_EINVAL;
+    }
     for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
         sshbpp_kex_config cfg;
         sshbpp_kex *k;

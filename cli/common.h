@@ -98,6 +98,7 @@ int cli_parse_seconds(const char *s, double *out);
  * default. */
 struct cli_algs {
     const char *kex, *hostkey, *ciphers, *macs, *compression;
+    const char *bad_o; /* an -o this program does not know, for cli_algs_check */
 };
 
 /* getopt_long codes for the long-only options, above any character. */
@@ -133,8 +134,12 @@ enum {
 #define CLI_COMPRESSION_ALL "zlib@openssh.com,zlib,none"
 
 /* Handles one of the shared algorithm options (-c, -m, -C, --kex,
- * --hostkey-algorithms, --compression). Returns 1 if opt was one of them,
- * else 0. */
+ * --hostkey-algorithms, --compression, and OpenSSH's spelling -o
+ * KexAlgorithms=..., HostKeyAlgorithms=..., Ciphers=..., MACs=...,
+ * Compression=yes|no, the keyword case-insensitive, '=' or a space before
+ * the value). Every list may use OpenSSH's +, - and ^ forms. Returns 1 if
+ * opt was one of them, else 0; an unknown -o is reported by
+ * cli_algs_check(). */
 int cli_alg_option(struct cli_algs *a, int opt, const char *arg);
 /* Fills a kex config from the options. */
 void cli_algs_config(const struct cli_algs *a, sshbpp_kex_config *cfg);

@@ -102,7 +102,7 @@ static void
 serve_usage(FILE *f)
 {
     fprintf(f,
-            "usage: sshbpp serve [-Cv] [--once] [-c cipher_spec] [-m mac_spec] [-p port]\n"
+            "usage: sshbpp serve [-Cv] [--once] [-c cipher_spec] [-m mac_spec] [-o option] [-p port]\n"
             "                    [--bind address] [--hostkey file] [--kex algorithms]\n"
             "                    [--hostkey-algorithms algorithms] [--compression[=algorithms]]\n"
             "                    [--max-clients n] [--login-grace seconds]\n"
@@ -130,6 +130,9 @@ serve_help(void)
            "                        (repeatable); default: an ephemeral ed25519 key\n"
            "  -c cipher_spec        ciphers to offer, comma-separated (sshbpp -Q cipher)\n"
            "  -m mac_spec           MACs to offer, comma-separated (sshbpp -Q mac)\n"
+           "  -o option             OpenSSH-style: KexAlgorithms=, HostKeyAlgorithms=,\n"
+           "                        Ciphers=, MACs= (lists), Compression=yes|no; lists take\n"
+           "                        OpenSSH's +a (append), -a,b* (remove), ^a (first)\n"
            "  --kex algorithms      key exchange methods to offer (sshbpp -Q kex)\n"
            "  --hostkey-algorithms algorithms\n"
            "                        host key algorithms to offer (sshbpp -Q key)\n"
@@ -893,7 +896,7 @@ cli_serve(int argc, char **argv)
     srv.lfd = -1;
     srv.wake[0] = srv.wake[1] = -1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":c:Chm:p:v", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":c:Chm:o:p:v", longopts, NULL)) != -1) {
         if (cli_alg_option(&srv.algs, opt, optarg))
             continue;
         switch (opt) {

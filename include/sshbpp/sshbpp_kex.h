@@ -49,9 +49,15 @@ enum sshbpp_kexinit_list {
 };
 
 /* Algorithm preferences: comma-separated SSH names, NULL for the default
- * list (sshbpp_kex_default()). The same cipher/MAC/compression list is
- * offered for both directions. The pseudo-algorithms ext-info-c/-s and
- * kex-strict-c/s-v00@openssh.com are added by the library. */
+ * list (sshbpp_kex_default()). OpenSSH's list syntax (ssh_config(5)) works
+ * in every field: "+a,b" appends a and b to the default list, "-a,b*"
+ * removes names from it (the patterns '*' and '?' allowed), "^a,b" puts a
+ * and b at its head; after '+' and '^' only supported names are accepted.
+ * Legacy algorithms (diffie-hellman-group14-sha1, ...) are never in the
+ * defaults and must be asked for, e.g. "+diffie-hellman-group14-sha1".
+ * The same cipher/MAC/compression list is offered for both directions. The
+ * pseudo-algorithms ext-info-c/-s and kex-strict-c/s-v00@openssh.com are
+ * added by the library. */
 typedef struct sshbpp_kex_config {
     const char *kex;
     const char *hostkey;
@@ -63,6 +69,13 @@ typedef struct sshbpp_kex_config {
 /* The default list for one KEXINIT slot (SSHBPP_KEXINIT_KEX, _HOSTKEY,
  * _CIPHER_C2S, _MAC_C2S, _COMP_C2S); static storage; NULL for others. */
 SSHBPP_API const char *sshbpp_kex_default(int list);
+
+/* Every key exchange (SSHBPP_KEXINIT_KEX) or host key signature
+ * (SSHBPP_KEXINIT_HOSTKEY) algorithm this build can run with the libcrypto
+ * it runs on, legacy ones included, in preference order: a NULL-terminated
+ * array in static storage; NULL for other lists. mlkem768x25519-sha256 is
+ * in it only when libcrypto provides ML-KEM-768 (OpenSSL 3.5 and later). */
+SSHBPP_API const char *const *sshbpp_kex_supported(int list);
 
 /* What the state machine needs from the packet layer. All return 0 or a
  * negative SSHBPP_E* code (which fails the exchange). send() must be safe

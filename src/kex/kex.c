@@ -341,6 +341,20 @@ sshbpp_kex_default(int list)
     }
 }
 
+/* see sshbpp_kex.h */
+const char *const *
+sshbpp_kex_supported(int list)
+{
+    switch (list) {
+    case SSHBPP_KEXINIT_KEX:
+        return sshbpp__kex_supported();
+    case SSHBPP_KEXINIT_HOSTKEY:
+        return sshbpp__hostkey_names;
+    default:
+        return NULL;
+    }
+}
+
 /* ---------------------------------------------------------------------- */
 /* lifecycle                                                               */
 
@@ -352,6 +366,7 @@ sshbpp_kex_new(int role, const sshbpp_kex_config *cfg, const sshbpp_kex_transpor
                                     SSHBPP_KEXINIT_CIPHER_C2S, SSHBPP_KEXINIT_MAC_C2S,
                                     SSHBPP_KEXINIT_COMP_C2S};
     const char *given[CFG_N];
+    const char *const *all[CFG_N];
     sshbpp_kex *k;
     int i;
 
@@ -370,9 +385,22 @@ sshbpp_kex_new(int role, const sshbpp_kex_config *cfg, const sshbpp_kex_transpor
     given[CFG_CIPHER] = cfg->ciphers;
     given[CFG_MAC] = cfg->macs;
     given[CFG_COMP] = cfg->compression;
+    all[CFG_KEX] = sshbpp__kex_supported();
+    all[CFG_HOSTKEY] = sshbpp__hostkey_names;
+    all[CFG_CIPHER] = sshbpp_alg_list(SSHBPP_ALG_CIPHER);
+    all[CFG_MAC] = sshbpp_alg_list(SSHBPP_ALG_MAC);
+    all[CFG_COMP] = sshbpp_alg_list(SSHBPP_ALG_COMP);
     for (i = 0; i < CFG_N; i++) {
-        const char *s = given[i] != NULL ? given[i] : sshbpp_kex_default(slot[i]);
-        if ((k->cfg[i] = dup_s(s)) == NULL) {
+        /* OpenSSH's "+", "-" and "^" forms are resolved against the
+         * default list here; a spec that does not resolve is kept as it
+         * is, so that sshbpp_kex_start() reports it (SSHBPP_EUNSUPPORTED:
+         * no algorithm name starts with those characters). */
+        int r = sshbpp__alglist_resolve(given[i], sshbpp_kex_default(slot[i]), all[i],
+                                        &k->cfg[i]);
+
+        if (r == SSHBPP_EUNSUPPORTED)
+            k->cfg[i] = dup_s(given[i]);
+        if (k->cfg[i] == NULL) {
             sshbpp_kex_free(k);
             return NULL;
         }

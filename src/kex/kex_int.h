@@ -162,6 +162,17 @@ int sshbpp__kex_derive(const sshbpp__kex_method *m, const uint8_t *K, size_t kle
                        const uint8_t *H, size_t hlen, char letter, const uint8_t *sid,
                        size_t sidlen, uint8_t *out, size_t need);
 
+/* ---- alglist.c ----------------------------------------------------------- */
+
+/* Resolves an OpenSSH-style algorithm list spec against the default list
+ * def and the table all of every supported name (see alglist.c): "+a,b"
+ * appends, "-a,b*" removes (patterns allowed), "^a,b" puts first; a plain
+ * list (or NULL: def) is copied as it is. *out is malloc'ed. Returns 0,
+ * SSHBPP_EUNSUPPORTED (an unknown or empty name after '+' or '^', or an
+ * empty result), SSHBPP_EINVAL or SSHBPP_ENOMEM. */
+int sshbpp__alglist_resolve(const char *spec, const char *def, const char *const *all,
+                            char **out);
+
 /* ---- hostkey.c ----------------------------------------------------------- */
 
 enum sshbpp__hk_type { SSHBPP__HK_ED25519 = 1, SSHBPP__HK_ECDSA, SSHBPP__HK_RSA };
