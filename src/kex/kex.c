@@ -312,6 +312,14 @@ build_defaults(void)
     if (atomic_compare_exchange_strong(&defaults_state, &expect, 1)) {
         join(sshbpp__kex_defaults(), default_kex_buf, sizeof(default_kex_buf));
         join(sshbpp__hostkey_names, default_hk_buf, sizeof(default_hk_buf));
+        /* "ssh-rsa" (SHA-1 signatures) is legacy: supported, not default.
+         * It is the table's last name, so the default is the prefix. */
+        {
+            size_t n = strlen(default_hk_buf), m = strlen(",ssh-rsa");
+
+            if (n > m && strcmp(default_hk_buf + n - m, ",ssh-rsa") == 0)
+                default_hk_buf[n - m] = '\0';
+        }
         atomic_store_explicit(&defaults_state, 2, memory_order_release);
         return;
     }

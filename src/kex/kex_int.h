@@ -22,6 +22,7 @@
 #include "sshbpp/sshbpp_session.h"
 
 struct evp_pkey_st; /* EVP_PKEY */
+struct bignum_st;   /* BIGNUM */
 
 /* ---- wire.c ------------------------------------------------------------ */
 
@@ -149,6 +150,11 @@ int sshbpp__eph_reply(sshbpp__kex_eph *e, const sshbpp__kex_method *m, const uin
  * of a safe prime). Returns 0, SSHBPP_EKEXVALUE, or SSHBPP_ENOMEM /
  * SSHBPP_ECRYPTO. Our own code, so that what is refused does not depend on
  * the OpenSSL version. */
+/* A DH key pair in the group (p, g) given explicitly (RFC 2409 group 2,
+ * group exchange), with a 512-bit private exponent. Returns 0,
+ * SSHBPP_ECRYPTO. */
+int sshbpp__dh_keygen(const struct bignum_st *p, const struct bignum_st *g,
+                      struct evp_pkey_st **key);
 int sshbpp__dh_pub_check(const uint8_t *p, size_t plen, const uint8_t *f, size_t flen);
 void sshbpp__eph_free(sshbpp__kex_eph *e);
 

@@ -23,6 +23,8 @@
 
 #include "kex_int.h"
 
+#define GROUP_RFC2409_1024 "sshbpp-rfc2409-1024"
+
 /* Preference order: the post-quantum hybrid first (when libcrypto has
  * ML-KEM), X25519 next (fast, constant-time, no validation pitfalls), then
  * the NIST curves, then the big finite-field groups; the SHA-1 methods last
@@ -39,9 +41,21 @@ static const sshbpp__kex_method methods[] = {
     {"diffie-hellman-group14-sha256", SSHBPP__KEX_DH, "SHA256", 32, "modp_2048", 0},
     {"diffie-hellman-group14-sha1", SSHBPP__KEX_DH, "SHA1", 20, "modp_2048",
      SSHBPP__KEXF_LEGACY},
+    /* RFC 2409 group 2 (1024 bits): not an OpenSSL named group, so its
+     * prime comes from BN_get_rfc2409_prime_1024() (see explicit_group). */
+    {"diffie-hellman-group1-sha1", SSHBPP__KEX_DH, "SHA1", 20, GROUP_RFC2409_1024,
+     SSHBPP__KEXF_LEGACY},
 };
 
 #define NMETHODS (sizeof(methods) / sizeof(methods[0]))
+
+/* 1 if group is one of ours with explicit parameters rather than an
+ * OpenSSL group name. */
+static int
+explicit_group(const char *group)
+{
+    return group != NULL && strcmp(group, GROUP_RFC2409_1024) == 0;
+}
 
 /* ML-KEM-768 sizes (FIPS 203 table 3): encapsulation key, ciphertext,
  * shared secret. */
@@ -140,6 +154,53 @@ sshbpp__kex_method_find(const char *name)
     return NULL;
 }
 
+/* Private exponent length for explicit groups, in bits: twice the 256-bit
+ * security the strongest cipher we derive keys for needs, as OpenSSH sizes
+ * it (and far less work than a full-size exponent on an 8192-bit prime). */
+#define DH_PRIV_BITS 512
+
+/* see kex_int.h */
+int
+sshbpp__dh_keygen(const struct bignum_st *p, const struct bignum_st *g, struct evp_pkey_st **key)
+{
+    OSSL_PARAM_BLD *bld = NULL;
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *pctx = NULL, *kctx = NULL;
+    EVP_PKEY *dom = NULL;
+    OSSL_PARAM gp[2];
+    int r = SSHBPP_ECRYPTO;
+    int plen = DH_PRIV_BITS;
+
+    *key = NULL;
+    if (BN_num_bits(p) - 1 < plen)
+        plen = BN_num_bits(p) - 1;
+    if ((bld = OSSL_PARAM_BLD_new()) == NULL || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_FFC_P, p) ||
+        !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_FFC_G, g) ||
+        !OSSL_PARAM_BLD_push_int(bld, OSSL_PKEY_PARAM_DH_PRIV_LEN, plen) ||
+        (params = OSSL_PARAM_BLD_to_param(bld)) == NULL)
+        goto out;
+    if ((pctx = EVP_PKEY_CTX_new_from_name(NULL, "DH", NULL)) == NULL ||
+        EVP_PKEY_fromdata_init(pctx) <= 0 ||
+        EVP_PKEY_fromdata(pctx, &dom, EVP_PKEY_KEY_PARAMETERS, params) <= 0 || dom == NULL)
+        goto out;
+    /* priv_len as a key-generation parameter: OpenSSL 3.0 ignores it in
+     * the domain parameters of the template. */
+    gp[0] = OSSL_PARAM_construct_int(OSSL_PKEY_PARAM_DH_PRIV_LEN, &plen);
+    gp[1] = OSSL_PARAM_construct_end();
+    if ((kctx = EVP_PKEY_CTX_new_from_pkey(NULL, dom, NULL)) == NULL ||
+        EVP_PKEY_keygen_init(kctx) <= 0 || EVP_PKEY_CTX_set_params(kctx, gp) <= 0 ||
+        EVP_PKEY_keygen(kctx, key) <= 0 || *key == NULL)
+        goto out;
+    r = 0;
+out:
+    EVP_PKEY_CTX_free(kctx);
+    EVP_PKEY_CTX_free(pctx);
+    EVP_PKEY_free(dom);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    return r;
+}
+
 int
 sshbpp__eph_generate(sshbpp__kex_eph *e, const sshbpp__kex_method *m)
 {
@@ -167,6 +228,19 @@ sshbpp__eph_generate(sshbpp__kex_eph *e, const sshbpp__kex_method *m)
         ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
         break;
     case SSHBPP__KEX_DH:
+        if (explicit_group(m->group)) {
+            BIGNUM *p = BN_get_rfc2409_prime_1024(NULL), *g = BN_new();
+
+            r = p == NULL || g == NULL || !BN_set_word(g, 2) ? SSHBPP_ENOMEM
+                                                             : sshbpp__dh_keygen(p, g, &key);
+            BN_free(p);
+            BN_free(g);
+            if (r != 0)
+                return r;
+            e->m = m;
+            e->key = key;
+            return 0;
+        }
         ctx = EVP_PKEY_CTX_new_from_name(NULL, "DH", NULL);
         break;
     default:
@@ -398,12 +472,13 @@ dh_peer(const EVP_PKEY *ours, const char *group, const uint8_t *mag, size_t n, E
     EVP_PKEY_CTX *ctx = NULL;
     OSSL_PARAM_BLD *bld = NULL;
     OSSL_PARAM *params = NULL;
-    BIGNUM *p = NULL, *f = NULL;
+    BIGNUM *p = NULL, *g = NULL, *f = NULL;
     uint8_t *pb = NULL;
     int plen, r = SSHBPP_ECRYPTO;
 
     *peer = NULL;
-    if (EVP_PKEY_get_bn_param(ours, OSSL_PKEY_PARAM_FFC_P, &p) <= 0 || p == NULL)
+    if (EVP_PKEY_get_bn_param(ours, OSSL_PKEY_PARAM_FFC_P, &p) <= 0 || p == NULL ||
+        EVP_PKEY_get_bn_param(ours, OSSL_PKEY_PARAM_FFC_G, &g) <= 0 || g == NULL)
         goto out;
     plen = BN_num_bytes(p);
     if (plen <= 0 || (pb = malloc((size_t)plen)) == NULL) {
@@ -417,9 +492,18 @@ dh_peer(const EVP_PKEY *ours, const char *group, const uint8_t *mag, size_t n, E
     r = SSHBPP_ECRYPTO;
     if ((f = BN_bin2bn(mag, (int)n, NULL)) == NULL)
         goto out;
-    if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
-        !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
-        !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PUB_KEY, f) ||
+    if ((bld = OSSL_PARAM_BLD_new()) == NULL)
+        goto out;
+    /* A named group by its name (so that OpenSSL matches it to ours);
+     * explicit parameters as they are in our key. */
+    if (group != NULL && !explicit_group(group)) {
+        if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0))
+            goto out;
+    } else if (!OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_FFC_P, p) ||
+               !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_FFC_G, g)) {
+        goto out;
+    }
+    if (!OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PUB_KEY, f) ||
         (params = OSSL_PARAM_BLD_to_param(bld)) == NULL)
         goto out;
     if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, "DH", NULL)) == NULL ||
@@ -440,6 +524,7 @@ out:
     OSSL_PARAM_BLD_free(bld);
     free(pb);
     BN_free(f);
+    BN_free(g);
     BN_free(p);
     return r;
 }

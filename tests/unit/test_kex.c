@@ -361,7 +361,7 @@ test_all_methods(void **state)
                                     cb->mac, NULL};
             /* The server names the method too: legacy ones are not in
              * its default list. */
-            sshbpp_kex_config sc = {kexn[i], NULL, NULL, NULL, NULL};
+            sshbpp_kex_config sc = {kexn[i], sshbpp__hostkey_names[j], NULL, NULL, NULL};
             sshbpp_kex_info ci, si;
             pair p;
 
@@ -807,7 +807,8 @@ test_tampered_signature(void **state)
         sshbpp_kex_config cc = {NULL, sshbpp__hostkey_names[j], NULL, NULL, NULL};
         pair p;
 
-        pair_init(&p, &cc, NULL, key_for(sshbpp__hostkey_names[j]));
+        /* The server names it too: ssh-rsa is not in its default list. */
+        pair_init(&p, &cc, &cc, key_for(sshbpp__hostkey_names[j]));
         p.s.tamper_reply = 1;
         handshake(&p);
         assert_int_equal(p.c.err, SSHBPP_ESIGNATURE);

@@ -87,7 +87,7 @@ test_table(void **state)
         "curve25519-sha256",      "curve25519-sha256@libssh.org",  "ecdh-sha2-nistp256",
         "ecdh-sha2-nistp384",     "ecdh-sha2-nistp521",            "diffie-hellman-group16-sha512",
         "diffie-hellman-group18-sha512", "diffie-hellman-group14-sha256",
-        "diffie-hellman-group14-sha1",
+        "diffie-hellman-group14-sha1", "diffie-hellman-group1-sha1",
     };
     const char *const *sup = sshbpp__kex_supported(), *const *def = sshbpp__kex_defaults();
     /* ML-KEM comes with OpenSSL 3.5: the hybrid is there exactly then. */
@@ -111,6 +111,9 @@ test_table(void **state)
     assert_string_equal(m->hash, "SHA1");
     assert_int_equal(m->hash_len, 20);
     assert_true(m->flags & SSHBPP__KEXF_LEGACY);
+    m = find("diffie-hellman-group1-sha1");
+    assert_true(m->flags & SSHBPP__KEXF_LEGACY);
+    assert_int_equal(m->hash_len, 20);
     m = find("diffie-hellman-group18-sha512");
     assert_string_equal(m->group, "modp_8192");
     assert_false(m->flags & SSHBPP__KEXF_LEGACY);
@@ -185,7 +188,7 @@ agree_once(const sshbpp__kex_method *m)
             assert_int_equal(na, 133);
         break;
     default:
-        assert_true(na > 200 && na <= (size_t)EVP_PKEY_get_size(a.key));
+        assert_true(na > 100 && na <= (size_t)EVP_PKEY_get_size(a.key));
         break;
     }
     if (m->type != SSHBPP__KEX_DH && m->type != SSHBPP__KEX_MLKEM768X25519)
@@ -464,7 +467,7 @@ dh_invalid(const char *name)
     assert_int_equal(sshbpp__eph_generate(&e, find(name)), 0);
     assert_int_equal(EVP_PKEY_get_bn_param(e.key, OSSL_PKEY_PARAM_FFC_P, &p), 1);
     plen = BN_num_bytes(p);
-    assert_true(plen == 256 || plen == 512 || plen == 1024);
+    assert_true(plen == 128 || plen == 256 || plen == 512 || plen == 1024);
     assert_int_equal(BN_bn2bin(p, pb), plen);
     v = BN_new();
     assert_non_null(v);
@@ -537,6 +540,7 @@ test_dh_invalid(void **state)
     dh_invalid("diffie-hellman-group16-sha512");
     dh_invalid("diffie-hellman-group18-sha512");
     dh_invalid("diffie-hellman-group14-sha1");
+    dh_invalid("diffie-hellman-group1-sha1");
 }
 
 /* ---- mlkem768x25519-sha256 -------------------------------------------------- */
@@ -675,6 +679,33 @@ test_dh_group_params(void **state)
                                        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
         assert_memory_equal(buf + 512 - sizeof(tail), tail, sizeof(tail));
     }
+    BN_free(p);
+    sshbpp__eph_free(&e);
+
+    /* RFC 2409 section 6.2, group 2: "FFFFFFFF FFFFFFFF C90FDAA2 2168C234
+     * ... 49286651 ECE65381 FFFFFFFF FFFFFFFF", generator 2, and our
+     * private exponent of at most 512 bits. */
+    p = NULL;
+    g = NULL;
+    assert_int_equal(sshbpp__eph_generate(&e, find("diffie-hellman-group1-sha1")), 0);
+    assert_int_equal(EVP_PKEY_get_bn_param(e.key, OSSL_PKEY_PARAM_FFC_P, &p), 1);
+    assert_int_equal(EVP_PKEY_get_bn_param(e.key, OSSL_PKEY_PARAM_FFC_G, &g), 1);
+    assert_true(BN_is_word(g, 2));
+    n = BN_bn2bin(p, buf);
+    assert_int_equal(n, 128);
+    {
+        static const uint8_t head[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                       0xc9, 0x0f, 0xda, 0xa2, 0x21, 0x68, 0xc2, 0x34};
+        static const uint8_t tail[] = {0x49, 0x28, 0x66, 0x51, 0xec, 0xe6, 0x53, 0x81,
+                                       0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+        assert_memory_equal(buf, head, sizeof(head));
+        assert_memory_equal(buf + 128 - sizeof(tail), tail, sizeof(tail));
+    }
+    BN_free(g);
+    g = NULL;
+    assert_int_equal(EVP_PKEY_get_bn_param(e.key, OSSL_PKEY_PARAM_PRIV_KEY, &g), 1);
+    assert_true(BN_num_bits(g) <= 512 && BN_num_bits(g) > 400);
+    BN_free(g);
     BN_free(p);
     sshbpp__eph_free(&e);
 }

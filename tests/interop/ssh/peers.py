@@ -51,6 +51,7 @@ SSHBPP_KEX = [
     "curve25519-sha256", "curve25519-sha256@libssh.org",
     "ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521",
     "diffie-hellman-group14-sha256", "diffie-hellman-group16-sha512",
+    "diffie-hellman-group18-sha512",
 ]
 SSHBPP_HOSTKEYS = [
     "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
