@@ -120,6 +120,15 @@ SSHBPP_API void sshbpp_kex_free(sshbpp_kex *k);
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_add_hostkey_file(sshbpp_kex *k, const char *path);
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_generate_hostkey(sshbpp_kex *k, const char *alg);
 
+/* Server, diffie-hellman-group-exchange-sha256 (RFC 4419): loads the
+ * groups to offer from an OpenSSH moduli file (moduli(5); only tested safe
+ * primes of 2048 to 8192 bits are taken). Without it the RFC 3526 groups
+ * 14 to 18 (2048 to 8192 bits, generator 2) are used, as OpenSSH does when
+ * it has no moduli file. A later call replaces the list. Returns 0,
+ * SSHBPP_EINVAL, SSHBPP_EIO (cannot read the file), SSHBPP_EKEXMSG
+ * (malformed, or no usable group in it), or SSHBPP_ENOMEM. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_set_moduli(sshbpp_kex *k, const char *path);
+
 /* Sets both identification strings (without CR LF), needed for the
  * exchange hash, before the first sshbpp_kex_input(). Returns 0 or
  * SSHBPP_EINVAL. */

@@ -86,7 +86,8 @@ enum sshbpp__kex_type {
     SSHBPP__KEX_X25519 = 1,
     SSHBPP__KEX_ECDH,
     SSHBPP__KEX_DH,
-    SSHBPP__KEX_MLKEM768X25519 /* ML-KEM-768 + X25519 hybrid, K a string */
+    SSHBPP__KEX_MLKEM768X25519, /* ML-KEM-768 + X25519 hybrid, K a string */
+    SSHBPP__KEX_DH_GEX          /* RFC 4419 group exchange: group per exchange */
 };
 
 /* Method flags. */
@@ -167,6 +168,34 @@ int sshbpp__kex_hash(const sshbpp__kex_method *m, const uint8_t *data, size_t n,
 int sshbpp__kex_derive(const sshbpp__kex_method *m, const uint8_t *K, size_t klen,
                        const uint8_t *H, size_t hlen, char letter, const uint8_t *sid,
                        size_t sidlen, uint8_t *out, size_t need);
+
+/* ---- gex.c (RFC 4419 groups) --------------------------------------------- */
+
+#define SSHBPP__GEX_MIN_BITS 2048u
+#define SSHBPP__GEX_MAX_BITS 8192u
+
+/* A server's list of groups from an OpenSSH moduli file. */
+typedef struct sshbpp__moduli sshbpp__moduli;
+
+/* Loads the tested safe primes of 2048..8192 bits from path (moduli(5)).
+ * Returns 0, SSHBPP_EIO (cannot read), SSHBPP_EKEXMSG (malformed, or no
+ * usable group), SSHBPP_ENOMEM. */
+int sshbpp__moduli_load(const char *path, sshbpp__moduli **out);
+void sshbpp__moduli_free(sshbpp__moduli *m);
+/* Server: a group for the client's request (m NULL: the built-in RFC 3526
+ * groups 14..18). *p and *g are new BIGNUMs. Returns 0, SSHBPP_EKEXMSG
+ * (min > n or n > max), SSHBPP_ENOMATCH (no group in range) or
+ * SSHBPP_ENOMEM / SSHBPP_ECRYPTO. */
+int sshbpp__gex_choose(const sshbpp__moduli *m, uint32_t min, uint32_t n, uint32_t max,
+                       struct bignum_st **p, struct bignum_st **g);
+/* Client: the server's group must have min..max bits (and 2048..8192),
+ * an odd p and 1 < g < p-1. Returns 0 or SSHBPP_EGEXGROUP. */
+int sshbpp__gex_check_group(const struct bignum_st *p, const struct bignum_st *g,
+                            uint32_t min, uint32_t max);
+/* An ephemeral DH key in the explicit group (p, g) for method m (the
+ * group exchange). Returns 0, SSHBPP_EINVAL, SSHBPP_ECRYPTO. */
+int sshbpp__eph_generate_group(sshbpp__kex_eph *e, const sshbpp__kex_method *m,
+                               const struct bignum_st *p, const struct bignum_st *g);
 
 /* ---- alglist.c ----------------------------------------------------------- */
 

@@ -36,6 +36,7 @@ static const sshbpp__kex_method methods[] = {
     {"ecdh-sha2-nistp256", SSHBPP__KEX_ECDH, "SHA256", 32, "P-256", 0},
     {"ecdh-sha2-nistp384", SSHBPP__KEX_ECDH, "SHA384", 48, "P-384", 0},
     {"ecdh-sha2-nistp521", SSHBPP__KEX_ECDH, "SHA512", 64, "P-521", 0},
+    {"diffie-hellman-group-exchange-sha256", SSHBPP__KEX_DH_GEX, "SHA256", 32, NULL, 0},
     {"diffie-hellman-group16-sha512", SSHBPP__KEX_DH, "SHA512", 64, "modp_4096", 0},
     {"diffie-hellman-group18-sha512", SSHBPP__KEX_DH, "SHA512", 64, "modp_8192", 0},
     {"diffie-hellman-group14-sha256", SSHBPP__KEX_DH, "SHA256", 32, "modp_2048", 0},
@@ -201,6 +202,26 @@ out:
     return r;
 }
 
+/* see kex_int.h */
+int
+sshbpp__eph_generate_group(sshbpp__kex_eph *e, const sshbpp__kex_method *m, const BIGNUM *p,
+                           const BIGNUM *g)
+{
+    EVP_PKEY *key = NULL;
+    int r;
+
+    if (e == NULL || m == NULL || p == NULL || g == NULL || m->type != SSHBPP__KEX_DH_GEX)
+        return SSHBPP_EINVAL;
+    e->m = NULL;
+    e->key = NULL;
+    e->kem = NULL;
+    if ((r = sshbpp__dh_keygen(p, g, &key)) != 0)
+        return r;
+    e->m = m;
+    e->key = key;
+    return 0;
+}
+
 int
 sshbpp__eph_generate(sshbpp__kex_eph *e, const sshbpp__kex_method *m)
 {
@@ -227,6 +248,8 @@ sshbpp__eph_generate(sshbpp__kex_eph *e, const sshbpp__kex_method *m)
     case SSHBPP__KEX_ECDH:
         ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
         break;
+    case SSHBPP__KEX_DH_GEX:
+        return SSHBPP_EINVAL; /* the group comes with the exchange */
     case SSHBPP__KEX_DH:
         if (explicit_group(m->group)) {
             BIGNUM *p = BN_get_rfc2409_prime_1024(NULL), *g = BN_new();
@@ -336,6 +359,7 @@ sshbpp__eph_put_public(const sshbpp__kex_eph *e, sshbpp__wbuf *out)
         sshbpp__wb_string(out, buf, len);
         break;
     case SSHBPP__KEX_DH:
+    case SSHBPP__KEX_DH_GEX:
         if (EVP_PKEY_get_bn_param(e->key, OSSL_PKEY_PARAM_PUB_KEY, &pub) <= 0 || pub == NULL)
             return SSHBPP_ECRYPTO;
         n = BN_num_bytes(pub);
@@ -429,8 +453,21 @@ sshbpp__dh_check_range(const BIGNUM *f, const BIGNUM *p)
  * p = 2q + 1, f must have order q, else (p-2 for instance, a non-residue)
  * the shared secret leaks a bit of our exponent. f is public, so the
  * exponentiation need not be constant-time. */
+static int dh_pub_check_ex(const uint8_t *pb, size_t plen, const uint8_t *fb, size_t flen,
+                           const BIGNUM *g);
+
 int
 sshbpp__dh_pub_check(const uint8_t *pb, size_t plen, const uint8_t *fb, size_t flen)
+{
+    return dh_pub_check_ex(pb, plen, fb, flen, NULL);
+}
+
+/* With g: the subgroup test only if g itself lies in the order-q subgroup.
+ * A group-exchange server may use a generator of the whole group (moduli
+ * files use 5 for some primes, a non-residue), and then half of the honest
+ * public values are outside the subgroup: only the range can be checked. */
+static int
+dh_pub_check_ex(const uint8_t *pb, size_t plen, const uint8_t *fb, size_t flen, const BIGNUM *g)
 {
     BN_CTX *bc = NULL;
     BIGNUM *p = NULL, *f = NULL, *pm1 = NULL, *q = NULL, *t = NULL;
@@ -450,6 +487,14 @@ sshbpp__dh_pub_check(const uint8_t *pb, size_t plen, const uint8_t *fb, size_t f
     if ((r = sshbpp__dh_check_range(f, p)) != 0)
         goto out;
     r = SSHBPP_ECRYPTO;
+    if (g != NULL) {
+        if (!BN_mod_exp(t, g, q, p, bc))
+            goto out;
+        if (!BN_is_one(t)) {
+            r = 0;
+            goto out;
+        }
+    }
     if (!BN_mod_exp(t, f, q, p, bc))
         goto out;
     r = BN_is_one(t) ? 0 : SSHBPP_EKEXVALUE;
@@ -487,7 +532,9 @@ dh_peer(const EVP_PKEY *ours, const char *group, const uint8_t *mag, size_t n, E
     }
     if (BN_bn2bin(p, pb) != plen)
         goto out;
-    if ((r = sshbpp__dh_pub_check(pb, (size_t)plen, mag, n)) != 0)
+    /* Named and built-in groups use g = 2, a residue for their safe
+     * primes: the full check. A group-exchange group: see above. */
+    if ((r = dh_pub_check_ex(pb, (size_t)plen, mag, n, group == NULL ? g : NULL)) != 0)
         goto out;
     r = SSHBPP_ECRYPTO;
     if ((f = BN_bin2bn(mag, (int)n, NULL)) == NULL)
@@ -738,6 +785,7 @@ sshbpp__eph_derive(const sshbpp__kex_eph *e, const uint8_t *peer, size_t n, sshb
         break;
     }
     case SSHBPP__KEX_DH:
+    case SSHBPP__KEX_DH_GEX:
         if ((r = dh_peer(e->key, e->m->group, peer, n, &pk)) != 0)
             return r;
         break;
