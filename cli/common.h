@@ -125,7 +125,8 @@ enum {
     OPT_AUTHORIZED_KEYS,
     OPT_MAX_STARTUPS,
     OPT_PER_SOURCE,
-    OPT_PREAUTH_BYTES
+    OPT_PREAUTH_BYTES,
+    OPT_MODULI
 };
 
 /* What --compression / -C offer without an argument: zlib@openssh.com
