@@ -13,15 +13,16 @@ step=${1:?usage: in-root.sh unit|pq}
     exit 1
 }
 bdir=build-trixie
+mkdir -p "$bdir"
 echo "in-root: $(openssl version); $(ssh -V 2>&1); $(gcc --version | head -n 1)"
 cmake -S . -B "$bdir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSHBPP_WERROR=ON \
-    -DSSHBPP_BUILD_BENCH=OFF >"$bdir.configure.log" 2>&1 || {
-    cat "$bdir.configure.log" >&2
+    -DSSHBPP_BUILD_BENCH=OFF >"$bdir/configure.log" 2>&1 || {
+    cat "$bdir/configure.log" >&2
     echo "in-root.sh: cmake configure failed" >&2
     exit 1
 }
-cmake --build "$bdir" -j2 >"$bdir.build.log" 2>&1 || {
-    tail -n 60 "$bdir.build.log" >&2
+cmake --build "$bdir" -j2 >"$bdir/build.log" 2>&1 || {
+    tail -n 60 "$bdir/build.log" >&2
     echo "in-root.sh: build failed (-Werror, gcc 14)" >&2
     exit 1
 }
