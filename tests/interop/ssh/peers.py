@@ -46,7 +46,9 @@ SSHBPP_AEAD = {"chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com",
                "aes256-gcm@openssh.com"}
 _MAC_BASE = ["hmac-sha1", "hmac-sha1-96", "hmac-md5", "hmac-md5-96",
              "hmac-sha2-256", "hmac-sha2-512"]
-SSHBPP_MACS = _MAC_BASE + [m + "-etm@openssh.com" for m in _MAC_BASE]
+SSHBPP_MACS = _MAC_BASE + [m + "-etm@openssh.com" for m in _MAC_BASE] + [
+    "umac-64@openssh.com", "umac-128@openssh.com",
+    "umac-64-etm@openssh.com", "umac-128-etm@openssh.com"]
 SSHBPP_KEX = [
     "curve25519-sha256", "curve25519-sha256@libssh.org",
     "ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521",
