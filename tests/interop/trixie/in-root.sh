@@ -5,6 +5,8 @@
 # build), then runs STEP:
 #   unit   the whole unit suite (ctest -L unit) against OpenSSL 3.5
 #   pq     test_pq.py: mlkem768x25519-sha256 against OpenSSH 10
+#   ssh    the Debian 12 OpenSSH interop drivers of tests/interop/ssh that
+#          need no Dropbear (probe_openssh, gex, legacy) against OpenSSH 10
 # Every failure is loud and non-zero.
 set -eu
 step=${1:?usage: in-root.sh unit|pq}
@@ -29,5 +31,13 @@ cmake --build "$bdir" -j2 >"$bdir/build.log" 2>&1 || {
 case $step in
     unit) exec ctest --test-dir "$bdir" -L unit --no-tests=error --output-on-failure -j2 ;;
     pq) exec /usr/bin/python3 tests/interop/trixie/test_pq.py "$bdir/cli/sshbpp" ;;
+    ssh)
+        rc=0
+        for t in probe_openssh gex legacy; do
+            echo "== test_$t.py (OpenSSH 10)"
+            /usr/bin/python3 "tests/interop/ssh/test_$t.py" "$bdir/cli/sshbpp" || rc=1
+        done
+        exit $rc
+        ;;
     *) echo "in-root.sh: unknown step $step" >&2; exit 2 ;;
 esac
