@@ -147,8 +147,8 @@ int sshbpp__eph_derive(const sshbpp__kex_eph *e, const uint8_t *peer, size_t n,
 int sshbpp__eph_reply(sshbpp__kex_eph *e, const sshbpp__kex_method *m, const uint8_t *peer,
                       size_t n, sshbpp__wbuf *qs_out, sshbpp__wbuf *K_out);
 /* OpenSSH-style check of a DH public value against the prime p (big-endian
- * magnitudes): 1 < f < p-1, and f^((p-1)/2) = 1 mod p (the order-q subgroup
- * of a safe prime). Returns 0, SSHBPP_EKEXVALUE, or SSHBPP_ENOMEM /
+ * magnitudes): 1 < f < p-1, and the Legendre symbol (f|p) = 1, i.e.
+ * f^((p-1)/2) = 1 mod p (the order-q subgroup of a safe prime). Returns 0, SSHBPP_EKEXVALUE, or SSHBPP_ENOMEM /
  * SSHBPP_ECRYPTO. Our own code, so that what is refused does not depend on
  * the OpenSSL version. */
 /* A DH key pair in the group (p, g) given explicitly (RFC 2409 group 2,

@@ -452,7 +452,7 @@ sshbpp__dh_check_range(const BIGNUM *f, const BIGNUM *p)
  * shared secret of 1 or +-1), and the subgroup test: for a safe prime
  * p = 2q + 1, f must have order q, else (p-2 for instance, a non-residue)
  * the shared secret leaks a bit of our exponent. f is public, so the
- * exponentiation need not be constant-time. */
+ * (variable-time) Legendre symbol computation leaks nothing. */
 static int dh_pub_check_ex(const uint8_t *pb, size_t plen, const uint8_t *fb, size_t flen,
                            const BIGNUM *g);
 
@@ -470,7 +470,7 @@ static int
 dh_pub_check_ex(const uint8_t *pb, size_t plen, const uint8_t *fb, size_t flen, const BIGNUM *g)
 {
     BN_CTX *bc = NULL;
-    BIGNUM *p = NULL, *f = NULL, *pm1 = NULL, *q = NULL, *t = NULL;
+    BIGNUM *p = NULL, *f = NULL, *pm1 = NULL;
     int r = SSHBPP_ENOMEM;
 
     if (pb == NULL || (fb == NULL && flen > 0) || plen == 0 || plen > 2048)
@@ -478,29 +478,38 @@ dh_pub_check_ex(const uint8_t *pb, size_t plen, const uint8_t *fb, size_t flen, 
     if (flen > plen)
         return SSHBPP_EKEXVALUE;
     if ((bc = BN_CTX_new()) == NULL || (p = BN_bin2bn(pb, (int)plen, NULL)) == NULL ||
-        (f = BN_bin2bn(fb, (int)flen, NULL)) == NULL || (pm1 = BN_dup(p)) == NULL ||
-        (q = BN_new()) == NULL || (t = BN_new()) == NULL)
+        (f = BN_bin2bn(fb, (int)flen, NULL)) == NULL || (pm1 = BN_dup(p)) == NULL)
         goto out;
     r = SSHBPP_ECRYPTO;
-    if (!BN_sub_word(pm1, 1) || !BN_rshift1(q, pm1))
+    if (!BN_sub_word(pm1, 1))
         goto out;
     if ((r = sshbpp__dh_check_range(f, p)) != 0)
         goto out;
     r = SSHBPP_ECRYPTO;
+    /* For a safe prime p = 2q + 1 the order-q subgroup is the set of
+     * quadratic residues, so membership is the Legendre symbol (f|p) = 1
+     * (Euler: f^q = (f|p) mod p), computed without an exponentiation. */
     if (g != NULL) {
-        if (!BN_mod_exp(t, g, q, p, bc))
+        int kg = BN_kronecker(g, p, bc);
+
+        if (kg == -2)
             goto out;
-        if (!BN_is_one(t)) {
-            r = 0;
+        if (kg != 1) {
+            r = 0; /* a non-residue generator: the range is all we can check */
             goto out;
         }
     }
-    if (!BN_mod_exp(t, f, q, p, bc))
+    switch (BN_kronecker(f, p, bc)) {
+    case 1:
+        r = 0;
+        break;
+    case -2:
         goto out;
-    r = BN_is_one(t) ? 0 : SSHBPP_EKEXVALUE;
+    default:
+        r = SSHBPP_EKEXVALUE;
+        break;
+    }
 out:
-    BN_free(t);
-    BN_free(q);
     BN_free(pm1);
     BN_free(f);
     BN_free(p);
