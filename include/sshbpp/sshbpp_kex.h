@@ -16,11 +16,16 @@
  *
  * The packet engine does not depend on any of this.
  *
- * Supported: key exchange curve25519-sha256, curve25519-sha256@libssh.org,
- * ecdh-sha2-nistp256/384/521, diffie-hellman-group14-sha256,
- * diffie-hellman-group16-sha512; host keys ssh-ed25519,
- * ecdsa-sha2-nistp256/384/521, rsa-sha2-256, rsa-sha2-512; all ciphers,
- * MACs and compression methods of sshbpp.h. All crypto is OpenSSL's.
+ * Supported: key exchange mlkem768x25519-sha256 (when libcrypto has
+ * ML-KEM-768: OpenSSL 3.5 and later), curve25519-sha256,
+ * curve25519-sha256@libssh.org, ecdh-sha2-nistp256/384/521,
+ * diffie-hellman-group-exchange-sha256, diffie-hellman-group16-sha512,
+ * diffie-hellman-group18-sha512, diffie-hellman-group14-sha256, and on
+ * request only diffie-hellman-group14-sha1 and diffie-hellman-group1-sha1;
+ * host keys ssh-ed25519, ecdsa-sha2-nistp256/384/521, rsa-sha2-256,
+ * rsa-sha2-512, and on request only ssh-rsa (SHA-1); all ciphers, MACs and
+ * compression methods of sshbpp.h (sshbpp_kex_supported() lists them at
+ * run time). All crypto is OpenSSL's, UMAC nettle's.
  */
 #ifndef SSHBPP_KEX_H
 #define SSHBPP_KEX_H

@@ -1,7 +1,8 @@
 /*
  * kex.c: the sans-I/O transport handshake state machine (sshbpp_kex in
  * sshbpp_kex.h): KEXINIT and negotiation (RFC 4253 section 7.1), one
- * ephemeral exchange (RFC 5656 / RFC 8731 / RFC 8268 messages 30 and 31),
+ * ephemeral exchange (RFC 5656 / RFC 8731 / RFC 8268 / the ML-KEM hybrid:
+ * messages 30 and 31; RFC 4419 group exchange: 34, 31, 32, 33),
  * the exchange hash, key derivation (7.2), NEWKEYS (7.3), RFC 8308
  * ext-info and OpenSSH's strict KEX.
  *

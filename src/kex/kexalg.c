@@ -1,7 +1,11 @@
 /*
  * kexalg.c: the key-exchange methods (RFC 8731 X25519, RFC 5656 ECDH over
- * the NIST curves, RFC 8268 finite-field DH over the RFC 3526 groups), the
- * exchange-hash digest and the RFC 4253 section 7.2 key derivation.
+ * the NIST curves, RFC 8268 finite-field DH over the RFC 3526 groups, the
+ * legacy RFC 4253 SHA-1 groups, explicit groups for RFC 4419 group
+ * exchange, and mlkem768x25519-sha256: ML-KEM-768 through OpenSSL's EVP
+ * KEM interface, fetched by name at run time, so that the same source runs
+ * on OpenSSL 3.0, without it, and 3.5, with it), the exchange-hash digest
+ * and the RFC 4253 section 7.2 key derivation.
  *
  * All arithmetic is OpenSSL 3's (EVP_PKEY with provider key types); this
  * file only frames the public values and validates the peer's before any
