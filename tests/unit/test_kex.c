@@ -356,7 +356,16 @@ test_all_methods(void **state)
 
     (void)state;
     for (i = 0; kexn[i] != NULL; i++) {
+        /* The 8192-bit methods (group18, and the group exchange, whose
+         * client asks for 8192 bits) with two host keys only: the host key
+         * code is the same for every method, and valgrind runs this too. */
+        int heavy = strcmp(kexn[i], "diffie-hellman-group18-sha512") == 0 ||
+                    strcmp(kexn[i], "diffie-hellman-group-exchange-sha256") == 0;
+
         for (j = 0; sshbpp__hostkey_names[j] != NULL; j++, n++) {
+            if (heavy && strcmp(sshbpp__hostkey_names[j], "ssh-ed25519") != 0 &&
+                strcmp(sshbpp__hostkey_names[j], "rsa-sha2-512") != 0)
+                continue;
             const struct combo *cb = &combos[n % NCOMBOS];
             sshbpp_kex_config cc = {kexn[i], sshbpp__hostkey_names[j], cb->cipher,
                                     cb->mac, NULL};
