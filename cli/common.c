@@ -296,6 +296,17 @@ null_reset_seqno(void *ctx, enum sshbpp_dir dir)
 const sshbpp_kex_transport cli_null_transport = {null_send, null_set_keys, null_set_compression,
                                                   null_reset_seqno};
 
+static int
+kex_supported(const char *name)
+{
+    const char *const *n;
+
+    for (n = sshbpp_kex_supported(SSHBPP_KEXINIT_KEX); n != NULL && *n != NULL; n++)
+        if (strcmp(*n, name) == 0)
+            return 1;
+    return 0;
+}
+
 int
 cli_algs_check(const struct cli_algs *a, const char **what)
 {
@@ -334,6 +345,11 @@ cli_algs_check(const struct cli_algs *a, const char **what)
             return SSHBPP_ENOMEM;
         rc = sshbpp_kex_start(k);
         sshbpp_kex_free(k);
+        if (rc == SSHBPP_EUNSUPPORTED && opts[i].field == offsetof(sshbpp_kex_config, kex) &&
+            strstr(opts[i].value, "mlkem768x25519-sha256") != NULL &&
+            !kex_supported("mlkem768x25519-sha256"))
+            *what = "--kex: mlkem768x25519-sha256 needs ML-KEM-768 from libcrypto (OpenSSL "
+                    ">= 3.5), which this one lacks";
         if (rc < 0)
             return rc;
     }

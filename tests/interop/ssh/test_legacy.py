@@ -26,6 +26,12 @@ offers only the legacy algorithm under test, so a default probe must fail
   group18.probe                     probe --kex diffie-hellman-group18-sha512
                                     against sshd
   group18.ssh_vs_serve              ssh -o KexAlgorithms=group18 against serve
+  query.lists                       `sshbpp -Q kex` lists the legacy methods,
+                                    `-Q kex-default` does not; the hybrid
+                                    mlkem768x25519-sha256 is in both (first)
+                                    exactly when `openssl version` is >= 3.5,
+                                    and asking for it otherwise is a usage
+                                    error naming what is missing
 
 Usage: test_legacy.py PATH/TO/sshbpp
 """
@@ -80,6 +86,31 @@ def ssh_refused(serve, extra):
     peers.check(r.rc == 255 and "no matching key exchange method" in r.err,
                 "ssh should find no common kex\n" + r.describe(2500))
     return "ssh: no matching key exchange method"
+
+
+def query_lists(sshbpp):
+    def q(what):
+        r = peers.run([sshbpp, "-Q", what], timeout=30)
+        peers.check(r.rc == 0, "sshbpp -Q %s failed\n%s" % (what, r.describe()))
+        return r.out.split()
+    sup, dflt = q("kex"), q("kex-default")
+    for k in (G1, G14_1):
+        peers.check(k in sup and k not in dflt, "%s: -Q kex %r, -Q kex-default %r" % (k, sup, dflt))
+    peers.check("ssh-rsa" in q("key") and "ssh-rsa" not in q("key-default"), "ssh-rsa listing")
+    ver = peers.run([peers.need_tool("/usr/bin/openssl"), "version"], timeout=30)
+    m = re.match(r"OpenSSL (\d+)\.(\d+)", ver.out)
+    peers.check(m is not None, "openssl version: %r" % ver.out)
+    pq = (int(m.group(1)), int(m.group(2))) >= (3, 5)
+    name = "mlkem768x25519-sha256"
+    peers.check((name in sup) == pq and (name in dflt) == pq,
+                "%s in -Q kex: %s, OpenSSL >= 3.5: %s" % (name, name in sup, pq))
+    if pq:
+        peers.check(sup[0] == name and dflt[0] == name, "%s not first" % name)
+        return "%s first (%s)" % (name, ver.out.strip()[:20])
+    r = peers.run([sshbpp, "probe", "--kex", name, "-p", "1", "127.0.0.1"], timeout=30)
+    peers.check(r.rc == 2 and "OpenSSL >= 3.5" in r.err,
+                "asking for %s without ML-KEM:\n%s" % (name, r.describe()))
+    return "absent (%s); asking: %s" % (ver.out.strip()[:20], r.err.strip()[:60])
 
 
 def main():
@@ -138,6 +169,7 @@ def main():
                     ["-o", "HostKeyAlgorithms=ssh-rsa"], hostkey="ssh-rsa")
         runner.case("ssh_vs_serve.default_refuses", ssh_refused, serve_default,
                     ["-o", "KexAlgorithms=" + G1])
+        runner.case("query.lists", query_lists, sshbpp)
         runner.case("group18.probe", peers.probe_expect, sshbpp, sshd18, ["--kex", G18], kex=G18)
         runner.case("group18.ssh_vs_serve", ssh_vs_serve, serve_default, fp["ssh-ed25519"],
                     ["-o", "KexAlgorithms=" + G18], kex=G18)
