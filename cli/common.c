@@ -186,8 +186,10 @@ cli_parse_seconds(const char *s, double *out)
     return 0;
 }
 
-/* -o Keyword=value (or "Keyword value"), as ssh(1) takes it. */
-static void
+/* -o Keyword=value (or "Keyword value"), as ssh(1) takes it, for the
+ * algorithm keywords; returns 0 for any other keyword (the command's own
+ * -o handling, e.g. probe's StrictHostKeyChecking, takes it then). */
+static int
 alg_o_option(struct cli_algs *a, const char *arg)
 {
     static const struct {
@@ -207,15 +209,17 @@ alg_o_option(struct cli_algs *a, const char *arg)
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         if (strlen(keys[i].key) == n && strncasecmp(arg, keys[i].key, n) == 0) {
             memcpy((char *)a + keys[i].field, &val, sizeof(val));
-            return;
+            return 1;
         }
     }
-    if (n == 11 && strncasecmp(arg, "compression", n) == 0 &&
-        (strcasecmp(val, "yes") == 0 || strcasecmp(val, "no") == 0)) {
-        a->compression = strcasecmp(val, "yes") == 0 ? CLI_COMPRESSION_ALL : "none";
-        return;
+    if (n == 11 && strncasecmp(arg, "compression", n) == 0) {
+        /* Anything but yes/no is left for cli_algs_check() to refuse. */
+        a->compression = strcasecmp(val, "yes") == 0  ? CLI_COMPRESSION_ALL
+                         : strcasecmp(val, "no") == 0 ? "none"
+                                                      : val;
+        return 1;
     }
-    a->bad_o = arg;
+    return 0;
 }
 
 int
@@ -223,8 +227,7 @@ cli_alg_option(struct cli_algs *a, int opt, const char *arg)
 {
     switch (opt) {
     case 'o':
-        alg_o_option(a, arg);
-        return 1;
+        return alg_o_option(a, arg);
     case 'c':
         a->ciphers = arg;
         return 1;
@@ -324,10 +327,6 @@ cli_algs_check(const struct cli_algs *a, const char **what)
     };
     size_t i;
 
-    if (a->bad_o != NULL) {
-        *what = "-o (KexAlgorithms, HostKeyAlgorithms, Ciphers, MACs, Compression)";
-        return SSHBPP_EINVAL;
-    }
     for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
         sshbpp_kex_config cfg;
         sshbpp_kex *k;

@@ -98,7 +98,6 @@ int cli_parse_seconds(const char *s, double *out);
  * default. */
 struct cli_algs {
     const char *kex, *hostkey, *ciphers, *macs, *compression;
-    const char *bad_o; /* an -o this program does not know, for cli_algs_check */
 };
 
 /* getopt_long codes for the long-only options, above any character. */
@@ -139,8 +138,8 @@ enum {
  * KexAlgorithms=..., HostKeyAlgorithms=..., Ciphers=..., MACs=...,
  * Compression=yes|no, the keyword case-insensitive, '=' or a space before
  * the value). Every list may use OpenSSH's +, - and ^ forms. Returns 1 if
- * opt was one of them, else 0; an unknown -o is reported by
- * cli_algs_check(). */
+ * opt was one of them, else 0 (also for an -o with another keyword, which
+ * the command handles or refuses itself). */
 int cli_alg_option(struct cli_algs *a, int opt, const char *arg);
 /* Fills a kex config from the options. */
 void cli_algs_config(const struct cli_algs *a, sshbpp_kex_config *cfg);

@@ -972,6 +972,10 @@ cli_serve(int argc, char **argv)
         case OPT_MODULI:
             srv.moduli = optarg;
             break;
+        case 'o':
+            cli_error("-o %s: unsupported option (serve takes KexAlgorithms, "
+                      "HostKeyAlgorithms, Ciphers, MACs, Compression)", optarg);
+            return CLI_EXIT_USAGE;
         case OPT_MAX_CLIENTS:
             if (cli_parse_long(optarg, 1, 100000, &srv.max_clients) != 0) {
                 cli_error("bad --max-clients '%s'", optarg);
