@@ -474,7 +474,7 @@ static int
 dh_pub_check_ex(const uint8_t *pb, size_t plen, const uint8_t *fb, size_t flen, const BIGNUM *g)
 {
     BN_CTX *bc = NULL;
-    BIGNUM *p = NULL, *f = NULL, *pm1 = NULL;
+    BIGNUM *p = NULL, *f = NULL;
     int r = SSHBPP_ENOMEM;
 
     if (pb == NULL || (fb == NULL && flen > 0) || plen == 0 || plen > 2048)
@@ -482,10 +482,7 @@ dh_pub_check_ex(const uint8_t *pb, size_t plen, const uint8_t *fb, size_t flen, 
     if (flen > plen)
         return SSHBPP_EKEXVALUE;
     if ((bc = BN_CTX_new()) == NULL || (p = BN_bin2bn(pb, (int)plen, NULL)) == NULL ||
-        (f = BN_bin2bn(fb, (int)flen, NULL)) == NULL || (pm1 = BN_dup(p)) == NULL)
-        goto out;
-    r = SSHBPP_ECRYPTO;
-    if (!BN_sub_word(pm1, 1))
+        (f = BN_bin2bn(fb, (int)flen, NULL)) == NULL)
         goto out;
     if ((r = sshbpp__dh_check_range(f, p)) != 0)
         goto out;
@@ -514,7 +511,6 @@ dh_pub_check_ex(const uint8_t *pb, size_t plen, const uint8_t *fb, size_t flen, 
         break;
     }
 out:
-    BN_free(pm1);
     BN_free(f);
     BN_free(p);
     BN_CTX_free(bc);
