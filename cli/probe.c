@@ -103,7 +103,7 @@ probe_usage(FILE *f)
 {
     fprintf(f,
             "usage: sshbpp probe [-Cv] [--json] [-c cipher_spec] [-i identity_file]\n"
-            "                    [-l login_name] [-m mac_spec] [-p port] [--kex algorithms]\n"
+            "                    [-l login_name] [-m mac_spec] [-o option] [-p port] [--kex algorithms]\n"
             "                    [--hostkey-algorithms algorithms]\n"
             "                    [--compression[=algorithms]] [--ignore-bytes bytes]\n"
             "                    [--rekey-bytes bytes] [--timeout seconds]\n"
@@ -123,6 +123,12 @@ probe_help(void)
            "\n"
            "  -c cipher_spec        ciphers to offer, comma-separated (sshbpp -Q cipher)\n"
            "  -m mac_spec           MACs to offer, comma-separated (sshbpp -Q mac)\n"
+           "  -o option             OpenSSH-style: KexAlgorithms=, HostKeyAlgorithms=,\n"
+           "                        Ciphers=, MACs= (lists), Compression=yes|no. Every list\n"
+           "                        takes OpenSSH's forms: +a appends to the default list,\n"
+           "                        -a,b* removes, ^a puts first (as in -c, -m, --kex and\n"
+           "                        --hostkey-algorithms); legacy algorithms such as\n"
+           "                        diffie-hellman-group1-sha1 are offered only when named\n"
            "  --kex algorithms      key exchange methods to offer (sshbpp -Q kex)\n"
            "  --hostkey-algorithms algorithms\n"
            "                        host key algorithms to accept (sshbpp -Q key)\n"
