@@ -70,6 +70,19 @@ pz_release(sbpy_pz *p)
 {
     if (p->pz != NULL) {
         sshbpp_packetizer *pz = p->pz;
+        /* Freeing an open sshbpp Packetizer shuts its socket down; a
+         * collected paramiko Packetizer leaves the socket alone. So unless
+         * close() was called, our dup becomes /dev/null first (atomically:
+         * nothing else uses the object now) and only that is shut and
+         * closed. */
+        if (p->use_fd && p->dupfd >= 0 && !sshbpp_packetizer_closed(pz)) {
+            int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+            if (nul >= 0) {
+                (void)dup2(nul, p->dupfd);
+                close(nul);
+            }
+        }
+        p->dupfd = -1;
         p->pz = NULL;
         p->e = NULL;
         Py_BEGIN_ALLOW_THREADS
@@ -101,8 +114,10 @@ pz_init(sbpy_pz *p, PyObject *args, PyObject *kw)
         pz = sshbpp_packetizer_new_fd(dupfd, 1);
         if (pz == NULL)
             close(dupfd);
+        p->dupfd = dupfd;
     } else {
         pz = sshbpp_packetizer_new_cb(&sbpy_sock_callbacks, p);
+        p->dupfd = -1;
     }
     if (pz == NULL) {
         PyErr_NoMemory();

@@ -31,6 +31,7 @@ typedef struct {
     sshbpp_engine *e;
     PyObject *sock;     /* the socket-like object */
     int use_fd;         /* 1: the engine reads a dup of sock's fd directly */
+    int dupfd;          /* that dup, or -1 */
     PyObject *logger;   /* object with .log(level, msg), or NULL */
     PyObject *hexdump;  /* the value given to set_hexdump */
     PyObject *ka_cb;    /* keepalive callback or NULL */
