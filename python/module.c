@@ -18,8 +18,8 @@ sbpy_raise(sbpy_pz *p, int r)
     if (p != NULL && p->cb_exc != NULL) {
         PyObject *v = p->cb_exc;
         p->cb_exc = NULL;
-        PyErr_SetObject((PyObject *)Py_TYPE(v), v);
-        Py_DECREF(v);
+        /* the saved exception object itself, with its traceback */
+        PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(v)), v, PyException_GetTraceback(v));
         return NULL;
     }
     switch (r) {

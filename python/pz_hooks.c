@@ -21,6 +21,14 @@
 static void
 save_exception(sbpy_pz *p)
 {
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *value = PyErr_GetRaisedException();
+    if (p->cb_exc == NULL && value != NULL) {
+        p->cb_exc = value;
+        value = NULL;
+    }
+    Py_XDECREF(value);
+#else
     PyObject *type, *value, *tb;
 
     PyErr_Fetch(&type, &value, &tb);
@@ -34,6 +42,7 @@ save_exception(sbpy_pz *p)
     Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(tb);
+#endif
 }
 
 /* 1 if the pending exception means "no data within the socket's timeout". */
