@@ -190,6 +190,11 @@ pz_read_message(sbpy_pz *p, PyObject *unused)
     NEED_PZ(p);
     if (p->compat_in)
         return PyObject_CallMethod((PyObject *)p, "_compat_read_message", NULL);
+    /* sshbpp checks the handshake timer only when it has to wait for
+     * input; its read-ahead may already hold the peer's KEXINIT (paramiko
+     * reads the banner 128 bytes at a time, so it always waits). */
+    if (sshbpp_packetizer_handshake_timed_out(p->pz))
+        return sbpy_raise(p, sshbpp_engine_fail(p->e, SSHBPP_EHANDSHAKE));
     Py_BEGIN_ALLOW_THREADS
     r = sshbpp_packetizer_read_message(p->pz, &pkt);
     Py_END_ALLOW_THREADS

@@ -34,8 +34,11 @@ def _connect(strict, packetizer_class=None):
     ts = paramiko.Transport(a, **kw)
     tc = paramiko.Transport(b, **kw)
     ts.add_server_key(sshpair.hostkey())
-    ts.start_server(event=threading.Event(), server=sshpair.Server())
+    done = threading.Event()
+    ts.start_server(event=done, server=sshpair.Server())
     tc.connect()
+    # the server has processed the client's NEWKEYS only once this is set
+    assert done.wait(10) and ts.is_active()
     return tc, ts
 
 
