@@ -152,10 +152,14 @@ sbpy_log_hook(void *ctx, enum sshbpp_log_level level, const char *msg)
     PyGILState_STATE g = PyGILState_Ensure();
 
     if (p->logger != NULL) {
-        PyObject *r = PyObject_CallMethod(p->logger, "log", "is", (int)level, msg);
+        /* our own reference: set_log() on another thread may replace it
+         * while logging code runs */
+        PyObject *lg = Py_NewRef(p->logger);
+        PyObject *r = PyObject_CallMethod(lg, "log", "is", (int)level, msg);
         if (r == NULL)
-            PyErr_WriteUnraisable(p->logger);
+            PyErr_WriteUnraisable(lg);
         Py_XDECREF(r);
+        Py_DECREF(lg);
     }
     PyGILState_Release(g);
 }
