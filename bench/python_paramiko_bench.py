@@ -84,7 +84,14 @@ def packetizer_run(accel, payload, total):
 
 def channel_run(accel, write, total):
     with sshpair.installed(accel):
-        pair = sshpair.Pair(accel_client=accel, accel_server=accel)
+        return _channel_run(accel, write, total)
+
+
+def _channel_run(accel, write, total):
+    pair = sshpair.Pair(accel_client=accel, accel_server=accel)
+    if accel:
+        for t in (pair.tc, pair.ts):
+            assert t.packetizer.__dict__["_compat_out"] is None
     try:
         ch, sch = pair.exec_channels()
         data = sshpair.pattern(write, b"bench")
@@ -117,12 +124,19 @@ def channel_run(accel, write, total):
 
 
 def sftp_run(accel, sshd, path_local, size):
-    with sshpair.installed(accel):
-        sock = socket.create_connection(("127.0.0.1", sshd.port))
-        t = paramiko.Transport(sock)
+    with sshpair.installed(accel):  # for the whole connection: kex needs it
+        return _sftp_run(accel, sshd, path_local, size)
+
+
+def _sftp_run(accel, sshd, path_local, size):
+    sock = socket.create_connection(("127.0.0.1", sshd.port))
+    t = paramiko.Transport(sock)
     assert isinstance(t.packetizer, sshbpp.Packetizer) == accel
     t.connect()
     t.auth_publickey("root", paramiko.ECDSAKey.from_private_key_file(sshd.client_key))
+    if accel:  # the keys reached C
+        assert t.packetizer.__dict__["_compat_out"] is None
+        assert t.packetizer.__dict__["_compat_in"] is None
     sftp = paramiko.SFTPClient.from_transport(t)
     remote = os.path.join(sshd.dir, "bench.bin")
     t0 = time.perf_counter()
