@@ -100,6 +100,7 @@ struct sshbpp_packetizer {
     int fd;
     int own_fd;
     int fd_is_sock; /* cleared on ENOTSOCK; only touched under wlock */
+    int rd_not_sock; /* set on ENOTSOCK by the reader; only the reader touches it */
     sshbpp_io_callbacks cb;
     void *cb_ctx;
 
@@ -237,6 +238,27 @@ pz_fill(sshbpp_packetizer *p, int timeout_ms, uint8_t *dst, size_t len)
 
     if (!p->use_cb && fd_enter(p) != 0)
         return RD_CLOSED;
+    /* Fast path on a socket: when input is already queued (a busy
+     * connection), one non-blocking recv() takes all the engine has room
+     * for, without the poll() first. Anything but data falls through to
+     * the normal poll-then-read path, which reports EOF and errors. */
+    if (!p->use_cb && !p->rd_not_sock && !atomic_load(&p->closed)) {
+        uint8_t *buf = dst;
+        size_t room = len;
+        if (buf == NULL)
+            buf = sshbpp_engine_rx_space(p->e, 0, &room);
+        if (buf != NULL && room > 0) {
+            n = (long)recv(p->fd, buf, room, MSG_DONTWAIT);
+            if (n > 0) {
+                if (dst == NULL)
+                    sshbpp_engine_rx_commit(p->e, (size_t)n);
+                fd_leave(p);
+                return n;
+            }
+            if (n < 0 && errno == ENOTSOCK)
+                p->rd_not_sock = 1;
+        }
+    }
     for (;;) {
         int err;
 
@@ -784,6 +806,28 @@ sshbpp_packetizer_send_message(sshbpp_packetizer *p, const void *payload, size_t
     }
     p->send_depth++;
     r = sshbpp_engine_send(p->e, payload, len);
+    if (r == 0)
+        r = pz_write_loop(p, NULL, 0, 1);
+    p->send_depth--;
+    pthread_mutex_unlock(&p->wlock);
+    return r;
+}
+
+/* see sshbpp_io.h */
+int
+sshbpp_packetizer_send_messages(sshbpp_packetizer *p, const sshbpp_iov *msgs, size_t n)
+{
+    int r;
+
+    if (p == NULL || (msgs == NULL && n > 0))
+        return SSHBPP_EINVAL;
+    pthread_mutex_lock(&p->wlock);
+    if (p->send_depth > 0) {
+        pthread_mutex_unlock(&p->wlock);
+        return SSHBPP_EINVAL;
+    }
+    p->send_depth++;
+    r = sshbpp_engine_send_batch(p->e, msgs, n, NULL);
     if (r == 0)
         r = pz_write_loop(p, NULL, 0, 1);
     p->send_depth--;

@@ -242,6 +242,32 @@ SSHBPP_API uint8_t *sshbpp_engine_tx_begin(sshbpp_engine *e, size_t max_len);
 /* Completes the packet begun by tx_begin(). Returns as sshbpp_engine_send(). */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_engine_tx_end(sshbpp_engine *e, size_t len);
 
+/* One message of a batch: len bytes at base (incl. the type byte). */
+typedef struct sshbpp_iov {
+    const void *base;
+    size_t len;
+} sshbpp_iov;
+
+/* Batch send: builds one packet per message, msgs[0] first, each exactly
+ * as sshbpp_engine_send() would (same bytes for the same RNG output),
+ * appended one after another to the output so that tx_data() returns them
+ * all as one contiguous run for a single write. The output buffer is
+ * reserved once for the whole batch; each payload is copied once, into its
+ * packet, and sealed in place there (the zero-copy alternative is
+ * tx_begin()/tx_end() in a loop, then one tx_data()).
+ * Failure semantics: every length is checked before anything is built, so
+ * a soft error (SSHBPP_EINVAL: msgs NULL with n > 0, or a NULL base with a
+ * nonzero len; SSHBPP_EPAYLOADLEN on any message, or a batch whose total
+ * size would overflow size_t) builds nothing and
+ * *sent is 0. A fatal error on message k (SSHBPP_ESEQWRAP, SSHBPP_ECOMP,
+ * SSHBPP_ECRYPTO, SSHBPP_ENOMEM) leaves messages 0..k-1 built in the output
+ * (they used sequence numbers and stay readable through tx_data()), sets
+ * *sent to k, closes the engine and returns the error. sent may be NULL.
+ * Returns 0 with *sent = n (n 0 is a no-op), or the errors above, or the
+ * sticky error. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_engine_send_batch(sshbpp_engine *e, const sshbpp_iov *msgs,
+                                                        size_t n, size_t *sent);
+
 /* Appends raw bytes (the version line) to the output, unframed. Returns 0,
  * SSHBPP_EINVAL (NULL data, or between tx_begin and tx_end), SSHBPP_ENOMEM
  * or the sticky error. */
