@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -352,6 +353,40 @@ test_packetizer_socketpair(void **state)
     sshbpp_packetizer_free(b);
 }
 
+/* The default RNG's pool (engine.c): successive draws differ, and a child
+ * forked with a filled pool does not hand out the parent's next bytes. */
+static void
+test_default_rng_pool_fork(void **state)
+{
+    sshbpp_engine *e = sshbpp_engine_new();
+    uint8_t a[16], b[16], child[16];
+    int fds[2], status;
+    pid_t pid;
+
+    (void)state;
+    assert_non_null(e);
+    assert_int_equal(e->rng(e->rng_ctx, a, sizeof(a)), 0);
+    assert_int_equal(e->rng(e->rng_ctx, b, sizeof(b)), 0);
+    assert_memory_not_equal(a, b, sizeof(a));
+    assert_true(e->tx.pool.avail >= sizeof(b)); /* the pool holds more */
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        uint8_t c[16];
+        int ok = e->rng(e->rng_ctx, c, sizeof(c)) == 0 && write(fds[1], c, sizeof(c)) == 16;
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(read(fds[0], child, sizeof(child)), (ssize_t)sizeof(child));
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(e->rng(e->rng_ctx, b, sizeof(b)), 0);
+    assert_memory_not_equal(child, b, sizeof(b));
+    close(fds[0]);
+    close(fds[1]);
+    sshbpp_engine_free(e);
+}
+
 int
 main(void)
 {
@@ -363,6 +398,7 @@ main(void)
         cmocka_unit_test(test_no_alloc_steady_state),
         cmocka_unit_test(test_packetizer_one_write),
         cmocka_unit_test(test_packetizer_socketpair),
+        cmocka_unit_test(test_default_rng_pool_fork),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
