@@ -352,6 +352,8 @@ sock_reader(void *arg)
     }
     sr->t_end = cli_now();
     sr->rrc = rc;
+    if (rc != 0)
+        sshbpp_packetizer_close(sr->w); /* wakes a writer stuck on a full socket */
     free(ref);
     return NULL;
 }
@@ -397,7 +399,13 @@ run_socket(const struct suite *s, size_t size, size_t batch, double secs, struct
     if (sr.wrc != 0)
         sshbpp_packetizer_close(sr.r);
     pthread_join(tr, NULL);
-    rc = sr.wrc != 0 ? sr.wrc : sr.rrc;
+    /* the reader's error is the cause when it closed the writer */
+    rc = sr.rrc != 0 ? sr.rrc : sr.wrc;
+    if (rc != 0)
+        cli_error("%s mode: reader %s after %llu packets, writer %s after %llu",
+                  batch ? "batch" : "socket", sshbpp_err_name(sr.rrc),
+                  (unsigned long long)sr.got, sshbpp_err_name(sr.wrc),
+                  (unsigned long long)sr.sent);
     if (rc == 0 && sr.got != sr.sent)
         rc = SSHBPP_EPROTO;
     if (rc == 0) {
