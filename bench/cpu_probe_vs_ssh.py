@@ -33,7 +33,7 @@ def parse_bytes(s):
 
 
 def cpu_of(argv, stdin=None):
-    """Runs argv, returns (rc, user+sys seconds of that process)."""
+    """Runs argv, returns (user+sys, user, sys) CPU seconds of that process."""
     proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     _, status, ru = os.wait4(proc.pid, 0)
@@ -42,7 +42,7 @@ def cpu_of(argv, stdin=None):
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit("%s failed (%d):\n%s" % (argv[0], proc.returncode, err[-2000:]))
-    return ru.ru_utime + ru.ru_stime
+    return ru.ru_utime + ru.ru_stime, ru.ru_utime, ru.ru_stime
 
 
 def main():
@@ -51,12 +51,14 @@ def main():
     ap.add_argument("--bytes", default="1G")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cipher", default="aes128-gcm@openssh.com")
+    ap.add_argument("--probe-prefix", default="",
+                    help="words to put before probe, e.g. 'valgrind --tool=callgrind'")
     args = ap.parse_args()
     n = parse_bytes(args.bytes)
     peers.need_tool("ssh")
     with peers.Sshd(tag="cpubench", client_key=True) as sshd:
         kh = os.path.join(sshd.dir, "known_hosts")
-        probe = [args.sshbpp, "probe", "-i", sshd.client_key, "-l", "root", "-c", args.cipher,
+        probe = args.probe_prefix.split() + [args.sshbpp, "probe", "-i", sshd.client_key, "-l", "root", "-c", args.cipher,
                  "--ignore-bytes", str(n), "--known-hosts", kh, "-p", str(sshd.port),
                  "127.0.0.1"]
         ssh = ["ssh", "-F", "/dev/null", "-i", sshd.client_key, "-c", args.cipher,
@@ -65,13 +67,15 @@ def main():
                "-p", str(sshd.port), "root@127.0.0.1", "cat > /dev/null"]
         pt, st = [], []
         for i in range(args.runs):
-            pt.append(cpu_of(probe))
+            p = cpu_of(probe)
             head = subprocess.Popen(["head", "-c", str(n), "/dev/zero"], stdout=subprocess.PIPE)
-            st.append(cpu_of(ssh, stdin=head.stdout))
+            q = cpu_of(ssh, stdin=head.stdout)
             head.stdout.close()
             head.wait()
-            print("run %d: probe %.2f s CPU, ssh %.2f s CPU" % (i + 1, pt[-1], st[-1]),
-                  flush=True)
+            pt.append(p[0])
+            st.append(q[0])
+            print("run %d: probe %.2f s CPU (user %.2f, sys %.2f), ssh %.2f s CPU "
+                  "(user %.2f, sys %.2f)" % ((i + 1,) + p + q), flush=True)
     mp, ms = statistics.median(pt), statistics.median(st)
     print("%s, %d bytes, median of %d interleaved runs: probe %.2f s, ssh %.2f s, "
           "ratio %.2f (target <= 0.5)" % (args.cipher, n, args.runs, mp, ms, mp / ms))
