@@ -54,6 +54,7 @@ enum {
 #define MAX_SUITES 16
 #define MAX_SIZES 16
 #define MAX_BATCH 256
+#define SLICES 3 /* interleaved slices per figure; median3() assumes 3 */
 #define BATCH_BYTES 65536
 #define RAW_READ 65536
 
@@ -104,7 +105,8 @@ bench_help(void)
            "                  (aes128-ctr+hmac-sha2-256); repeatable (default: four)\n"
            "  --size BYTES    payload bytes incl. the type byte, 16..65536; repeatable\n"
            "                  (default 64, 256, 1024, 32768)\n"
-           "  --seconds N     seconds per measurement (default 1; fractions allowed)\n"
+           "  --seconds N     seconds per figure, taken as 3 interleaved slices with its\n"
+           "                  limits, median reported (default 1; fractions allowed)\n"
            "  --modes LIST    comma-separated subset of engine,socket,batch\n"
            "  --json          one JSON object per line on stdout, nothing else\n"
            "  --no-openssl    do not run `openssl speed` for the reference column\n");
@@ -837,6 +839,34 @@ emit(int json, const char *suite, size_t size, const char *mode, const struct re
     fflush(stdout);
 }
 
+/* Median of SLICES (3) values. */
+static double
+median3(const double *v)
+{
+    double a = v[0], b = v[1], c = v[2];
+
+    if (a > b) {
+        double t = a;
+        a = b;
+        b = t;
+    }
+    return c < a ? a : (c > b ? b : c);
+}
+
+static struct result
+median_result(const struct result *v, size_t size)
+{
+    double pps[SLICES];
+    struct result r;
+    int i;
+
+    for (i = 0; i < SLICES; i++)
+        pps[i] = v[i].pps;
+    r.pps = median3(pps);
+    r.mbps = r.pps * (double)size / 1e6;
+    return r;
+}
+
 static void
 progress(int on, int step, int total, const char *suite, size_t size, const char *what)
 {
@@ -947,14 +977,19 @@ cli_bench(int argc, char **argv)
     prog = isatty(STDERR_FILENO);
     total = (int)(nsuites * nsizes);
     if (!json)
-        printf("sshbpp bench: %.2g s per measurement, one run (MB = 10^6 payload bytes)\n", secs);
+        printf("sshbpp bench: %.2g s per figure, as the median of %d interleaved slices of each\n"
+               "figure and its limits (MB = 10^6 payload bytes; wall-clock time)\n",
+               secs, SLICES);
     for (si = 0; si < nsuites; si++) {
         const struct suite *s = &suites[si];
         for (zi = 0; zi < nsizes; zi++) {
             size_t size = (size_t)sizes[zi], wire = wire_size(s, size, scratch);
             size_t batch = wire > 0 ? BATCH_BYTES / wire : 0;
             struct result seal1, both, eng = {0, 0}, r;
-            double raw1 = 0, rawb = 0, lim, ossl = -1;
+            struct result v_seal[SLICES], v_both[SLICES], v_eng[SLICES], v_sock[SLICES],
+                v_bat[SLICES];
+            double raw1 = 0, rawb = 0, lim, ossl = -1, v_raw1[SLICES] = {0}, v_rawb[SLICES] = {0};
+            int k;
             char odesc[200] = "";
 
             if (wire == 0) {
@@ -966,18 +1001,42 @@ cli_bench(int argc, char **argv)
             if (batch > MAX_BATCH)
                 batch = MAX_BATCH;
             step++;
-            progress(prog, step, total, s->name, size, "crypto limit");
-            if ((rc = run_crypto(s, size, secs, 0, &seal1)) != 0 ||
-                (rc = run_crypto(s, size, secs, 1, &both)) != 0) {
-                cli_error("%s: crypto limit failed: %s", s->name, sshbpp_strerror(rc));
-                goto out;
+            /* Interleaved slices: each figure is the median of SLICES
+             * measurements of secs / SLICES, taken in turn with its limits,
+             * so a change of load on a shared machine hits measurement and
+             * limit alike instead of skewing their ratio. */
+            for (k = 0; k < SLICES; k++) {
+                double sl = secs / SLICES;
+                progress(prog, step, total, s->name, size, "limits, engine, socket, batch");
+                if ((rc = run_crypto(s, size, sl, 0, &v_seal[k])) != 0 ||
+                    (rc = run_crypto(s, size, sl, 1, &v_both[k])) != 0) {
+                    cli_error("%s: crypto limit failed: %s", s->name, sshbpp_strerror(rc));
+                    goto out;
+                }
+                if ((do_socket && (rc = run_rawsock(wire, sl, &v_raw1[k])) != 0) ||
+                    (do_batch && (rc = run_rawsock(wire * batch, sl, &v_rawb[k])) != 0)) {
+                    cli_error("raw socketpair failed");
+                    goto out;
+                }
+                if (do_engine && (rc = run_engine(s, size, sl, scratch, &v_eng[k])) != 0) {
+                    cli_error("%s %zu B engine: %s", s->name, size, sshbpp_strerror(rc));
+                    goto out;
+                }
+                if (do_socket && (rc = run_socket(s, size, 0, sl, &v_sock[k])) != 0) {
+                    cli_error("%s %zu B socket: %s", s->name, size, sshbpp_strerror(rc));
+                    goto out;
+                }
+                if (do_batch && (rc = run_socket(s, size, batch, sl, &v_bat[k])) != 0) {
+                    cli_error("%s %zu B batch: %s", s->name, size, sshbpp_strerror(rc));
+                    goto out;
+                }
             }
-            progress(prog, step, total, s->name, size, "socketpair limit");
-            if ((do_socket && (rc = run_rawsock(wire, secs, &raw1)) != 0) ||
-                (do_batch && (rc = run_rawsock(wire * batch, secs, &rawb)) != 0)) {
-                cli_error("raw socketpair failed");
-                goto out;
-            }
+            seal1 = median_result(v_seal, size);
+            both = median_result(v_both, size);
+            if (do_engine)
+                eng = median_result(v_eng, size);
+            raw1 = median3(v_raw1);
+            rawb = median3(v_rawb);
             /* as payload bytes: the socket carries wire bytes */
             raw1 = raw1 * (double)size / (double)wire / 1e6;
             rawb = rawb * (double)size / (double)wire / 1e6;
@@ -1000,31 +1059,17 @@ cli_bench(int argc, char **argv)
                     printf(", %.1f MB/s (%zu B writes)", rawb, wire * batch);
                 printf("\n");
             }
-            if (do_engine) {
-                progress(prog, step, total, s->name, size, "engine");
-                if ((rc = run_engine(s, size, secs, scratch, &eng)) != 0) {
-                    cli_error("%s %zu B engine: %s", s->name, size, sshbpp_strerror(rc));
-                    goto out;
-                }
+            if (do_engine)
                 emit(json, s->name, size, "engine", &eng, both.mbps, "crypto seal+open", 0);
-            }
             if (do_socket) {
-                progress(prog, step, total, s->name, size, "socket");
-                if ((rc = run_socket(s, size, 0, secs, &r)) != 0) {
-                    cli_error("%s %zu B socket: %s", s->name, size, sshbpp_strerror(rc));
-                    goto out;
-                }
+                r = median_result(v_sock, size);
                 lim = seal1.mbps < raw1 ? seal1.mbps : raw1;
                 emit(json, s->name, size, "socket", &r, lim,
                      seal1.mbps < raw1 ? "crypto seal" : "raw socketpair",
                      eng.pps > 0 ? r.pps / eng.pps : 0);
             }
             if (do_batch) {
-                progress(prog, step, total, s->name, size, "batch");
-                if ((rc = run_socket(s, size, batch, secs, &r)) != 0) {
-                    cli_error("%s %zu B batch: %s", s->name, size, sshbpp_strerror(rc));
-                    goto out;
-                }
+                r = median_result(v_bat, size);
                 lim = seal1.mbps < rawb ? seal1.mbps : rawb;
                 emit(json, s->name, size, "batch", &r, lim,
                      seal1.mbps < rawb ? "crypto seal" : "raw socketpair",
