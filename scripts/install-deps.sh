@@ -7,7 +7,7 @@ set -eu
 
 PACKAGES="build-essential cmake pkg-config libssl-dev zlib1g-dev libcmocka-dev
 python3 python3-paramiko python3-cryptography openssh-server openssh-client
-dropbear-bin tinysshd valgrind"
+dropbear-bin tinysshd valgrind openssl"
 
 missing=""
 for pkg in $PACKAGES; do
