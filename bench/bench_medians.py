@@ -69,7 +69,9 @@ def main():
     print("%-42s %7s %-7s %10s %12s %10s %6s" % ("suite", "payload", "mode", "MB/s",
                                                  "packets/s", "limit", "ratio"))
     eng = {}
-    for (suite, size, mode), recs in sorted(rows.items()):
+    order = {"engine": 0, "socket": 1, "batch": 2}
+    for (suite, size, mode), recs in sorted(rows.items(),
+                                            key=lambda kv: (kv[0][0], kv[0][1], order[kv[0][2]])):
         mb = med([r["mb_per_s"] for r in recs])
         pps = med([r["packets_per_s"] for r in recs])
         lim = med([r["limit_mb_per_s"] for r in recs])
