@@ -83,7 +83,12 @@ SSHBPP_API int sshbpp_engine_fail(sshbpp_engine *e, int err);
  * grow again on demand. It counts as a receive call and a send call: the
  * payload last returned by rx_next() is invalid afterwards, and neither
  * half may be in use by another thread meanwhile (call it from an idle
- * connection's event loop, or with the reader and senders quiet). */
+ * connection's event loop, or with the reader and senders quiet).
+ * Afterwards an idle engine holds no buffer memory at all: what remains is
+ * the engine struct (under 1 KiB on x86-64) and libcrypto's cipher and MAC
+ * contexts for its keys (about 3.3 KB per keyed aes128-gcm engine in
+ * examples/scale_epoll.c, whose idle keyed ends measure 10 to 12 KB of
+ * resident memory each at 10,000 connections, allocator overhead included). */
 SSHBPP_API void sshbpp_engine_shrink(sshbpp_engine *e);
 
 /* ===================================================================== */
