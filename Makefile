@@ -1,7 +1,9 @@
 # Thin front over CMake (GNU make). CMake does the real work; this file only
 # names the usual jobs:
 #
-#   make deps           install missing Debian packages (scripts/install-deps.sh)
+#   make deps           install missing Debian packages to build and run
+#                       (scripts/install-deps.sh run; `make test` adds the
+#                       test-only servers and tools: install-deps.sh test)
 #   make build          configure + build $(BUILD_DIR) (RelWithDebInfo, -Werror)
 #   make test           deps + build + ctest + install check + ASan/UBSan unit
 #                       tests + the demo under ASan + valgrind over the unit tests
@@ -34,21 +36,26 @@ MAKEFLAGS += --no-print-directory
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-.PHONY: all deps configure build test test-ctest test-asan test-valgrind run install \
+.PHONY: all deps deps-test configure build test test-ctest test-asan test-valgrind run install \
         check-install clean
 
 all: build
 
 deps:
-	./scripts/install-deps.sh
+	./scripts/install-deps.sh run
+
+# The test-only tools and servers (paramiko, sshd, dropbear, valgrind, clang).
+deps-test:
+	./scripts/install-deps.sh test
 
 configure:
+	@command -v $(CMAKE) >/dev/null 2>&1 || { echo "make: $(CMAKE) not found: run 'make deps' (as root; installs cmake, a compiler and the libraries), or 'make run' / 'make test', which do that first" >&2; exit 1; }
 	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSHBPP_WERROR=ON $(CMAKE_ARGS)
 
 build: configure
 	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS)
 
-test: deps build test-ctest test-asan test-valgrind
+test: deps-test build test-ctest test-asan test-valgrind
 	@echo "make test: all stages passed"
 
 test-ctest: build
@@ -90,3 +97,21 @@ check-install: build
 clean:
 	@test -n "$(BUILD_DIR)" && test -n "$(ASAN_DIR)"
 	rm -rf -- "$(BUILD_DIR)" "$(ASAN_DIR)"
+
+# libFuzzer: every target in fuzz/ built with clang-14 and
+# -fsanitize=fuzzer,address,undefined (the library with fuzzer-no-link, so
+# its coverage guides the search), each run for FUZZ_SECONDS from the
+# committed seeds (fuzz/corpus/<target>/). The gcc builds replay the same
+# corpora under ctest (label fuzz). Variables: FUZZ_SECONDS (default 60),
+# FUZZ_DIR (default $(BUILD_DIR)-fuzz), FUZZ_TARGETS.
+FUZZ_SECONDS ?= 60
+FUZZ_DIR ?= $(BUILD_DIR)-fuzz
+FUZZ_TARGETS ?= rx roundtrip banner kex hostkey userauth
+FUZZ_CFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+.PHONY: fuzz
+fuzz: deps-test
+	$(CMAKE) -S . -B $(FUZZ_DIR) -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DSSHBPP_BUILD_FUZZ=ON -DSSHBPP_BUILD_BENCH=OFF "-DCMAKE_C_FLAGS=$(FUZZ_CFLAGS)" $(CMAKE_ARGS)
+	$(CMAKE) --build $(FUZZ_DIR) -j$(JOBS) --target $(addprefix sshbpp_fuzz_,$(FUZZ_TARGETS))
+	./scripts/run-fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)

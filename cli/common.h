@@ -121,7 +121,10 @@ enum {
     OPT_MIB,
     OPT_KNOWN_HOSTS = 400,
     OPT_PASSPHRASE_FILE,
-    OPT_AUTHORIZED_KEYS
+    OPT_AUTHORIZED_KEYS,
+    OPT_MAX_STARTUPS,
+    OPT_PER_SOURCE,
+    OPT_PREAUTH_BYTES
 };
 
 /* What --compression / -C offer without an argument: zlib@openssh.com

@@ -1,18 +1,18 @@
 /*
  * serve.c: `sshbpp serve`, the server role. It listens (loopback by
  * default), completes the handshake with each client on its own thread,
- * logs the negotiated algorithms, and answers ssh-userauth with a failure
- * that lists "publickey": enough for `ssh` to end with "Permission denied
- * (publickey)" and for probes to see a real server's transport.
+ * logs the negotiated algorithms, and answers ssh-userauth: "publickey"
+ * succeeds for a key in --authorized-keys, everything else fails with a
+ * list of "publickey" (enough for `ssh` to end with "Permission denied
+ * (publickey)" and for probes to see a real server's transport).
  *
  * Threads: the main thread accepts; one detached thread per client; a
  * janitor closes clients whose --login-grace ran out (closing the
- * Packetizer fails every blocked call on that connection); a signal thread
+ * driver fails every blocked call on that connection); a signal thread
  * turns SIGINT/SIGTERM into an orderly stop. All of them share `srv`
  * under srv->mu.
  */
 #include "common.h"
-
 #include "serve_auth.h"
 #include "sshbpp/sshbpp_keys.h"
 
@@ -26,6 +26,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@
  * library's dependency, so the tool may use it directly. */
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 
 #define MAX_HOSTKEYS 8
 /* Userauth requests answered before the client is cut off, a little
@@ -58,8 +60,15 @@ struct server {
     long max_clients;
     double login_grace;
     int once;
-    const char *ak_path;         /* --authorized-keys, or NULL: refuse everyone */
-    sshbpp_authorized_keys *ak;  /* loaded once at start */
+    const char *ak_path;        /* --authorized-keys, or NULL: refuse everyone */
+    sshbpp_authorized_keys *ak; /* loaded once at start */
+    /* Bounds on unauthenticated clients (clients that authenticated
+     * with --authorized-keys no longer count): OpenSSH's MaxStartups
+     * start:rate:full random early drop, PerSourceMaxStartups, and the
+     * bytes a client may send before authentication (0: no bound). */
+    long startups_start, startups_rate, startups_full;
+    long per_source;
+    unsigned long long preauth_bytes;
 
     char tmpkey[PATH_MAX]; /* the ephemeral key's file, "" if none */
     int lfd;
@@ -79,10 +88,14 @@ struct conn {
     struct server *srv;
     struct conn *next;
     int fd;
-    sshbpp_packetizer *p; /* set under srv->mu once created */
+    sshbpp_driver *d; /* set under srv->mu once created */
     double deadline;      /* 0: no login grace */
     int expired;          /* the janitor closed it */
+    atomic_int over_bytes; /* the pre-authentication byte bound was crossed */
+    atomic_int authed;     /* user authentication succeeded: no pre-auth bounds */
+    unsigned long long in_bytes; /* wire bytes received; the reader's only */
     char peer[NI_MAXHOST + NI_MAXSERV + 4];
+    char source[NI_MAXHOST]; /* the address alone, for the per-source bound */
 };
 
 static void
@@ -93,7 +106,9 @@ serve_usage(FILE *f)
             "                    [--bind address] [--hostkey file] [--kex algorithms]\n"
             "                    [--hostkey-algorithms algorithms] [--compression[=algorithms]]\n"
             "                    [--max-clients n] [--login-grace seconds]\n"
-            "                    [--authorized-keys file]\n");
+            "                    [--authorized-keys file]\n"
+            "                    [--max-startups start:rate:full] [--per-source-max n]\n"
+            "                    [--preauth-bytes n]\n");
 }
 
 static void
@@ -122,6 +137,12 @@ serve_help(void)
            "                        offer compression; without a list: " CLI_COMPRESSION_ALL "\n"
            "  --max-clients n       clients served at once; more are dropped (default 64)\n"
            "  --login-grace seconds time a client may stay connected (default 30; 0: no limit)\n"
+           "  --max-startups start:rate:full\n"
+           "                        random early drop of unauthenticated clients past start\n"
+           "                        (rate%% rising to 100%% at full), as OpenSSH (default 10:30:100)\n"
+           "  --per-source-max n    unauthenticated clients per source address (default none)\n"
+           "  --preauth-bytes n     bytes a client may send before authentication\n"
+           "                        (default 268435456; 0: no limit)\n"
            "  --once                serve one connection, then exit with its status\n"
            "  -v                    verbose; -vv adds the library log, -vvv packet hex dumps\n"
            "\n"
@@ -248,147 +269,96 @@ check_hostkeys(const struct server *srv)
 /* ===================================================================== */
 /* One client                                                             */
 
-static int
-send_simple(sshbpp_session *s, sshbpp_packetizer *p, struct wbuf *b)
+/* The conn's server auth callback: "publickey" for a key in
+ * --authorized-keys (the conn verified the signature), every other attempt
+ * fails with "publickey"; the conn counts failures and cuts the client off
+ * after MAX_AUTH_ATTEMPTS with DISCONNECT. */
+static enum sshbpp_auth_decision
+decide_auth(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
 {
-    int rc = b->err ? SSHBPP_ENOMEM : cli_send_solo(s, p, b->data, b->len);
+    struct conn *c = ctx;
+    char cu[128], cm[64];
 
-    wbuf_free(b);
+    enum sshbpp_auth_decision dec;
+
+    (void)methods;
+    cli_debug(1, "client %s: userauth user=%s method=%s", c->peer,
+              cli_sanitize(cu, sizeof(cu), a->user), cli_sanitize(cm, sizeof(cm), a->method));
+    dec = cli_serve_authorize(c->srv->ak, c->peer, a);
+    if (dec == SSHBPP_AUTH_ACCEPT && a->signature_ok) {
+        /* Authenticated: the login grace, MaxStartups and the
+         * pre-authentication byte bound no longer apply to it. An atomic
+         * flag, not srv->mu: this runs inside the driver's lock, and the
+         * janitor takes the two the other way round. */
+        atomic_store(&c->authed, 1);
+    }
+    return dec;
+}
+
+/* After authentication: a global request with want-reply gets
+ * REQUEST_FAILURE and a channel open CHANNEL_OPEN_FAILURE (serve has no
+ * channels yet), so that clients such as ssh end cleanly instead of
+ * waiting. Anything else is dropped. Returns 0 or a driver error. */
+static int
+answer_connection_msg(struct conn *c, sshbpp_driver *d, const uint8_t *msg, size_t len)
+{
+    struct rbuf r;
+    struct wbuf b = {0};
+    const uint8_t *name;
+    size_t nname;
+    uint8_t type, want;
+    uint32_t sender;
+    int rc;
+
+    rbuf_init(&r, msg, len);
+    if (rbuf_u8(&r, &type) != 0 || rbuf_string(&r, &name, &nname) != 0)
+        return 0;
+    if (type == MSG_GLOBAL_REQUEST) {
+        if (rbuf_u8(&r, &want) != 0 || !want)
+            return 0;
+        wbuf_u8(&b, MSG_REQUEST_FAILURE);
+    } else if (type == 90) { /* CHANNEL_OPEN */
+        if (rbuf_u32(&r, &sender) != 0)
+            return 0;
+        wbuf_u8(&b, 92); /* CHANNEL_OPEN_FAILURE */
+        wbuf_u32(&b, sender);
+        wbuf_u32(&b, 1); /* SSH_OPEN_ADMINISTRATIVELY_PROHIBITED */
+        wbuf_cstring(&b, "sshbpp serve has no channels");
+        wbuf_cstring(&b, "");
+    } else {
+        cli_debug(1, "client %s: message type %u ignored", c->peer, type);
+        return 0;
+    }
+    rc = b.err ? SSHBPP_ENOMEM : sshbpp_driver_send(d, b.data, b.len, -1);
+    wbuf_free(&b);
     return rc;
 }
 
-/* Answers messages after the handshake until the client leaves. Returns 0
- * for an orderly end, else the error. */
+/* After the handshake: the conn answers the service request and userauth
+ * itself; this reads (and drops) whatever else the client sends until it
+ * leaves. Returns 0 for an orderly end, else the error. */
 static int
-serve_userauth(struct conn *c, sshbpp_session *s)
+serve_userauth(struct conn *c, sshbpp_driver *d)
 {
-    int service_ok = 0, attempts = 0, authed = 0, rc;
-    sshbpp_packet pkt;
+    uint8_t buf[4096];
+    size_t len;
+    int rc;
 
     for (;;) {
-        struct wbuf b = {0};
-        struct rbuf r;
-        const uint8_t *name, *user, *service, *method;
-        size_t nname, nuser, nservice, nmethod;
-        uint8_t type;
+        rc = sshbpp_driver_recv(d, buf, sizeof(buf), &len, -1);
+        if (rc == SSHBPP_EBUFSMALL) {
+            /* a large message nobody here wants: take it and drop it */
+            uint8_t *big = malloc(len);
 
-        rc = sshbpp_session_recv(s, &pkt);
-        if (rc != 0)
-            return rc;
-        rbuf_init(&r, pkt.payload, pkt.len);
-        (void)rbuf_u8(&r, &type);
-        switch (pkt.type) {
-        case MSG_SERVICE_REQUEST:
-            if (rbuf_string(&r, &name, &nname) != 0) {
-                (void)sshbpp_session_disconnect(s, DISCONNECT_PROTOCOL_ERROR,
-                                                "malformed service request");
-                return SSHBPP_EPROTO;
-            }
-            if (service_ok || nname != 12 || memcmp(name, "ssh-userauth", 12) != 0) {
-                (void)sshbpp_session_disconnect(s, DISCONNECT_SERVICE_NOT_AVAILABLE,
-                                                "service not available");
-                return SSHBPP_EPROTO;
-            }
-            service_ok = 1;
-            wbuf_u8(&b, MSG_SERVICE_ACCEPT);
-            wbuf_string(&b, name, nname);
-            rc = send_simple(s, c->p, &b);
-            if (rc != 0)
-                return rc;
-            cli_debug(1, "client %s: service ssh-userauth accepted", c->peer);
-            break;
-        case MSG_USERAUTH_REQUEST:
-            if (!service_ok || rbuf_string(&r, &user, &nuser) != 0 ||
-                rbuf_string(&r, &service, &nservice) != 0 ||
-                rbuf_string(&r, &method, &nmethod) != 0) {
-                (void)sshbpp_session_disconnect(s, DISCONNECT_PROTOCOL_ERROR,
-                                                "unexpected userauth request");
-                return SSHBPP_EPROTO;
-            }
-            if (cli_verbose >= 1) {
-                char *u = cli_strndup(user, nuser), *m = cli_strndup(method, nmethod);
-                char cu[128], cm[64];
-
-                cli_debug(1, "client %s: userauth user=%s method=%s", c->peer,
-                          cli_sanitize(cu, sizeof(cu), u), cli_sanitize(cm, sizeof(cm), m));
-                free(u);
-                free(m);
-            }
-            if (authed)
-                break; /* RFC 4252 section 5.1: requests after success are ignored */
-            if (c->srv->ak != NULL && nmethod == 9 && memcmp(method, "publickey", 9) == 0 &&
-                attempts < MAX_AUTH_ATTEMPTS) {
-                rc = cli_serve_publickey(s, c->p, c->srv->ak, c->peer, &pkt, r.off);
-                if (rc < 0)
-                    return rc;
-                if (rc == 1) {
-                    authed = 1;
-                    break;
-                }
-                if (rc == 0)
-                    break; /* PK_OK sent */
-            }
-            if (++attempts > MAX_AUTH_ATTEMPTS) {
-                (void)sshbpp_session_disconnect(s, DISCONNECT_NO_MORE_AUTH_METHODS,
-                                                "too many authentication failures");
-                return 0;
-            }
-            wbuf_u8(&b, MSG_USERAUTH_FAILURE);
-            wbuf_cstring(&b, "publickey");
-            wbuf_u8(&b, 0); /* partial success: false */
-            rc = send_simple(s, c->p, &b);
-            if (rc != 0)
-                return rc;
-            break;
-        case 80: /* GLOBAL_REQUEST: string name, boolean want reply */
-            if (authed) {
-                const uint8_t *gname;
-                size_t ngname;
-                uint8_t want = 0;
-
-                if (rbuf_string(&r, &gname, &ngname) == 0 && rbuf_u8(&r, &want) == 0 && want) {
-                    wbuf_u8(&b, MSG_REQUEST_FAILURE);
-                    if ((rc = send_simple(s, c->p, &b)) != 0)
-                        return rc;
-                }
-                break;
-            }
-            goto unimplemented;
-        case 90: /* CHANNEL_OPEN: no channels here; refuse it cleanly */
-            if (authed) {
-                const uint8_t *ctype;
-                size_t nctype;
-                uint32_t sender;
-
-                if (rbuf_string(&r, &ctype, &nctype) != 0 || rbuf_u32(&r, &sender) != 0)
-                    return SSHBPP_EPROTO;
-                wbuf_u8(&b, 92); /* CHANNEL_OPEN_FAILURE */
-                wbuf_u32(&b, sender);
-                wbuf_u32(&b, 1); /* SSH_OPEN_ADMINISTRATIVELY_PROHIBITED */
-                wbuf_cstring(&b, "sshbpp serve has no channels");
-                wbuf_cstring(&b, "");
-                if ((rc = send_simple(s, c->p, &b)) != 0)
-                    return rc;
-                break;
-            }
-            goto unimplemented;
-        case MSG_EXT_INFO:
-        case MSG_UNIMPLEMENTED:
-            /* Nothing to answer: RFC 4253 section 11.4 forbids answering
-             * UNIMPLEMENTED with UNIMPLEMENTED. */
-            break;
-        default:
-        unimplemented:
-            /* RFC 4253 section 11.4: unknown messages get UNIMPLEMENTED
-             * with their sequence number. */
-            cli_debug(1, "client %s: unimplemented message type %u", c->peer, pkt.type);
-            wbuf_u8(&b, MSG_UNIMPLEMENTED);
-            wbuf_u32(&b, pkt.seqno);
-            rc = send_simple(s, c->p, &b);
-            if (rc != 0)
-                return rc;
-            break;
+            if (big == NULL)
+                return SSHBPP_ENOMEM;
+            rc = sshbpp_driver_recv(d, big, len, &len, -1);
+            free(big);
         }
+        if (rc != 0)
+            return rc == SSHBPP_EAUTH ? 0 : rc; /* EAUTH: too many attempts, we cut off */
+        if (len <= sizeof(buf) && (rc = answer_connection_msg(c, d, buf, len)) != 0)
+            return rc;
     }
 }
 
@@ -398,42 +368,71 @@ mac_or_implicit(const char *mac)
     return mac[0] != '\0' ? mac : "<implicit>";
 }
 
+/* The engine's trace hook, on the reader thread after each packet: counts
+ * the client's bytes (every client is unauthenticated here) and fails the
+ * engine once they pass --preauth-bytes, so that the next read ends the
+ * connection: at most one packet past the bound is read. */
+static void
+preauth_trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t payload_len, size_t wire_len,
+              uint32_t seqno)
+{
+    struct conn *c = ctx;
+
+    (void)type;
+    (void)payload_len;
+    (void)seqno;
+    if (dir != SSHBPP_DIR_IN || atomic_load(&c->authed))
+        return;
+    c->in_bytes += wire_len;
+    if (c->in_bytes > c->srv->preauth_bytes && !atomic_load(&c->over_bytes)) {
+        atomic_store(&c->over_bytes, 1);
+        (void)sshbpp_engine_fail(sshbpp_conn_engine(sshbpp_driver_conn(c->d)), SSHBPP_EPROTO);
+    }
+}
+
 /* Runs one client; returns 0 if it got through the handshake and ended in
  * an orderly way. */
 static int
 serve_conn(struct conn *c)
 {
     struct server *srv = c->srv;
-    sshbpp_kex_config cfg;
-    sshbpp_session *s = NULL;
-    sshbpp_packetizer *p;
+    sshbpp_conn_config cfg;
+    sshbpp_driver *d;
+    sshbpp_conn *sc;
     sshbpp_kex_info info;
-    char ver[256], ebuf[256];
+    char ver[256];
     double grace;
-    int rc, i, expired, ret = -1;
+    int rc, i, expired, fd, ret = -1;
 
-    p = sshbpp_packetizer_new_fd(c->fd, 0);
-    if (p == NULL) {
+    sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_SERVER);
+    cli_algs_config(&srv->algs, &cfg.kex);
+    cfg.auth_cb = decide_auth;
+    cfg.auth_ctx = c;
+    cfg.auth_methods = "publickey";
+    cfg.max_auth_tries = MAX_AUTH_ATTEMPTS;
+    /* The driver owns its fd; c->fd stays ours for the janitor's shutdown. */
+    if ((fd = dup(c->fd)) < 0 || (d = sshbpp_driver_new(fd, &cfg)) == NULL) {
+        if (fd >= 0)
+            close(fd);
         cli_error("client %s: %s", c->peer, sshbpp_strerror(SSHBPP_ENOMEM));
         return -1;
     }
+    sc = sshbpp_driver_conn(d);
     pthread_mutex_lock(&srv->mu);
-    c->p = p;
-    /* A stop that came before the Packetizer existed could not close it. */
+    c->d = d;
+    /* A stop that came before the driver existed could not close it. */
     if (srv->stopping)
-        sshbpp_packetizer_close(p);
+        sshbpp_driver_close(d);
     pthread_mutex_unlock(&srv->mu);
-    cli_apply_verbosity(p, c->peer);
+    if (cli_verbose >= 2)
+        sshbpp_engine_set_log(sshbpp_conn_engine(sc), cli_lib_log, c->peer);
+    if (cli_verbose >= 3)
+        sshbpp_engine_set_hexdump(sshbpp_conn_engine(sc), 1);
+    if (srv->preauth_bytes > 0)
+        sshbpp_engine_set_trace(sshbpp_conn_engine(sc), preauth_trace, c);
 
-    cli_algs_config(&srv->algs, &cfg);
-    s = sshbpp_session_new(p, SSHBPP_ROLE_SERVER, &cfg, NULL);
-    if (s == NULL) {
-        cli_error("client %s: cannot create the session: %s", c->peer,
-                  sshbpp_strerror(SSHBPP_ENOMEM));
-        goto out;
-    }
     for (i = 0; i < srv->nhostkeys; i++) {
-        rc = sshbpp_kex_add_hostkey_file(sshbpp_session_kex(s), srv->hostkeys[i]);
+        rc = sshbpp_conn_add_hostkey_file(sc, srv->hostkeys[i]);
         if (rc != 0) {
             cli_error("client %s: cannot load host key %s: %s", c->peer, srv->hostkeys[i],
                       sshbpp_strerror(rc));
@@ -441,7 +440,7 @@ serve_conn(struct conn *c)
         }
     }
     if (srv->tmpkey[0] != '\0') {
-        rc = sshbpp_kex_add_hostkey_file(sshbpp_session_kex(s), srv->tmpkey);
+        rc = sshbpp_conn_add_hostkey_file(sc, srv->tmpkey);
         if (rc != 0) {
             cli_error("client %s: cannot load the ephemeral host key: %s", c->peer,
                       sshbpp_strerror(rc));
@@ -453,42 +452,45 @@ serve_conn(struct conn *c)
      * handshake gets the same bound so its own error says "timed out". A
      * huge value stands for "no limit". */
     grace = c->deadline > 0 ? c->deadline - cli_now() : 1e6;
-    rc = grace > 0 ? sshbpp_session_handshake(s, (int64_t)(grace * 1000.0) + 1)
-                   : SSHBPP_EHANDSHAKE;
+    rc = grace > 0 ? sshbpp_driver_handshake(d, (int64_t)(grace * 1000.0) + 1) : SSHBPP_EHANDSHAKE;
     pthread_mutex_lock(&srv->mu);
     expired = c->expired;
     pthread_mutex_unlock(&srv->mu);
     if (rc != 0) {
         int stopping;
 
+
         pthread_mutex_lock(&srv->mu);
         stopping = srv->stopping;
         pthread_mutex_unlock(&srv->mu);
         if (stopping)
             cli_debug(1, "client %s: closed on shutdown", c->peer);
+        else if (atomic_load(&c->over_bytes))
+            cli_error("client %s: more than %llu bytes before authentication (%llu), closed",
+                      c->peer, srv->preauth_bytes, c->in_bytes);
         else if (expired || rc == SSHBPP_EHANDSHAKE || rc == SSHBPP_ETIMEDOUT)
             cli_error("client %s: handshake timed out after %g s", c->peer, srv->login_grace);
         else
-            cli_error("client %s: handshake failed: %s", c->peer,
-                      cli_strerror(rc, p, ebuf, sizeof(ebuf)));
+            cli_error("client %s: handshake failed: %s", c->peer, sshbpp_strerror(rc));
         goto out;
     }
-    if (sshbpp_kex_get_info(sshbpp_session_kex(s), &info) != 0) {
+    if (sshbpp_driver_get_info(d, &info) != 0) {
         cli_error("client %s: no key exchange results", c->peer);
         goto out;
     }
     /* One line per client, written at once so that lines from concurrent
-     * clients do not interleave. */
+     * clients do not interleave. The peer version is read while this
+     * thread is the connection's only user. */
     fprintf(stderr,
             "sshbpp: client %s %s kex=%s hostkey=%s c2s=%s/%s/%s s2c=%s/%s/%s strict=%s\n",
-            c->peer, cli_sanitize(ver, sizeof(ver), sshbpp_session_peer_version(s)), info.kex,
+            c->peer, cli_sanitize(ver, sizeof(ver), sshbpp_conn_peer_version(sc)), info.kex,
             info.hostkey_alg, info.cipher_c2s, mac_or_implicit(info.mac_c2s), info.comp_c2s,
             info.cipher_s2c, mac_or_implicit(info.mac_s2c), info.comp_s2c,
             info.strict_kex ? "yes" : "no");
     cli_debug(1, "client %s: host key %s %s", c->peer, info.hostkey_alg,
               info.hostkey_fingerprint);
 
-    rc = serve_userauth(c, s);
+    rc = serve_userauth(c, d);
     pthread_mutex_lock(&srv->mu);
     expired = c->expired;
     pthread_mutex_unlock(&srv->mu);
@@ -496,20 +498,22 @@ serve_conn(struct conn *c)
         cli_debug(1, "client %s: connection closed (%s)", c->peer,
                   rc == 0 ? "by us" : sshbpp_strerror(rc));
         ret = 0;
+    } else if (atomic_load(&c->over_bytes)) {
+        cli_error("client %s: more than %llu bytes before authentication (%llu), closed",
+                  c->peer, srv->preauth_bytes, c->in_bytes);
     } else if (expired) {
         cli_error("client %s: login grace time of %g s exceeded", c->peer, srv->login_grace);
     } else if (rc == SSHBPP_ECLOSED) {
         cli_debug(1, "client %s: closed on shutdown", c->peer);
     } else {
-        cli_error("client %s: %s", c->peer, cli_strerror(rc, p, ebuf, sizeof(ebuf)));
+        cli_error("client %s: %s", c->peer, sshbpp_strerror(rc));
     }
 out:
-    sshbpp_packetizer_close(p);
-    sshbpp_session_free(s);
+    sshbpp_driver_close(d);
     pthread_mutex_lock(&srv->mu);
-    c->p = NULL;
+    c->d = NULL;
     pthread_mutex_unlock(&srv->mu);
-    sshbpp_packetizer_free(p);
+    sshbpp_driver_free(d);
     return ret;
 }
 
@@ -518,8 +522,8 @@ out:
 static void
 conn_close_locked(struct conn *c)
 {
-    if (c->p != NULL)
-        sshbpp_packetizer_close(c->p);
+    if (c->d != NULL)
+        sshbpp_driver_close(c->d);
     (void)shutdown(c->fd, SHUT_RDWR);
 }
 
@@ -579,7 +583,8 @@ janitor_main(void *arg)
         (void)pthread_cond_timedwait(&srv->cv, &srv->mu, &ts);
         now = cli_now();
         for (c = srv->conns; c != NULL; c = c->next) {
-            if (c->deadline > 0 && now >= c->deadline && !c->expired) {
+            if (c->deadline > 0 && now >= c->deadline && !c->expired &&
+                !atomic_load(&c->authed)) {
                 c->expired = 1;
                 conn_close_locked(c);
             }
@@ -670,6 +675,88 @@ open_listener(struct server *srv)
     return 0;
 }
 
+/* The address of a client without its port. */
+static void
+source_of(const struct sockaddr_storage *ss, unsigned len, char *out, size_t cap)
+{
+    if (getnameinfo((const struct sockaddr *)ss, len, out, (socklen_t)cap, NULL, 0,
+                    NI_NUMERICHOST) != 0)
+        snprintf(out, cap, "?");
+}
+
+/* A uniform draw in [0, n) from OpenSSL's generator. */
+static long
+random_below(long n)
+{
+    uint32_t x = 0;
+
+    if (n <= 1 || RAND_bytes((unsigned char *)&x, sizeof(x)) != 1)
+        return 0;
+    return (long)(x % (uint32_t)n);
+}
+
+/* Whether a new unauthenticated client may stay, as OpenSSH decides with
+ * MaxStartups start:rate:full and PerSourceMaxStartups: past `start`
+ * clients it is dropped with probability rate% rising linearly to 100% at
+ * `full`; at `per_source` clients from its address it is dropped. Returns
+ * NULL to admit, else why. Under srv->mu. */
+static const char *
+admit_locked(struct server *srv, const char *source)
+{
+    long n = 0, same = 0, p;
+    struct conn *c;
+
+    for (c = srv->conns; c != NULL; c = c->next)
+        n += !atomic_load(&c->authed);
+    if (n >= srv->startups_full)
+        return "MaxStartups full";
+    if (n >= srv->startups_start) {
+        p = 100 - srv->startups_rate;
+        p *= n - srv->startups_start;
+        p /= srv->startups_full - srv->startups_start;
+        p += srv->startups_rate;
+        if (random_below(100) < p)
+            return "MaxStartups random early drop";
+    }
+    if (srv->per_source > 0) {
+        for (c = srv->conns; c != NULL; c = c->next)
+            same += !atomic_load(&c->authed) && strcmp(c->source, source) == 0;
+        if (same >= srv->per_source)
+            return "per-source limit";
+    }
+    return NULL;
+}
+
+/* Parses start:rate:full (or a single number: start = full). */
+static int
+parse_startups(const char *arg, struct server *srv)
+{
+    char buf[64], *a, *b;
+    long start, rate = 100, full;
+
+    if (strlen(arg) >= sizeof(buf))
+        return -1;
+    strcpy(buf, arg);
+    a = strchr(buf, ':');
+    if (a == NULL) {
+        if (cli_parse_long(buf, 1, 100000, &start) != 0)
+            return -1;
+        full = start;
+    } else {
+        *a++ = '\0';
+        if ((b = strchr(a, ':')) == NULL)
+            return -1;
+        *b++ = '\0';
+        if (cli_parse_long(buf, 1, 100000, &start) != 0 || cli_parse_long(a, 1, 100, &rate) != 0 ||
+            cli_parse_long(b, 1, 100000, &full) != 0 || full < start)
+            return -1;
+    }
+    srv->startups_start = start;
+    srv->startups_rate = rate;
+    srv->startups_full = full;
+    return 0;
+}
+
 /* Accepts one client and starts its thread. */
 static void
 accept_one(struct server *srv)
@@ -708,6 +795,8 @@ accept_one(struct server *srv)
     if (srv->login_grace > 0)
         c->deadline = cli_now() + srv->login_grace;
 
+    source_of(&ss, (unsigned)sslen, c->source, sizeof(c->source));
+
     pthread_mutex_lock(&srv->mu);
     if (srv->nconns >= srv->max_clients) {
         pthread_mutex_unlock(&srv->mu);
@@ -715,6 +804,17 @@ accept_one(struct server *srv)
         close(fd);
         free(c);
         return;
+    }
+    {
+        const char *why = admit_locked(srv, c->source);
+        if (why != NULL) {
+            long n = srv->nconns;
+            pthread_mutex_unlock(&srv->mu);
+            cli_error("client %s: %s (%ld unauthenticated), dropped", c->peer, why, n);
+            close(fd);
+            free(c);
+            return;
+        }
     }
     c->next = srv->conns;
     srv->conns = c;
@@ -759,9 +859,12 @@ cli_serve(int argc, char **argv)
         {"hostkey", required_argument, NULL, OPT_HOSTKEY},
         {"bind", required_argument, NULL, OPT_BIND},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+        {"max-startups", required_argument, NULL, OPT_MAX_STARTUPS},
+        {"per-source-max", required_argument, NULL, OPT_PER_SOURCE},
+        {"preauth-bytes", required_argument, NULL, OPT_PREAUTH_BYTES},
         {"login-grace", required_argument, NULL, OPT_LOGIN_GRACE},
-        {"once", no_argument, NULL, OPT_ONCE},
         {"authorized-keys", required_argument, NULL, OPT_AUTHORIZED_KEYS},
+        {"once", no_argument, NULL, OPT_ONCE},
         {"port", required_argument, NULL, 'p'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, OPT_HELP},
@@ -780,6 +883,13 @@ cli_serve(int argc, char **argv)
     srv.port = "2222";
     srv.max_clients = 64;
     srv.login_grace = 30;
+    /* OpenSSH's defaults: MaxStartups 10:30:100, PerSourceMaxStartups
+     * none; 256 MiB bounds a client that streams within its login grace
+     * and still lets the interop tests push 64 MiB before authentication. */
+    srv.startups_start = 10;
+    srv.startups_rate = 30;
+    srv.startups_full = 100;
+    srv.preauth_bytes = 256ull * 1024 * 1024;
     srv.lfd = -1;
     srv.wake[0] = srv.wake[1] = -1;
     opterr = 0;
@@ -817,6 +927,27 @@ cli_serve(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             }
             break;
+        case OPT_MAX_STARTUPS:
+            if (parse_startups(optarg, &srv) != 0) {
+                cli_error("bad --max-startups '%s' (start:rate:full)", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case OPT_PER_SOURCE:
+            if (strcmp(optarg, "none") == 0)
+                srv.per_source = 0;
+            else if (cli_parse_long(optarg, 1, 100000, &srv.per_source) != 0) {
+                cli_error("bad --per-source-max '%s'", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case OPT_PREAUTH_BYTES:
+            if (cli_parse_long(optarg, 0, 0x7fffffffL, &v) != 0) {
+                cli_error("bad --preauth-bytes '%s'", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            srv.preauth_bytes = (unsigned long long)v;
+            break;
         case OPT_LOGIN_GRACE:
             if (strcmp(optarg, "0") == 0)
                 srv.login_grace = 0;
@@ -825,11 +956,11 @@ cli_serve(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             }
             break;
-        case OPT_AUTHORIZED_KEYS:
-            srv.ak_path = optarg;
-            break;
         case OPT_ONCE:
             srv.once = 1;
+            break;
+        case OPT_AUTHORIZED_KEYS:
+            srv.ak_path = optarg;
             break;
         case ':':
             cli_error("option '%s' needs an argument", argv[optind - 1]);
@@ -851,6 +982,8 @@ cli_serve(int argc, char **argv)
         cli_error("%s: %s", what, sshbpp_strerror(rc));
         return CLI_EXIT_USAGE;
     }
+    if (srv.nhostkeys > 0 && check_hostkeys(&srv) != 0)
+        return CLI_EXIT_FAIL;
     if (srv.ak_path != NULL) {
         sshbpp_key_diag d;
         unsigned long skipped = 0;
@@ -865,8 +998,6 @@ cli_serve(int argc, char **argv)
             cli_debug(1, "%s: %lu line(s) not used; first: %s", srv.ak_path, skipped, d.msg);
         cli_debug(1, "%s: %zu key(s)", srv.ak_path, sshbpp_authorized_keys_count(srv.ak));
     }
-    if (srv.nhostkeys > 0 && check_hostkeys(&srv) != 0)
-        return CLI_EXIT_FAIL;
 
     /* Block the stop signals before any thread exists, so that every
      * thread inherits the mask and only signal_main's sigwait sees them. */

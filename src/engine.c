@@ -350,6 +350,14 @@ sshbpp_engine_set_keys(sshbpp_engine *e, enum sshbpp_dir dir, const sshbpp_keys 
             return SSHBPP_EKEYLEN;
     }
 
+    /* A fresh random discard bound for the new inbound key (rx.c). */
+    if (dir == SSHBPP_DIR_IN) {
+        uint8_t rb[4];
+        if (e->rng(e->rng_ctx, rb, sizeof(rb)) != 0)
+            return sshbpp__fail(e, SSHBPP_ECRYPTO);
+        e->rx.discard_rand = sshbpp__be32(rb);
+    }
+
     memset(&nd.cipher, 0, sizeof(nd.cipher));
     memset(&nd.mac, 0, sizeof(nd.mac));
     if (cd != NULL &&
@@ -593,4 +601,10 @@ int
 sshbpp_engine_get_hexdump(const sshbpp_engine *e)
 {
     return e != NULL && e->hexdump;
+}
+
+void
+sshbpp__engine_test_pin_discard(sshbpp_engine *e, size_t total)
+{
+    e->rx.discard_pin = total;
 }

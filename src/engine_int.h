@@ -60,7 +60,14 @@ struct sshbpp__dir {
     _Atomic uint64_t total_packets, total_bytes, total_payload, rekeys;
 };
 
-enum { RX_HEAD = 0, RX_BODY = 1 };
+/* RX_DISCARD: CBC with encrypt-and-MAC only. A bad length, MAC or padding
+ * does not fail at once (that would tell an observer which check failed,
+ * CVE-2008-5161): input is consumed until discard_left reaches 0, counted
+ * from the start of the offending packet, and then the MAC error is
+ * returned. The total is chosen per key at random in [M, 2M), M the
+ * largest packet accepted on the wire (4 + max_packet + MAC), so it is
+ * never below the size of a valid packet whose MAC failed. */
+enum { RX_HEAD = 0, RX_BODY = 1, RX_DISCARD = 2 };
 
 struct sshbpp__rx {
     struct sshbpp__dir d;
@@ -73,6 +80,9 @@ struct sshbpp__rx {
     size_t zcap;
     uint64_t overflow_packets, overflow_bytes;
     unsigned rekey_gen_seen;
+    uint32_t discard_rand; /* drawn at each set_keys(IN) */
+    size_t discard_left;   /* RX_DISCARD: bytes still to consume */
+    size_t discard_pin;    /* test hook: fixed total, 0 for random */
 };
 
 /* Padding randomness for the default RNG: RAND_bytes() costs a DRBG
@@ -162,6 +172,11 @@ int sshbpp__grow(uint8_t **buf, size_t *cap, size_t need, size_t keep, size_t li
 /* Number of buffer allocations sshbpp__grow() has made, process-wide. The
  * allocation test reads it to show steady-state traffic allocates nothing. */
 extern _Atomic unsigned long sshbpp__grow_count;
+
+/* Test hook (CBC oracle proof): every discard of e consumes exactly total
+ * bytes from the start of the offending packet; 0 restores the random
+ * bound. */
+void sshbpp__engine_test_pin_discard(sshbpp_engine *e, size_t total);
 
 /* Frees a direction's crypto and compression state (wiping keys). */
 void sshbpp__dir_free(struct sshbpp__dir *d);

@@ -120,22 +120,62 @@ sshbpp_engine_rx_pending(const sshbpp_engine *e)
 int
 sshbpp_engine_rx_in_packet(const sshbpp_engine *e)
 {
-    return e != NULL && (e->rx.state == RX_BODY || e->rx.end > e->rx.start);
+    return e != NULL && (e->rx.state != RX_HEAD || e->rx.end > e->rx.start);
+}
+
+/* CBC with encrypt-and-MAC: the mode in which the decrypted length is
+ * checked before the MAC can be, so where a failure must not show which
+ * check failed. */
+static int
+cbc_eam(const struct sshbpp__dir *d)
+{
+    return d->has_cipher && d->cipher.desc->mode == SSHBPP__MODE_CBC && !d->etm && !d->aead;
+}
+
+/* RX_DISCARD: consumes what has arrived, up to the bound; then fails with
+ * the MAC error. */
+static int
+rx_discard(sshbpp_engine *e)
+{
+    struct sshbpp__rx *rx = &e->rx;
+    size_t n = rx->end - rx->start;
+
+    if (n > rx->discard_left)
+        n = rx->discard_left;
+    rx->start += n;
+    rx->discard_left -= n;
+    if (rx->discard_left == 0)
+        return sshbpp__fail(e, SSHBPP_EMAC);
+    return SSHBPP_EAGAIN;
+}
+
+/* Enters RX_DISCARD at the start of the current packet (still at
+ * rx->start). */
+static int
+start_discard(sshbpp_engine *e)
+{
+    struct sshbpp__rx *rx = &e->rx;
+    size_t m = 4 + (size_t)e->max_packet + rx->d.mac_len;
+
+    rx->discard_left = rx->discard_pin != 0 ? rx->discard_pin : m + rx->discard_rand % m;
+    rx->state = RX_DISCARD;
+    return rx_discard(e);
 }
 
 /* Length checks shared by every mode, done on the raw 32-bit value before it
  * takes part in any sum. `span` is what must be a multiple of the block
  * size: length + 4 in classic mode, length alone when the length travels
- * outside the encryption (EtM, AEAD). */
+ * outside the encryption (EtM, AEAD). Returns the error without recording
+ * it (the caller decides: fail, or discard). */
 static int
-check_length(sshbpp_engine *e, uint32_t len, uint32_t span, size_t bs)
+check_length(const sshbpp_engine *e, uint32_t len, uint32_t span, size_t bs)
 {
     if (len < 5)
-        return sshbpp__fail(e, SSHBPP_EPKTSHORT);
+        return SSHBPP_EPKTSHORT;
     if (len > e->max_packet)
-        return sshbpp__fail(e, SSHBPP_EPKTLONG);
+        return SSHBPP_EPKTLONG;
     if (span % bs != 0)
-        return sshbpp__fail(e, SSHBPP_EBLOCKALIGN);
+        return SSHBPP_EBLOCKALIGN;
     return 0;
 }
 
@@ -146,14 +186,17 @@ rx_head(sshbpp_engine *e)
 {
     struct sshbpp__rx *rx = &e->rx;
     struct sshbpp__dir *d = &rx->d;
-    uint8_t *p = rx->buf + rx->start;
     size_t avail = rx->end - rx->start;
+    uint8_t *p;
     uint32_t len;
     int r;
 
+    /* No pointer is formed before input is there: a fresh engine has no
+     * buffer, and NULL + 0 is undefined behaviour. */
+    if (avail < 4 || (!(d->aead || d->etm) && avail < d->block_size))
+        return 0;
+    p = rx->buf + rx->start;
     if (d->aead || d->etm) {
-        if (avail < 4)
-            return 0;
         if (d->cipher.desc != NULL && d->cipher.desc->mode == SSHBPP__MODE_CHACHA) {
             r = sshbpp__chacha_get_length(&d->cipher, atomic_load(&d->seqno), p, &len);
             if (r != 0)
@@ -162,10 +205,8 @@ rx_head(sshbpp_engine *e)
             len = sshbpp__be32(p);
         }
         if ((r = check_length(e, len, len, d->block_size)) != 0)
-            return r;
+            return sshbpp__fail(e, r);
     } else {
-        if (avail < d->block_size)
-            return 0;
         /* The first block is decrypted in place now and the rest later, so
          * the stream or CBC chain continues exactly at the block boundary. */
         if (d->has_cipher &&
@@ -174,8 +215,13 @@ rx_head(sshbpp_engine *e)
         len = sshbpp__be32(p);
         /* len + 4 may wrap for a hostile len, but check_length() looks at
          * the span only after it has bounded len itself. */
-        if ((r = check_length(e, len, len + 4u, d->block_size)) != 0)
-            return r;
+        if ((r = check_length(e, len, len + 4u, d->block_size)) != 0) {
+            if (cbc_eam(d)) {
+                r = start_discard(e);
+                return r == SSHBPP_EAGAIN ? 0 : r;
+            }
+            return sshbpp__fail(e, r);
+        }
         if (e->hexdump)
             sshbpp__log_hex(e, "IN: ", p, d->block_size);
     }
@@ -230,20 +276,30 @@ sshbpp_engine_rx_next(sshbpp_engine *e, sshbpp_packet *pkt)
     rx = &e->rx;
     d = &rx->d;
 
-    if (rx->state == RX_HEAD && (r = rx_head(e)) <= 0)
-        return r == 0 ? SSHBPP_EAGAIN : r;
+    if (rx->state == RX_HEAD && (r = rx_head(e)) < 0)
+        return r;
+    if (rx->state == RX_DISCARD)
+        return rx_discard(e);
+    if (rx->state == RX_HEAD)
+        return SSHBPP_EAGAIN;
     if (rx->end - rx->start < rx->need)
         return SSHBPP_EAGAIN;
 
     p = rx->buf + rx->start;
     plen = rx->packet_length;
     seqno = atomic_load(&d->seqno);
-    if ((r = rx_open(e, p, seqno)) != 0)
+    if ((r = rx_open(e, p, seqno)) != 0) {
+        if (r == SSHBPP_EMAC && cbc_eam(d))
+            return start_discard(e);
         return sshbpp__fail(e, r);
+    }
 
     /* Authenticated from here on; the padding checks come after the MAC so
-     * that tampering shows as a MAC failure, as in OpenSSH. */
+     * that tampering shows as a MAC failure, as in OpenSSH (and, for CBC
+     * with encrypt-and-MAC, as the same discard as a bad length). */
     padding = p[4];
+    if ((padding < 4 || padding >= (size_t)plen - 1) && cbc_eam(d))
+        return start_discard(e);
     if (padding < 4)
         return sshbpp__fail(e, SSHBPP_EPADSHORT);
     if (padding > (size_t)plen - 1)
@@ -331,9 +387,11 @@ sshbpp_engine_rx_line(sshbpp_engine *e, char *line, size_t cap, size_t *len)
     rx = &e->rx;
     if (rx->state != RX_HEAD)
         return SSHBPP_EINVAL;
-    p = rx->buf + rx->start;
     avail = rx->end - rx->start;
-    nl = avail > 0 ? memchr(p, '\n', avail) : NULL;
+    if (avail == 0)
+        return SSHBPP_EAGAIN; /* also: no buffer yet, so no pointer into it */
+    p = rx->buf + rx->start;
+    nl = memchr(p, '\n', avail);
     if (nl == NULL) {
         /* Even with a "\r" to strip, cap or more bytes cannot fit. */
         if (avail >= cap + 1)
@@ -372,6 +430,8 @@ sshbpp_engine_rx_take(sshbpp_engine *e, void *out, size_t n)
         n = avail;
     if (n > (size_t)0x7fffffff)
         n = 0x7fffffff;
+    if (n == 0)
+        return 0; /* rx.buf may still be NULL: no memcpy from it */
     memcpy(out, rx->buf + rx->start, n);
     rx->start += n;
     return (long)n;

@@ -282,6 +282,8 @@ sshbpp_engine_tx_raw(sshbpp_engine *e, const void *data, size_t len)
         return SSHBPP_EINVAL;
     if ((r = sshbpp__err(e)) != 0)
         return r;
+    if (len == 0)
+        return 0; /* data may be NULL: no memcpy from it */
     tx = &e->tx;
     if ((r = tx_reserve(e, len)) != 0)
         return sshbpp__fail(e, r);

@@ -9,8 +9,11 @@
  *   sshbpp_io.h       the blocking Packetizer (paramiko's shape)
  *   sshbpp_session.h  the blocking session over a Packetizer
  *   sshbpp_keys.h     key files, known_hosts, authorized_keys, ssh-agent
+ *   sshbpp_conn.h     one whole connection (transport + userauth), sans I/O
+ *   sshbpp_driver.h   the blocking run-until driver over a sshbpp_conn
  * A sans-I/O header never includes a blocking one: an event loop can use
- * sshbpp_engine.h and sshbpp_kex.h without pulling in sockets or threads.
+ * sshbpp_engine.h, sshbpp_kex.h and sshbpp_conn.h without pulling in
+ * sockets or threads.
  *
  * Names: public functions are sshbpp_<object>_<verb> (sshbpp_engine_rx_next,
  * sshbpp_packetizer_read_message, sshbpp_cipher_get_info); types are
@@ -46,5 +49,7 @@
 #include "sshbpp_io.h"
 #include "sshbpp_session.h"
 #include "sshbpp_keys.h"
+#include "sshbpp_conn.h"
+#include "sshbpp_driver.h"
 
 #endif

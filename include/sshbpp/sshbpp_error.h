@@ -44,6 +44,8 @@ extern "C" {
     X(EKEYLEN, -6, "key, IV or MAC key length does not match the algorithm")            \
     X(EPAYLOADLEN, -7, "outgoing payload is empty or exceeds the maximum packet size") \
     X(EBUFSMALL, -8, "caller's buffer is too small")                                    \
+    X(ESTATE, -9, "call not valid in the object's current state")                       \
+    X(EREFUSED, -10, "request refused by the peer")                                     \
     /* keys (sshbpp_keys.h): about one call, nothing is closed */                       \
     X(EKEYPASSPHRASE, -12, "key file is encrypted and no passphrase was given")          \
     X(EKEYBADPASS, -13, "wrong passphrase for the encrypted key file")                  \
@@ -84,7 +86,11 @@ extern "C" {
     X(EKEXORDER, -58, "key exchange message out of order")                             \
     X(EDISCONNECT, -59, "peer sent SSH_MSG_DISCONNECT")                                 \
     X(EAUTH, -60, "authentication protocol error")                                      \
-    X(EREKEYREFUSED, -61, "peer refused the key exchange (SSH_MSG_UNIMPLEMENTED)")    \
+    X(EREKEYREFUSED, -61, "peer refused the key exchange (SSH_MSG_UNIMPLEMENTED)")   \
+    /* connection object (sshbpp_conn.h) */                                             \
+    X(EHOSTKEYREJECTED, -62, "host key rejected by the caller")                         \
+    X(ELOGINTIME, -63, "login deadline passed before authentication")                   \
+    X(EKEEPALIVE, -64, "peer did not answer keepalives") \
     /* keys and trust (sshbpp_keys.h): fatal to a connection that meets them; */       \
     /* a key-file call itself holds no engine and closes nothing */                     \
     X(EKEYFILE, -70, "key file cannot be parsed")                                       \
@@ -95,7 +101,9 @@ extern "C" {
     X(EHOSTKEYUNKNOWN, -75, "host key is not in known_hosts and StrictHostKeyChecking is yes") \
     X(EAGENT, -76, "ssh-agent unreachable, gone, or its answer is malformed")          \
     X(EAGENTREFUSED, -77, "ssh-agent refused the request")                              \
-    X(EKEYNOTAUTHORIZED, -78, "key not authorized: no usable authorized_keys entry")
+    X(EKEYNOTAUTHORIZED, -78, "key not authorized: no usable authorized_keys entry") \
+    /* hardening */                                                                    \
+    X(ENAMELIST, -85, "peer name-list over the bounds (4096 bytes, 128 names, names of 1-64 chars)")
 
 enum sshbpp_err {
     SSHBPP_OK = 0,

@@ -87,6 +87,21 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_session_rekey(sshbpp_session *s);
 /* Sends SSH_MSG_DISCONNECT with reason and description (best effort). */
 SSHBPP_API int sshbpp_session_disconnect(sshbpp_session *s, uint32_t reason, const char *why);
 
+/* A keepalive that stays out of key exchanges: as
+ * sshbpp_packetizer_set_keepalive() on the session's Packetizer (cb runs on
+ * the reader thread after interval_ms without a write), except that cb is
+ * never called before the handshake is done nor while an exchange runs
+ * (from our KEXINIT until both NEWKEYS), when RFC 4253 section 7.1 allows
+ * only key-exchange messages; such a tick is skipped. cb must send with
+ * sshbpp_packetizer_send_message() (it runs with the session's send gate
+ * held: sshbpp_session_send() there would wait for itself). interval_ms
+ * <= 0 or cb NULL disables. Replaces any keepalive set on the Packetizer;
+ * call it before another thread reads (as the Packetizer's own setter).
+ * Returns 0 or SSHBPP_EINVAL. */
+typedef void (*sshbpp_session_keepalive_fn)(sshbpp_packetizer *p, void *ctx);
+SSHBPP_API int sshbpp_session_set_keepalive(sshbpp_session *s, int64_t interval_ms,
+                                            sshbpp_session_keepalive_fn cb, void *ctx);
+
 /* sshbpp_kex_get_info() under the session's lock, so that it is safe
  * while another thread may be completing a rekey (sshbpp_kex_get_info()
  * on sshbpp_session_kex() is not). Returns 0, or SSHBPP_EINVAL (NULL, or

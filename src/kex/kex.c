@@ -80,6 +80,18 @@
 
 /* Bounds on what a peer can make us store. */
 #define MAX_NAMELIST (64u * 1024u)
+
+/* Bounds on one name-list of the peer's KEXINIT, checked before anything
+ * else looks at it. RFC 4251 section 6: a name has 1 to 64 characters.
+ * OpenSSH's matcher considers at most 40 names of a proposal (match.c,
+ * MAX_PROP) in a packet of at most 256 KiB; we refuse outright a list over
+ * 128 names or 4096 bytes, several times what any implementation sends
+ * (OpenSSH 9's longest, host key algorithms with certificates, is about 20
+ * names and 500 bytes). With them negotiation makes at most 128 name
+ * comparisons per name of ours in each list. */
+#define NL_MAX_LEN 4096u
+#define NL_MAX_NAMES 128u
+#define NL_MAX_NAME 64u
 #define MAX_EXT_INFO 64u
 #define MAX_HOSTKEYS 16u
 
@@ -115,6 +127,8 @@ struct sshbpp_kex {
     int err;          /* sticky */
     int no_strict;    /* test knob: do not advertise strict KEX */
     int authed;       /* user authentication done: zlib@openssh.com may run */
+    int pause_hostkey; /* client: stop before our first NEWKEYS for the caller's host key check */
+    int hk_pending;    /* client: paused there; sshbpp__kex_hostkey_resume() goes on */
 
     unsigned completed;
     int strict;       /* decided by the first KEXINIT pair */
@@ -138,6 +152,8 @@ struct sshbpp_kex {
     char *my_lists[SSHBPP_KEXINIT_NLISTS];
     char *peer_lists[SSHBPP_KEXINIT_NLISTS];
     int peer_follows;
+
+    unsigned long ncmp; /* name comparisons made by negotiation (tests) */
 
     const sshbpp__kex_method *m;
     char hk_alg[64];
@@ -463,6 +479,14 @@ sshbpp__kex_test_no_strict(sshbpp_kex *k)
 /* Test-only (tests/unit/test_kex.c): reverse the server's host key order,
  * so that a rekey signs with a different key of the same algorithm; the
  * client must refuse it. */
+unsigned long sshbpp__kex_test_ncmp(const sshbpp_kex *k);
+/* Test hook: name comparisons negotiation made so far on k. */
+unsigned long
+sshbpp__kex_test_ncmp(const sshbpp_kex *k)
+{
+    return k->ncmp;
+}
+
 void sshbpp__kex_test_swap_hostkeys(sshbpp_kex *k);
 void
 sshbpp__kex_test_swap_hostkeys(sshbpp_kex *k)
@@ -600,6 +624,54 @@ send_kexinit(sshbpp_kex *k)
     return 0;
 }
 
+/* One name-list split into names once: offsets and lengths into base. */
+struct namelist {
+    const char *base;
+    size_t n;
+    uint16_t off[NL_MAX_NAMES];
+    uint8_t len[NL_MAX_NAMES];
+};
+
+/* Splits list[0, len) into nl (which may be NULL: check only). 0 when the
+ * list is within the bounds above (the empty list is allowed: languages),
+ * SSHBPP_ENAMELIST otherwise. One pass; stops at the first violation, so
+ * an oversized list costs nothing to refuse. */
+static int
+nl_split(const char *list, size_t len, struct namelist *nl)
+{
+    size_t pos = 0, start, count = 0;
+
+    if (len > NL_MAX_LEN)
+        return SSHBPP_ENAMELIST;
+    if (nl != NULL) {
+        nl->base = list;
+        nl->n = 0;
+    }
+    while (pos < len) {
+        start = pos;
+        while (pos < len && list[pos] != ',' && pos - start <= NL_MAX_NAME)
+            pos++;
+        if (pos == start || pos - start > NL_MAX_NAME || count == NL_MAX_NAMES)
+            return SSHBPP_ENAMELIST;
+        if (nl != NULL) {
+            nl->off[count] = (uint16_t)start;
+            nl->len[count] = (uint8_t)(pos - start);
+        }
+        count++;
+        if (pos < len && ++pos == len)
+            return SSHBPP_ENAMELIST; /* trailing comma: an empty last name */
+    }
+    if (nl != NULL)
+        nl->n = count;
+    return 0;
+}
+
+static int
+nl_check(const char *list, size_t len)
+{
+    return nl_split(list, len, NULL);
+}
+
 static int
 parse_kexinit(sshbpp_kex *k, const sshbpp_packet *pkt)
 {
@@ -615,10 +687,13 @@ parse_kexinit(sshbpp_kex *k, const sshbpp_packet *pkt)
     if (sshbpp__rb_u8(&r, &type) != 0 || sshbpp__rb_raw(&r, &p, 16) != 0)
         return SSHBPP_EKEXMSG;
     for (i = 0; i < SSHBPP_KEXINIT_NLISTS; i++) {
-        if (sshbpp__rb_string(&r, &p, &n) != 0 || n > MAX_NAMELIST ||
-            memchr(p, '\0', n) != NULL) {
+        if (sshbpp__rb_string(&r, &p, &n) != 0 || memchr(p, '\0', n) != NULL) {
             free_lists(lists);
             return SSHBPP_EKEXMSG;
+        }
+        if (nl_check((const char *)p, n) != 0) {
+            free_lists(lists);
+            return SSHBPP_ENAMELIST;
         }
         if ((lists[i] = dup_n((const char *)p, n)) == NULL) {
             free_lists(lists);
@@ -638,21 +713,32 @@ parse_kexinit(sshbpp_kex *k, const sshbpp_packet *pkt)
     return k->peer_kexinit.err;
 }
 
-/* First name of client that server also lists and accept() approves. */
+/* First name of client that server also lists and accept() approves.
+ * Both lists were split once; each pair of names is compared at most once,
+ * and the count goes to *ncmp, so the work is |client| x |server| with one
+ * of the two being our own short list. */
 static int
-match(const char *client, const char *server, int (*accept)(const char *), char *out, size_t cap)
+match(const struct namelist *c, const struct namelist *s, int (*accept)(const char *), char *out,
+      size_t cap, unsigned long *ncmp)
 {
-    size_t pos = 0, n;
+    size_t i, j, n;
     const char *name;
 
-    while (client[pos] != '\0') {
-        n = next_name(client, &pos, &name);
-        if (n == 0 || n >= cap)
+    for (i = 0; i < c->n; i++) {
+        n = c->len[i];
+        name = c->base + c->off[i];
+        if (n >= cap)
             continue;
-        memcpy(out, name, n);
-        out[n] = '\0';
-        if (sshbpp__namelist_has(server, strlen(server), out) && (accept == NULL || accept(out)))
-            return 0;
+        for (j = 0; j < s->n; j++) {
+            ++*ncmp;
+            if (s->len[j] != n || memcmp(s->base + s->off[j], name, n) != 0)
+                continue;
+            memcpy(out, name, n);
+            out[n] = '\0';
+            if (accept == NULL || accept(out))
+                return 0;
+            break; /* the same name later in s would be refused again */
+        }
     }
     out[0] = '\0';
     return SSHBPP_ENOMATCH;
@@ -706,36 +792,47 @@ same_first(const char *a, const char *b)
     return n == m && memcmp(x, y, n) == 0;
 }
 
-/* RFC 4253 section 7.1. */
+/* Splits both sides' lists of slot i. Ours were checked by config_valid()
+ * but not bounded; a configuration over the bounds is refused here. */
+static int
+split_pair(sshbpp_kex *k, int i, struct namelist *c, struct namelist *s)
+{
+    const char *cl = k->role == SSHBPP_ROLE_CLIENT ? k->my_lists[i] : k->peer_lists[i];
+    const char *sl = k->role == SSHBPP_ROLE_CLIENT ? k->peer_lists[i] : k->my_lists[i];
+    int r;
+
+    if ((r = nl_split(cl, strlen(cl), c)) != 0 || (r = nl_split(sl, strlen(sl), s)) != 0)
+        return r;
+    return 0;
+}
+
+/* RFC 4253 section 7.1. Every list is split once and every match is
+ * bounded by the list sizes (see match()): no work grows faster than the
+ * peer's lists. */
 static int
 negotiate(sshbpp_kex *k)
 {
     char **c = k->role == SSHBPP_ROLE_CLIENT ? k->my_lists : k->peer_lists;
     char **s = k->role == SSHBPP_ROLE_CLIENT ? k->peer_lists : k->my_lists;
+    struct namelist cl, sl;
     char name[64];
-    size_t pos = 0, n;
-    const char *cur;
     int d, r;
 
     /* "The chosen key exchange algorithm MUST be the first algorithm on the
      * client's name-list that is also supported by the server" and that
      * can work with a host key algorithm both support. Every method here
-     * needs a signature-capable host key, so the host key check is the
-     * same for all of them, but it is made per method as the RFC says. */
+     * needs a signature-capable host key, so the host key choice does not
+     * depend on the method and is made once. */
     k->m = NULL;
-    while (c[SSHBPP_KEXINIT_KEX][pos] != '\0' && k->m == NULL) {
-        n = next_name(c[SSHBPP_KEXINIT_KEX], &pos, &cur);
-        if (n == 0 || n >= sizeof(name))
-            continue;
-        memcpy(name, cur, n);
-        name[n] = '\0';
-        if (!accept_kex(name) || !has_name(s[SSHBPP_KEXINIT_KEX], name))
-            continue;
-        if (match(c[SSHBPP_KEXINIT_HOSTKEY], s[SSHBPP_KEXINIT_HOSTKEY], accept_hostkey,
-                  k->hk_alg, sizeof(k->hk_alg)) != 0)
-            continue;
-        k->m = sshbpp__kex_method_find(name);
-    }
+    if ((r = split_pair(k, SSHBPP_KEXINIT_KEX, &cl, &sl)) != 0)
+        return r;
+    if (match(&cl, &sl, accept_kex, name, sizeof(name), &k->ncmp) != 0)
+        return SSHBPP_ENOMATCH;
+    if ((r = split_pair(k, SSHBPP_KEXINIT_HOSTKEY, &cl, &sl)) != 0)
+        return r;
+    if (match(&cl, &sl, accept_hostkey, k->hk_alg, sizeof(k->hk_alg), &k->ncmp) != 0)
+        return SSHBPP_ENOMATCH;
+    k->m = sshbpp__kex_method_find(name);
     if (k->m == NULL)
         return SSHBPP_ENOMATCH;
     if (k->role == SSHBPP_ROLE_SERVER && find_hostkey(k, k->hk_alg) == NULL)
@@ -743,8 +840,8 @@ negotiate(sshbpp_kex *k)
     for (d = C2S; d <= S2C; d++) {
         sshbpp_cipher_info ci;
 
-        if ((r = match(c[SSHBPP_KEXINIT_CIPHER_C2S + d], s[SSHBPP_KEXINIT_CIPHER_C2S + d],
-                       accept_cipher, k->cipher[d], sizeof(k->cipher[d]))) != 0)
+        if ((r = split_pair(k, SSHBPP_KEXINIT_CIPHER_C2S + d, &cl, &sl)) != 0 ||
+            (r = match(&cl, &sl, accept_cipher, k->cipher[d], sizeof(k->cipher[d]), &k->ncmp)) != 0)
             return r;
         if ((r = sshbpp_cipher_get_info(k->cipher[d], &ci)) != 0)
             return r;
@@ -752,11 +849,11 @@ negotiate(sshbpp_kex *k)
          * lists are not consulted and need not match. */
         if (ci.aead)
             k->mac[d][0] = '\0';
-        else if ((r = match(c[SSHBPP_KEXINIT_MAC_C2S + d], s[SSHBPP_KEXINIT_MAC_C2S + d],
-                            accept_mac, k->mac[d], sizeof(k->mac[d]))) != 0)
+        else if ((r = split_pair(k, SSHBPP_KEXINIT_MAC_C2S + d, &cl, &sl)) != 0 ||
+                 (r = match(&cl, &sl, accept_mac, k->mac[d], sizeof(k->mac[d]), &k->ncmp)) != 0)
             return r;
-        if ((r = match(c[SSHBPP_KEXINIT_COMP_C2S + d], s[SSHBPP_KEXINIT_COMP_C2S + d],
-                       accept_comp, k->comp[d], sizeof(k->comp[d]))) != 0)
+        if ((r = split_pair(k, SSHBPP_KEXINIT_COMP_C2S + d, &cl, &sl)) != 0 ||
+            (r = match(&cl, &sl, accept_comp, k->comp[d], sizeof(k->comp[d]), &k->ncmp)) != 0)
             return r;
     }
     /* Languages are ignored, as every implementation does. */
@@ -1133,6 +1230,13 @@ input_kex_reply(sshbpp_kex *k, const sshbpp_packet *pkt)
     if ((r = sshbpp__hostkey_fingerprint(ks, kslen, k->fingerprint, sizeof(k->fingerprint))) != 0 ||
         (r = derive_keys(k, &K, H)) != 0)
         goto out;
+    /* The first host key waits for the caller's verdict before anything
+     * (NEWKEYS) goes out under keys that it vouches for. */
+    if (k->pause_hostkey && k->completed == 0) {
+        k->hk_pending = 1;
+        r = 0;
+        goto out;
+    }
     r = send_newkeys(k);
 out:
     OPENSSL_cleanse(H, sizeof(H));
@@ -1145,8 +1249,8 @@ input_newkeys(sshbpp_kex *k, const sshbpp_packet *pkt)
 {
     int r;
 
-    if (!k->have_keys || k->got_newkeys)
-        return SSHBPP_EKEXORDER; /* before the reply, or twice */
+    if (!k->have_keys || k->got_newkeys || k->hk_pending)
+        return SSHBPP_EKEXORDER; /* before the reply, or twice, or while paused */
     if (pkt->len != 1)
         return SSHBPP_EKEXMSG;
     k->got_newkeys = 1;
@@ -1412,4 +1516,56 @@ sshbpp_kex_auth_done(sshbpp_kex *k)
             return fail(k, r);
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* host key pause, for the connection object (src/conn/)                   */
+
+void
+sshbpp__kex_pause_hostkey(sshbpp_kex *k, int on)
+{
+    if (k != NULL)
+        k->pause_hostkey = on != 0;
+}
+
+int
+sshbpp__kex_hostkey_pending(const sshbpp_kex *k)
+{
+    return k != NULL && k->hk_pending;
+}
+
+const uint8_t *
+sshbpp__kex_hostkey_blob(const sshbpp_kex *k, size_t *len, const char **alg, const char **fp)
+{
+    if (k == NULL || k->first_hostkey.len == 0) {
+        *len = 0;
+        return NULL;
+    }
+    *len = k->first_hostkey.len;
+    if (alg != NULL)
+        *alg = k->hk_alg;
+    if (fp != NULL)
+        *fp = k->fingerprint;
+    return k->first_hostkey.p;
+}
+
+int
+sshbpp__kex_hostkey_resume(sshbpp_kex *k)
+{
+    int r;
+
+    if (k == NULL || !k->hk_pending)
+        return SSHBPP_EINVAL;
+    if (k->err != 0)
+        return k->err;
+    k->hk_pending = 0;
+    if ((r = send_newkeys(k)) != 0)
+        return fail(k, r);
+    return 0;
+}
+
+int
+sshbpp__kex_fail(sshbpp_kex *k, int err)
+{
+    return k != NULL ? fail(k, err) : err;
 }

@@ -109,6 +109,11 @@ int sshbpp__eph_put_public(const sshbpp__kex_eph *e, sshbpp__wbuf *out);
  * DH). Validates it (length, on-curve, 1 < f < p-1; SSHBPP_EKEXVALUE) and
  * appends the shared secret K encoded as mpint to K_out (RFC 8731 for
  * X25519: the 32 bytes read as a big-endian integer). */
+/* The DH peer value range check (RFC 4253 section 8): 0 when 1 < f < p-1,
+ * SSHBPP_EKEXVALUE otherwise (0, 1, p-1, p and above, negative),
+ * SSHBPP_ECRYPTO if memory runs out. */
+struct bignum_st;
+int sshbpp__dh_check_range(const struct bignum_st *f, const struct bignum_st *p);
 int sshbpp__eph_derive(const sshbpp__kex_eph *e, const uint8_t *peer, size_t n,
                        sshbpp__wbuf *K_out);
 void sshbpp__eph_free(sshbpp__kex_eph *e);
@@ -162,6 +167,23 @@ int sshbpp__hostkey_verify(const char *alg, const uint8_t *blob, size_t blen,
 /* "SHA256:" + unpadded base64 of SHA-256(blob), as ssh-keygen -l. */
 int sshbpp__hostkey_fingerprint(const uint8_t *blob, size_t blen, char *out, size_t cap);
 void sshbpp__hostkey_free(sshbpp__hostkey *hk);
+
+/* ---- kex.c, for the connection object (src/conn/) ------------------------ */
+
+/* Client: with on, the first exchange stops after the server's signature
+ * has been verified and the keys derived, before our NEWKEYS is sent;
+ * sshbpp__kex_hostkey_pending() is 1 until sshbpp__kex_hostkey_resume()
+ * sends it. A NEWKEYS from the peer meanwhile is SSHBPP_EKEXORDER (the
+ * caller does not feed input while paused). */
+void sshbpp__kex_pause_hostkey(sshbpp_kex *k, int on);
+int sshbpp__kex_hostkey_pending(const sshbpp_kex *k);
+/* The server's host key blob of the first exchange (K_S), its algorithm and
+ * SHA256 fingerprint; valid until the kex is freed. NULL before the reply. */
+const uint8_t *sshbpp__kex_hostkey_blob(const sshbpp_kex *k, size_t *len, const char **alg,
+                                        const char **fp);
+int sshbpp__kex_hostkey_resume(sshbpp_kex *k);
+/* Records err as the sticky error (wiping the exchange); returns it. */
+int sshbpp__kex_fail(sshbpp_kex *k, int err);
 
 /* ---- session.c, for userauth.c ------------------------------------------ */
 

@@ -217,6 +217,26 @@ out:
     return r;
 }
 
+/* see kex_int.h */
+int
+sshbpp__dh_check_range(const BIGNUM *f, const BIGNUM *p)
+{
+    BIGNUM *pm1;
+    int r;
+
+    if (f == NULL || p == NULL || (pm1 = BN_dup(p)) == NULL)
+        return SSHBPP_ECRYPTO;
+    if (!BN_sub_word(pm1, 1)) {
+        BN_free(pm1);
+        return SSHBPP_ECRYPTO;
+    }
+    r = BN_is_negative(f) || BN_cmp(f, BN_value_one()) <= 0 || BN_cmp(f, pm1) >= 0
+            ? SSHBPP_EKEXVALUE
+            : 0;
+    BN_free(pm1);
+    return r;
+}
+
 /* Builds the peer's DH public key in our group after checking
  * 1 < f < p-1 (RFC 4253 section 8: "Values of 'e' or 'f' that are not in
  * the range [1, p-1] MUST NOT be sent or accepted"; 1 and p-1 are excluded
@@ -228,7 +248,7 @@ dh_peer(const EVP_PKEY *ours, const char *group, const uint8_t *mag, size_t n, E
     EVP_PKEY_CTX *ctx = NULL, *chk = NULL;
     OSSL_PARAM_BLD *bld = NULL;
     OSSL_PARAM *params = NULL;
-    BIGNUM *p = NULL, *f = NULL, *pm1 = NULL;
+    BIGNUM *p = NULL, *f = NULL;
     int r = SSHBPP_ECRYPTO;
 
     *peer = NULL;
@@ -238,13 +258,13 @@ dh_peer(const EVP_PKEY *ours, const char *group, const uint8_t *mag, size_t n, E
         r = SSHBPP_EKEXVALUE;
         goto out;
     }
-    if ((f = BN_bin2bn(mag, (int)n, NULL)) == NULL || (pm1 = BN_dup(p)) == NULL ||
-        !BN_sub_word(pm1, 1))
+    if ((f = BN_bin2bn(mag, (int)n, NULL)) == NULL)
         goto out;
-    if (BN_cmp(f, BN_value_one()) <= 0 || BN_cmp(f, pm1) >= 0) {
-        r = SSHBPP_EKEXVALUE;
+    /* Our own check, before OpenSSL's public check (which would refuse
+     * these too, but is not ours to rely on). */
+    if ((r = sshbpp__dh_check_range(f, p)) != 0)
         goto out;
-    }
+    r = SSHBPP_ECRYPTO;
     if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
         !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
         !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PUB_KEY, f) ||
@@ -273,7 +293,6 @@ out:
     EVP_PKEY_CTX_free(ctx);
     OSSL_PARAM_free(params);
     OSSL_PARAM_BLD_free(bld);
-    BN_free(pm1);
     BN_free(f);
     BN_free(p);
     return r;

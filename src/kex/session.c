@@ -122,6 +122,7 @@ struct sshbpp_session {
     int self_reading;   /* a send/rekey reads the Packetizer; under mu */
     int handshake_done; /* under mu */
     int handshake_started;
+    int waiters;        /* threads in await_locked(); under mu */
 
     /* messages read by a self-reader, for sshbpp_session_recv; under mu */
     struct qmsg *qhead, *qtail;
@@ -135,6 +136,12 @@ struct sshbpp_session {
      * slock, read by tr_kexinit_seqno under mu */
     uint32_t kexinit_seqno;
     int kexinit_seqno_known;
+
+    /* sshbpp_session_set_keepalive(): the caller's callback, and the ticks
+     * skipped because an exchange ran (for tests) */
+    sshbpp_session_keepalive_fn ka_cb;
+    void *ka_ctx;
+    atomic_ulong ka_skipped;
 };
 
 /* ---------------------------------------------------------------------- */
@@ -206,6 +213,52 @@ tr_reset_seqno(void *ctx, enum sshbpp_dir dir)
         sshbpp_packetizer_reset_seqno_out(s->p);
     else
         sshbpp_packetizer_reset_seqno_in(s->p);
+}
+
+/* ---------------------------------------------------------------------- */
+/* keepalive                                                               */
+
+/* The Packetizer's keepalive tick (reader thread, no Packetizer lock
+ * held). Checked and sent under slock, which tr_send holds while it closes
+ * the gate and writes our KEXINIT: so the keepalive message is either
+ * wholly before our KEXINIT or after the exchange, never inside it. */
+static void
+session_keepalive(sshbpp_packetizer *p, void *ctx)
+{
+    sshbpp_session *s = ctx;
+
+    pthread_mutex_lock(&s->slock);
+    if (atomic_load(&s->gate_closed) || s->ka_cb == NULL)
+        atomic_fetch_add(&s->ka_skipped, 1);
+    else
+        s->ka_cb(p, s->ka_ctx);
+    pthread_mutex_unlock(&s->slock);
+}
+
+/* see sshbpp_session.h */
+int
+sshbpp_session_set_keepalive(sshbpp_session *s, int64_t interval_ms,
+                             sshbpp_session_keepalive_fn cb, void *ctx)
+{
+    if (s == NULL)
+        return SSHBPP_EINVAL;
+    pthread_mutex_lock(&s->slock);
+    s->ka_cb = cb;
+    s->ka_ctx = ctx;
+    pthread_mutex_unlock(&s->slock);
+    if (interval_ms <= 0 || cb == NULL)
+        sshbpp_packetizer_set_keepalive(s->p, 0, NULL, NULL);
+    else
+        sshbpp_packetizer_set_keepalive(s->p, interval_ms, session_keepalive, s);
+    return 0;
+}
+
+unsigned long sshbpp__session_test_ka_skipped(sshbpp_session *s);
+/* Test hook: keepalive ticks skipped because an exchange ran. */
+unsigned long
+sshbpp__session_test_ka_skipped(sshbpp_session *s)
+{
+    return atomic_load(&s->ka_skipped);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -435,7 +488,7 @@ reached_locked(sshbpp_session *s, int what, unsigned target)
  * itself until the condition holds. Called and returns with mu held.
  * Returns 0 or the sticky error. */
 static int
-await_locked(sshbpp_session *s, int what, unsigned target)
+await_locked_inner(sshbpp_session *s, int what, unsigned target)
 {
     int r;
 
@@ -471,6 +524,32 @@ now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* await_locked_inner(), counting the threads in it (s->waiters, for the
+ * tests to wait on a condition rather than a time). */
+static int
+await_locked(sshbpp_session *s, int what, unsigned target)
+{
+    int r;
+
+    s->waiters++;
+    r = await_locked_inner(s, what, target);
+    s->waiters--;
+    return r;
+}
+
+void sshbpp__session_test_state(sshbpp_session *s, int *in_recv, int *self_reading, int *waiters);
+/* Test hook: the threads in sshbpp_session_recv, whether a self-reader
+ * reads, and the threads waiting for the gate or an exchange. */
+void
+sshbpp__session_test_state(sshbpp_session *s, int *in_recv, int *self_reading, int *waiters)
+{
+    pthread_mutex_lock(&s->mu);
+    *in_recv = s->in_recv;
+    *self_reading = s->self_reading;
+    *waiters = s->waiters;
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* ---------------------------------------------------------------------- */

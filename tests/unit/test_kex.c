@@ -1146,7 +1146,7 @@ test_malformed_kexinit(void **state)
         sshbpp__wb_free(&w);
         side_free(&s);
     }
-    /* a name-list above 64 KiB */
+    /* a name-list above 64 KiB: over the name-list bounds, refused as such */
     {
         char *big = malloc(70000);
         memset(big, 'a', 69999);
@@ -1155,11 +1155,271 @@ test_malformed_kexinit(void **state)
         assert_int_equal(sshbpp_kex_add_hostkey_file(s.k, key_ed), 0);
         sshbpp__wb_init(&w);
         fake_kexinit(&w, big, "ssh-ed25519", 0);
-        assert_int_equal(feed(&s, w.p, w.len, 0), SSHBPP_EKEXMSG);
+        assert_int_equal(feed(&s, w.p, w.len, 0), SSHBPP_ENAMELIST);
         sshbpp__wb_free(&w);
         side_free(&s);
         free(big);
     }
+}
+
+/* ---- name-list bounds and linear negotiation ------------------------------------ */
+
+unsigned long sshbpp__kex_test_ncmp(const sshbpp_kex *k);
+
+/* Appends to list: nfill filler names of exactly len characters that no
+ * one supports, then real (if not NULL). */
+static void
+build_list(tu_buf *b, unsigned nfill, size_t len, const char *real)
+{
+    char name[80];
+    unsigned i;
+
+    b->len = 0;
+    for (i = 0; i < nfill; i++) {
+        assert_true(len >= 5 && len < sizeof(name));
+        memset(name, 'q', len);
+        name[0] = (char)('a' + i % 26);
+        name[1] = (char)('a' + i / 26 % 26);
+        if (b->len > 0)
+            tu_buf_append(b, ",", 1);
+        tu_buf_append(b, name, len);
+    }
+    if (real != NULL) {
+        if (b->len > 0)
+            tu_buf_append(b, ",", 1);
+        tu_buf_append(b, real, strlen(real));
+    }
+}
+
+/* A KEXINIT whose ten lists are each nfill fillers of length flen and then
+ * the real name of that slot (languages: fillers only). */
+static void
+big_kexinit(sshbpp__wbuf *w, unsigned nfill, size_t flen)
+{
+    static const char *const real[SSHBPP_KEXINIT_NLISTS] = {
+        "curve25519-sha256", "ssh-ed25519", "aes128-ctr", "aes128-ctr", "hmac-sha2-256",
+        "hmac-sha2-256", "none", "none", NULL, NULL};
+    uint8_t cookie[16] = {0};
+    tu_buf b;
+    int i;
+
+    memset(&b, 0, sizeof(b));
+    sshbpp__wb_u8(w, 20);
+    sshbpp__wb_raw(w, cookie, 16);
+    for (i = 0; i < SSHBPP_KEXINIT_NLISTS; i++) {
+        build_list(&b, nfill, flen, real[i]);
+        sshbpp__wb_string(w, b.p, b.len);
+    }
+    sshbpp__wb_bool(w, 0);
+    sshbpp__wb_u32(w, 0);
+    tu_buf_free(&b);
+}
+
+/* Names in the negotiated lists (all but languages) of a KEXINIT we sent. */
+static size_t
+our_names(const uint8_t *kexinit, size_t len)
+{
+    sshbpp__rbuf r;
+    const uint8_t *p;
+    size_t n, total = 0, i, j;
+
+    sshbpp__rb_init(&r, kexinit + 17, len - 17);
+    for (i = 0; i < 8; i++) {
+        assert_int_equal(sshbpp__rb_string(&r, &p, &n), 0);
+        total += n > 0;
+        for (j = 0; j < n; j++)
+            total += p[j] == ',';
+    }
+    return total;
+}
+
+/* Feeds a big KEXINIT to a fresh side of role; returns its comparison
+ * count and the names of our lists in *ours. */
+static unsigned long
+negotiate_big(int role, unsigned nfill, size_t flen, size_t *ours, int expect)
+{
+    sshbpp__wbuf w;
+    side s;
+    unsigned long n;
+
+    side_init(&s, role, &(sshbpp_kex_config){0});
+    if (role == SSHBPP_ROLE_SERVER)
+        assert_int_equal(sshbpp_kex_add_hostkey_file(s.k, key_ed), 0);
+    else
+        assert_int_equal(sshbpp_kex_start(s.k), 0);
+    sshbpp__wb_init(&w);
+    big_kexinit(&w, nfill, flen);
+    assert_int_equal(feed(&s, w.p, w.len, 0), expect);
+    n = sshbpp__kex_test_ncmp(s.k);
+    if (ours != NULL)
+        *ours = our_names(s.kexinit, s.kexinit_len);
+    sshbpp__wb_free(&w);
+    side_free(&s);
+    return n;
+}
+
+/* Every bound exactly at its limit passes; one past it is SSHBPP_ENAMELIST,
+ * in any list, before negotiation looks at anything. */
+static void
+test_namelist_bounds(void **state)
+{
+    static const struct {
+        unsigned nfill;
+        size_t flen;
+        int expect;
+    } cases[] = {
+        {127, 31, SSHBPP_KEX_USED}, /* 127 x 32 + up to 17: <= 4096 bytes, 128 names */
+        {128, 5, SSHBPP_ENAMELIST},  /* 129 names */
+        {0, 64, SSHBPP_KEX_USED},   /* one filler of 64 characters */
+        {1, 64, SSHBPP_KEX_USED},
+        {1, 65, SSHBPP_ENAMELIST},   /* a 65-character name */
+        {126, 33, SSHBPP_ENAMELIST}, /* 126 x 34 + 17 > 4096 bytes */
+    };
+    static const char *const bad[] = {",none", "none,", "none,,zlib", ",", "a,b,"};
+    sshbpp__wbuf w;
+    side s;
+    size_t i, j;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unsigned long n = negotiate_big(SSHBPP_ROLE_SERVER, cases[i].nfill, cases[i].flen, NULL,
+                                        cases[i].expect);
+        if (cases[i].expect == SSHBPP_ENAMELIST)
+            assert_int_equal(n, 0); /* refused before any comparison */
+    }
+    /* Empty names, in the host key list and then in the kex list. */
+    for (j = 0; j < 2; j++)
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            side_init(&s, SSHBPP_ROLE_SERVER, &(sshbpp_kex_config){0});
+            assert_int_equal(sshbpp_kex_add_hostkey_file(s.k, key_ed), 0);
+            sshbpp__wb_init(&w);
+            fake_kexinit(&w, j ? bad[i] : "curve25519-sha256", j ? "ssh-ed25519" : bad[i], 0);
+            assert_int_equal(feed(&s, w.p, w.len, 0), SSHBPP_ENAMELIST);
+            sshbpp__wb_free(&w);
+            side_free(&s);
+        }
+    assert_true(sshbpp_is_fatal(SSHBPP_ENAMELIST));
+    assert_string_equal(sshbpp_err_name(SSHBPP_ENAMELIST), "SSHBPP_ENAMELIST");
+}
+
+/* The review's 131 KB KEXINIT: a supported name, then about 32,000 names
+ * of "x" in one list. Refused with the precise error, before negotiation,
+ * and quickly. */
+static void
+test_namelist_flood_refused(void **state)
+{
+    sshbpp__wbuf w;
+    tu_buf b;
+    side s;
+    unsigned i;
+
+    (void)state;
+    memset(&b, 0, sizeof(b));
+    tu_buf_append(&b, "curve25519-sha256", 17);
+    for (i = 0; i < 32000; i++)
+        tu_buf_append(&b, ",x", 2);
+    tu_buf_append(&b, "", 1);
+    side_init(&s, SSHBPP_ROLE_SERVER, &(sshbpp_kex_config){0});
+    assert_int_equal(sshbpp_kex_add_hostkey_file(s.k, key_ed), 0);
+    sshbpp__wb_init(&w);
+    fake_kexinit(&w, (const char *)b.p, (const char *)b.p, 0);
+    assert_true(w.len > 128000);
+    assert_int_equal(feed(&s, w.p, w.len, 0), SSHBPP_ENAMELIST);
+    assert_int_equal(sshbpp__kex_test_ncmp(s.k), 0);
+    sshbpp__wb_free(&w);
+    side_free(&s);
+    tu_buf_free(&b);
+}
+
+/* Comparisons grow linearly with the peer's lists and stay within 128
+ * per name of ours for the largest KEXINIT the bounds allow (each list
+ * 128 names, about 4 KB; the real names last, the worst case). */
+static void
+test_negotiation_linear(void **state)
+{
+    unsigned long n0, n63, n126, c126;
+    size_t ours, cours;
+
+    (void)state;
+    n0 = negotiate_big(SSHBPP_ROLE_SERVER, 0, 31, NULL, SSHBPP_KEX_USED);
+    n63 = negotiate_big(SSHBPP_ROLE_SERVER, 63, 31, NULL, SSHBPP_KEX_USED);
+    n126 = negotiate_big(SSHBPP_ROLE_SERVER, 126, 31, &ours, SSHBPP_KEX_USED);
+    print_message("server: %lu, %lu, %lu comparisons for 1, 64, 127 names a list; %zu of ours\n",
+                  n0, n63, n126, ours);
+    assert_true(n0 > 0);
+    assert_int_equal(n126 - n63, n63 - n0); /* exactly linear */
+    assert_true(n126 <= 128ul * ours);
+    /* As client, our list is the outer one: each of ours meets the peer's
+     * list at most once. */
+    c126 = negotiate_big(SSHBPP_ROLE_CLIENT, 126, 31, &cours, SSHBPP_KEX_USED);
+    print_message("client: %lu comparisons for 127 names a list; %zu of ours\n", c126, cours);
+    assert_true(c126 > 0);
+    assert_true(c126 <= 128ul * cours);
+}
+
+/* Malformed key exchange messages a hostile client can send a server:
+ * a KEXINIT shorter than its fixed 17-byte head, an ECDH init with a byte
+ * after its public value, NEWKEYS with a payload; each next to the
+ * well-formed message that is accepted in the same place. */
+static void
+test_kex_messages_malformed(void **state)
+{
+    uint8_t msg[64];
+    sshbpp__wbuf w;
+    side s;
+    size_t n;
+
+    (void)state;
+    memset(msg, 0, sizeof(msg));
+    msg[0] = 20;
+    for (n = 1; n < 17; n++) {
+        side_init(&s, SSHBPP_ROLE_SERVER, &(sshbpp_kex_config){0});
+        assert_int_equal(sshbpp_kex_add_hostkey_file(s.k, key_ed), 0);
+        assert_int_equal(feed(&s, msg, n, 0), SSHBPP_EKEXMSG);
+        side_free(&s);
+    }
+    for (int trailing = 1; trailing >= 0; trailing--) {
+        side_init(&s, SSHBPP_ROLE_SERVER, &(sshbpp_kex_config){0});
+        assert_int_equal(sshbpp_kex_add_hostkey_file(s.k, key_ed), 0);
+        sshbpp__wb_init(&w);
+        fake_kexinit(&w, "curve25519-sha256", "ssh-ed25519", 0);
+        assert_int_equal(feed(&s, w.p, w.len, 0), SSHBPP_KEX_USED);
+        sshbpp__wb_free(&w);
+        /* SSH_MSG_KEX_ECDH_INIT: string Q_C (32 bytes: a valid X25519
+         * point, the base point 9) */
+        memset(msg, 0, sizeof(msg));
+        msg[0] = 30;
+        msg[4] = 32;
+        msg[5] = 9;
+        n = 1 + 4 + 32 + (size_t)trailing;
+        if (trailing) {
+            assert_int_equal(feed(&s, msg, n, 1), SSHBPP_EKEXMSG);
+            side_free(&s);
+            continue;
+        }
+        assert_int_equal(feed(&s, msg, n, 1), SSHBPP_KEX_USED);
+        /* NEWKEYS must be the type byte alone */
+        msg[0] = 21;
+        msg[1] = 0;
+        assert_int_equal(feed(&s, msg, 2, 2), SSHBPP_EKEXMSG);
+        side_free(&s);
+    }
+    /* the control for NEWKEYS: alone it completes the exchange */
+    side_init(&s, SSHBPP_ROLE_SERVER, &(sshbpp_kex_config){0});
+    assert_int_equal(sshbpp_kex_add_hostkey_file(s.k, key_ed), 0);
+    sshbpp__wb_init(&w);
+    fake_kexinit(&w, "curve25519-sha256", "ssh-ed25519", 0);
+    assert_int_equal(feed(&s, w.p, w.len, 0), SSHBPP_KEX_USED);
+    sshbpp__wb_free(&w);
+    memset(msg, 0, sizeof(msg));
+    msg[0] = 30;
+    msg[4] = 32;
+    msg[5] = 9;
+    assert_int_equal(feed(&s, msg, 37, 1), SSHBPP_KEX_USED);
+    msg[0] = 21;
+    assert_int_equal(feed(&s, msg, 1, 2), SSHBPP_KEX_USED);
+    assert_int_equal(sshbpp_kex_completed(s.k), 1);
+    side_free(&s);
 }
 
 int
@@ -1183,6 +1443,10 @@ main(void)
         cmocka_unit_test(test_ext_info),
         cmocka_unit_test(test_first_kex_packet_follows),
         cmocka_unit_test(test_malformed_kexinit),
+        cmocka_unit_test(test_namelist_bounds),
+        cmocka_unit_test(test_namelist_flood_refused),
+        cmocka_unit_test(test_negotiation_linear),
+        cmocka_unit_test(test_kex_messages_malformed),
         cmocka_unit_test(test_unimplemented_kexinit),
     };
     return cmocka_run_group_tests(tests, keys_setup, keys_teardown);

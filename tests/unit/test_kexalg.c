@@ -688,6 +688,50 @@ test_derive_reference(void **state)
     }
 }
 
+/* ---- DH range check, ours alone ---------------------------------------------- */
+
+/* The boundary values straight against sshbpp__dh_check_range(), with the
+ * primes taken from OpenSSL's RFC 3526 tables (groups 14 and 16 are those
+ * primes), so that OpenSSL's own public check cannot answer for ours. */
+static void
+test_dh_range_boundaries(void **state)
+{
+    static const struct {
+        int base;  /* 0: the constant itself, 1: p plus delta */
+        long delta;
+        int ok;
+    } cases[] = {
+        {0, 0, 0}, {0, 1, 0}, {0, 2, 1}, {0, 3, 1},
+        {1, -3, 1}, {1, -2, 1}, {1, -1, 0}, {1, 0, 0}, {1, 1, 0}, {0, -1, 0},
+    };
+    BIGNUM *(*const primes[])(BIGNUM *) = {BN_get_rfc3526_prime_2048, BN_get_rfc3526_prime_4096};
+    size_t i, j;
+
+    (void)state;
+    for (j = 0; j < 2; j++) {
+        BIGNUM *p = primes[j](NULL);
+        assert_non_null(p);
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            BIGNUM *f = cases[i].base ? BN_dup(p) : BN_new();
+            assert_non_null(f);
+            if (!cases[i].base)
+                BN_zero(f);
+            if (cases[i].delta >= 0)
+                assert_true(BN_add_word(f, (BN_ULONG)cases[i].delta));
+            else if (cases[i].base)
+                assert_true(BN_sub_word(f, (BN_ULONG)-cases[i].delta));
+            else
+                assert_true(BN_sub(f, f, BN_value_one())); /* -1 */
+            if (sshbpp__dh_check_range(f, p) != (cases[i].ok ? 0 : SSHBPP_EKEXVALUE))
+                fail_msg("group %zu case %zu (%s%+ld): want %s", j, i, cases[i].base ? "p" : "",
+                         cases[i].delta, cases[i].ok ? "accepted" : "refused");
+            BN_free(f);
+        }
+        BN_free(p);
+    }
+    assert_int_equal(sshbpp__dh_check_range(NULL, NULL), SSHBPP_ECRYPTO);
+}
+
 int
 main(void)
 {
@@ -698,6 +742,7 @@ main(void)
         cmocka_unit_test(test_x25519_rfc7748),
         cmocka_unit_test(test_x25519_invalid),
         cmocka_unit_test(test_ecdh_invalid),
+        cmocka_unit_test(test_dh_range_boundaries),
         cmocka_unit_test(test_ecdh_cross_curve),
         cmocka_unit_test(test_dh_invalid),
         cmocka_unit_test(test_dh_group_params),

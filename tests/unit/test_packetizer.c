@@ -826,9 +826,93 @@ start_reader(struct reader *r, sshbpp_packetizer *p)
     assert_int_equal(pthread_create(&r->th, NULL, reader_main, r), 0);
 }
 
-/* Signals without SA_RESTART interrupt poll(); the read goes on. */
+/* read() itself interrupted. The test binary is linked with
+ * -Wl,--wrap=read: while armed for one fd, the wrapper first makes a real,
+ * blocking read() on an empty pipe, which only a signal ends (EINTR from
+ * the kernel), and returns that to the Packetizer; each such interrupted
+ * read is counted. The data is already in the socket, so poll() says
+ * readable and it is the read() that the signal hits. */
+ssize_t __real_read(int fd, void *buf, size_t n);
+ssize_t __wrap_read(int fd, void *buf, size_t n);
+
+static atomic_int wrap_fd = -1, wrap_pending, wrap_eintr, wrap_blocked;
+static int wrap_block_fd = -1;
+
+ssize_t
+__wrap_read(int fd, void *buf, size_t n)
+{
+    if (fd >= 0 && fd == atomic_load(&wrap_fd) && atomic_load(&wrap_pending) > 0) {
+        char c;
+        ssize_t r;
+        atomic_store(&wrap_blocked, 1);
+        r = __real_read(wrap_block_fd, &c, 1);
+        atomic_store(&wrap_blocked, 0);
+        if (r < 0 && errno == EINTR) {
+            atomic_fetch_add(&wrap_eintr, 1);
+            atomic_fetch_sub(&wrap_pending, 1);
+            errno = EINTR;
+            return -1;
+        }
+        errno = EIO; /* the pipe is never written: cannot happen */
+        return -1;
+    }
+    return __real_read(fd, buf, n);
+}
+
 static void
 test_eintr_read(void **state)
+{
+    struct sigaction sa, old;
+    sshbpp_packetizer *a, *b;
+    struct reader rd;
+    uint8_t payload[50];
+    int s[2], pipefd[2], i;
+
+    (void)state;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART */
+    assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+    assert_int_equal(pipe(pipefd), 0);
+    wrap_block_fd = pipefd[0];
+
+    make_sockets(s);
+    a = sshbpp_packetizer_new_fd(s[0], 1);
+    b = sshbpp_packetizer_new_fd(s[1], 1);
+    assert_non_null(a);
+    assert_non_null(b);
+    fill_msg(payload, sizeof(payload), 0, 7);
+    assert_int_equal(sshbpp_packetizer_send_message(a, payload, sizeof(payload)), 0);
+    atomic_store(&wrap_eintr, 0);
+    atomic_store(&wrap_pending, 5);
+    atomic_store(&wrap_fd, s[1]);
+    start_reader(&rd, b);
+    /* Signal the reader whenever it sits in the blocking read, until five
+     * reads were interrupted (bounded: 10 s). */
+    for (i = 0; i < 10000 && atomic_load(&wrap_eintr) < 5; i++) {
+        if (atomic_load(&wrap_blocked))
+            assert_int_equal(pthread_kill(rd.th, SIGALRM), 0);
+        sleep_ms(1);
+    }
+    assert_int_equal(atomic_load(&wrap_eintr), 5);
+    pthread_join(rd.th, NULL);
+    atomic_store(&wrap_fd, -1);
+    /* every interrupted read was retried, and the message came through */
+    assert_int_equal(rd.result, 0);
+    assert_int_equal(rd.len, sizeof(payload));
+    assert_memory_equal(rd.copy, payload, sizeof(payload));
+
+    sshbpp_packetizer_free(a);
+    sshbpp_packetizer_free(b);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
+}
+
+/* Signals without SA_RESTART interrupt poll(); the read goes on. */
+static void
+test_eintr_poll(void **state)
 {
     struct sigaction sa, old;
     sshbpp_packetizer *a, *b;
@@ -880,7 +964,7 @@ struct cbt {
     int cycle;  /* 1: repeat the script forever */
     size_t pos;
     unsigned write_calls;
-    unsigned read_calls;
+    atomic_uint read_calls; /* read from the test thread while a reader runs */
     sshbpp_packetizer *nest; /* if set: the first write calls send on it */
     int nest_result;
     uint8_t *sink; /* NULL: write to fd */
@@ -1445,31 +1529,44 @@ ka_count(sshbpp_packetizer *p, void *ctx)
     atomic_fetch_add(&k->count, 1);
 }
 
-/* No outbound cipher: no keepalive, as paramiko. */
+/* No outbound cipher: no keepalive, as paramiko. The reader's idle
+ * wake-ups are counted (a callback transport whose reads time out), so the
+ * "nothing fired" is checked after many keepalive intervals have really
+ * passed, not after a sleep; then an outbound key makes it fire. */
 static void
 test_keepalive_needs_cipher(void **state)
 {
-    sshbpp_packetizer *a, *b;
+    sshbpp_packetizer *b;
     struct reader rd;
+    struct cbt t;
     keyset ks;
     struct ka k;
+    int i;
 
     (void)state;
-    make_pair(&a, &b);
+    b = cbt_new(&t, NULL, 0, 0);
+    assert_int_equal(sshbpp_packetizer_set_poll_interval(b, 5), 0);
     keyset_make(&ks, "aes128-ctr", "hmac-sha2-256", 6);
     /* inbound keys do not count */
-    key_direction(a, b, &ks);
+    assert_int_equal(sshbpp_packetizer_set_inbound_cipher(b, &ks.k), 0);
     atomic_init(&k.count, 0);
     atomic_init(&k.send_result, 0);
-    sshbpp_packetizer_set_keepalive(b, 50, ka_count, &k);
+    sshbpp_packetizer_set_keepalive(b, 20, ka_count, &k);
     start_reader(&rd, b);
-    sleep_ms(500);
+    /* 40 idle wake-ups of 5 ms: ten keepalive intervals (bounded: 10 s) */
+    for (i = 0; i < 10000 && atomic_load(&t.read_calls) < 40; i++)
+        sleep_ms(1);
+    assert_true(atomic_load(&t.read_calls) >= 40);
     assert_int_equal(atomic_load(&k.count), 0);
+    /* the control: with an outbound key the same reader's keepalive runs */
+    assert_int_equal(sshbpp_packetizer_set_outbound_cipher(b, &ks.k), 0);
+    for (i = 0; i < 10000 && atomic_load(&k.count) < 1; i++)
+        sleep_ms(1);
+    assert_true(atomic_load(&k.count) >= 1);
     sshbpp_packetizer_close(b);
     pthread_join(rd.th, NULL);
     assert_int_equal(rd.result, SSHBPP_ECLOSED);
-    sshbpp_packetizer_free(a);
-    sshbpp_packetizer_free(b);
+    cbt_free(b, &t);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1697,6 +1794,7 @@ main(void)
         cmocka_unit_test(test_eof_between_packets),
         cmocka_unit_test(test_read_all_write_all),
         cmocka_unit_test(test_eintr_read),
+        cmocka_unit_test(test_eintr_poll),
         cmocka_unit_test(test_write_zero_gives_up),
         cmocka_unit_test(test_write_zero_counter),
         cmocka_unit_test(test_write_retries),

@@ -9,6 +9,7 @@
  * and a peer that refuses our rekey with SSH_MSG_UNIMPLEMENTED.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
@@ -219,6 +220,33 @@ sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+/* Waiting on the session's own state instead of sleeping (session.c test
+ * hook). */
+void sshbpp__session_test_state(sshbpp_session *s, int *in_recv, int *self_reading, int *waiters);
+enum { ST_IN_RECV, ST_SELF_READING, ST_WAITERS };
+
+static void
+wait_state(end *e, int which, int atleast)
+{
+    int v[3], i;
+
+    for (i = 0; i < 10000; i++) {
+        sshbpp__session_test_state(e->s, &v[0], &v[1], &v[2]);
+        if (v[which] >= atleast)
+            return;
+        sleep_ms(1);
+    }
+    fail_msg("session state %d still below %d after 10 s", which, atleast);
+}
+
+/* Waits (bounded) until fd has input, without consuming it. */
+static void
+wait_readable(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN, .revents = 0};
+    assert_int_equal(poll(&pfd, 1, 10000), 1);
+}
+
 /* Watches one end's outgoing packets: RFC 4253 7.1 allows no connection
  * message between our KEXINIT and our NEWKEYS. Called under the
  * Packetizer's write lock, so plain fields suffice. */
@@ -273,9 +301,8 @@ run_flows(end *c, end *s, int rekeys_by_client, int rekeys_by_server)
     assert_int_equal(pthread_create(&fs.reader, NULL, reader, &fs), 0);
     /* session_rekey() must see the reader inside recv, or it would read
      * itself */
-    while (!atomic_load(&fc.in_recv) || !atomic_load(&fs.in_recv))
-        sleep_ms(1);
-    sleep_ms(20);
+    wait_state(c, ST_IN_RECV, 1);
+    wait_state(s, ST_IN_RECV, 1);
     assert_int_equal(pthread_create(&fc.sender, NULL, sender, &fc), 0);
     assert_int_equal(pthread_create(&fs.sender, NULL, sender, &fs), 0);
     for (i = 0; i < rekeys_by_client || i < rekeys_by_server; i++) {
@@ -402,7 +429,7 @@ test_rekey_without_reader(void **state)
     fs.peer_type = 94;
     assert_int_equal(pthread_create(&fs.reader, NULL, reader, &fs), 0);
     send_tagged(&s, 95, 0, 50);
-    sleep_ms(50);
+    wait_readable(c.fd); /* it has arrived before the rekey starts */
     assert_int_equal(sshbpp_session_rekey(c.s), 0);
     assert_int_equal(sshbpp_kex_completed(sshbpp_session_kex(c.s)), 4);
     assert_int_equal(sshbpp_session_recv(c.s, &pkt), 0);
@@ -765,16 +792,17 @@ close_releases(int op)
     if (op == 0)
         rekey_soon(&c, 1);
     waiter_start(&rd, &c, 2); /* the reader */
-    sleep_ms(50);
+    wait_state(&c, ST_IN_RECV, 1);
     waiter_start(&w, &c, op); /* waits for the exchange */
-    sleep_ms(200);
+    wait_state(&c, ST_WAITERS, 1);
     assert_false(atomic_load(&w.done));
     /* the server (never reading: mute for the exchange) sends one message;
      * the reader returns with it and its thread ends */
     send_tagged(&s, 95, 0, 50);
     waiter_finish(&rd, 5.0);
     assert_int_equal(rd.rc, 0);
-    sleep_ms(300);
+    /* with the reader gone the waiter reads itself, from a mute peer */
+    wait_state(&c, ST_SELF_READING, 1);
     assert_false(atomic_load(&w.done)); /* the peer still does not answer */
     sshbpp_packetizer_close(c.p);
     assert_true(waiter_finish(&w, 3.0) < 1.0);
@@ -799,7 +827,7 @@ test_close_releases_waiters(void **state)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     end_open(&e, sv[0], SSHBPP_ROLE_CLIENT, NULL);
     waiter_start(&w, &e, 0);
-    sleep_ms(200);
+    wait_state(&e, ST_WAITERS, 1);
     assert_false(atomic_load(&w.done));
     sshbpp_packetizer_close(e.p);
     assert_true(waiter_finish(&w, 3.0) < 1.0);
@@ -858,7 +886,7 @@ rekey_refused(int with_reader)
         /* the reader gets the other UNIMPLEMENTED and leaves; the rekey then
          * reads on itself and meets the refusal */
         waiter_start(&rd, &c, 2);
-        sleep_ms(50);
+        wait_state(&c, ST_IN_RECV, 1);
     }
     /* watched: a rekey that keeps waiting for the refusing peer fails the
      * test instead of hanging it */
@@ -1067,6 +1095,122 @@ test_bad_arguments(void **state)
     close(sv[1]);
 }
 
+/* ---- keepalive stays out of a running exchange -------------------------------- */
+
+unsigned long sshbpp__session_test_ka_skipped(sshbpp_session *s);
+
+static atomic_uint ka_count;
+
+static void
+pause_1ms(void)
+{
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static void
+ka_send_ignore(sshbpp_packetizer *p, void *ctx)
+{
+    static const uint8_t ign[] = {2, 0, 0, 0, 2, 'k', 'a'};
+    (void)ctx;
+    if (sshbpp_packetizer_send_message(p, ign, sizeof(ign)) == 0)
+        atomic_fetch_add(&ka_count, 1);
+}
+
+struct recv_job {
+    end *e;
+    int rc;
+    uint8_t type;
+};
+
+static void *
+recv_thread(void *arg)
+{
+    struct recv_job *j = arg;
+    sshbpp_packet pkt;
+
+    j->rc = sshbpp_session_recv(j->e->s, &pkt);
+    j->type = j->rc == 0 ? pkt.type : 0;
+    return NULL;
+}
+
+static void *
+rekey_thread(void *arg)
+{
+    end *e = arg;
+    e->rc = sshbpp_session_rekey(e->s);
+    return NULL;
+}
+
+/* Waits up to 10 s for *v >= want; returns whether it got there. */
+static int
+wait_atleast(atomic_uint *v, unsigned want)
+{
+    for (int i = 0; i < 10000 && atomic_load(v) < want; i++)
+        pause_1ms();
+    return atomic_load(v) >= want;
+}
+
+/* The peer stalls in the middle of a rekey (it has our KEXINIT and does not
+ * answer) for many keepalive intervals: no keepalive goes out meanwhile,
+ * though the reader wakes and the timer runs out again and again; once the
+ * exchange is over the keepalive resumes. */
+static void
+test_keepalive_not_inside_exchange(void **state)
+{
+    struct recv_job cj, sj;
+    pthread_t ct, st, rt;
+    unsigned before;
+    end c, s;
+    int i;
+
+    (void)state;
+    connect_pair(&c, &s, NULL, NULL);
+    assert_int_equal(sshbpp_packetizer_set_poll_interval(c.p, 5), 0);
+    atomic_store(&ka_count, 0);
+    assert_int_equal(sshbpp_session_set_keepalive(c.s, 20, ka_send_ignore, NULL), 0);
+    cj.e = &c;
+    assert_int_equal(pthread_create(&ct, NULL, recv_thread, &cj), 0);
+    /* idle: the keepalive runs */
+    assert_true(wait_atleast(&ka_count, 2));
+
+    /* Our KEXINIT goes out; the server reads nothing. */
+    assert_int_equal(pthread_create(&rt, NULL, rekey_thread, &c), 0);
+    for (i = 0; i < 10000 && !sshbpp_kex_running(sshbpp_session_kex(c.s)); i++)
+        pause_1ms();
+    assert_true(sshbpp_kex_running(sshbpp_session_kex(c.s)));
+    before = atomic_load(&ka_count);
+    {
+        /* at least 8 intervals of 20 ms with the exchange stalled */
+        unsigned long skipped0 = sshbpp__session_test_ka_skipped(c.s);
+        for (i = 0; i < 10000 && sshbpp__session_test_ka_skipped(c.s) < skipped0 + 8; i++)
+            pause_1ms();
+        assert_true(sshbpp__session_test_ka_skipped(c.s) >= skipped0 + 8);
+    }
+    assert_true(sshbpp_kex_running(sshbpp_session_kex(c.s)));
+    assert_int_equal(atomic_load(&ka_count), before); /* nothing sent mid-exchange */
+
+    /* The server reads again: the exchange completes. */
+    sj.e = &s;
+    assert_int_equal(pthread_create(&st, NULL, recv_thread, &sj), 0);
+    pthread_join(rt, NULL);
+    assert_int_equal(c.rc, 0);
+    assert_int_equal(sshbpp_kex_completed(sshbpp_session_kex(c.s)), 2);
+    /* and the keepalive resumes */
+    assert_true(wait_atleast(&ka_count, before + 2));
+    send_tagged(&c, 94, 1, 16);
+    pthread_join(st, NULL);
+    assert_int_equal(sj.rc, 0);
+    assert_int_equal(sj.type, 94); /* the IGNOREs were dropped, nothing else came */
+    send_tagged(&s, 95, 2, 16);
+    pthread_join(ct, NULL);
+    assert_int_equal(cj.rc, 0);
+    assert_int_equal(cj.type, 95);
+    assert_int_equal(sshbpp_session_set_keepalive(NULL, 20, ka_send_ignore, NULL), SSHBPP_EINVAL);
+    end_close(&c);
+    end_close(&s);
+}
+
 int
 main(void)
 {
@@ -1085,6 +1229,7 @@ main(void)
         cmocka_unit_test(test_version_edge_cases),
         cmocka_unit_test(test_handshake_timeout),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_keepalive_not_inside_exchange),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -473,10 +473,10 @@ class Sshd:
             self.keys = openssh_hostkeys(self.dir)
             self.fp = {alg: fingerprint(self.keys[stem] + ".pub")
                        for alg, stem in HOSTKEY_FILE.items()}
-        self.ciphers = ciphers or [c for c in SSHBPP_CIPHERS if c in query_ssh("cipher")]
-        self.macs = macs or [m for m in SSHBPP_MACS if m in query_ssh("mac")]
+        self.ciphers = ciphers or ssh_supported(SSHBPP_CIPHERS, "cipher")
+        self.macs = macs or ssh_supported(SSHBPP_MACS, "mac")
         # Our KEX first (all of sshd's real ones stay enabled after them).
-        self.kex = kex or [k for k in SSHBPP_KEX if k in query_ssh("kex")]
+        self.kex = kex or ssh_supported(SSHBPP_KEX, "kex")
         self.hostkey_algorithms = hostkey_algorithms or list(SSHBPP_HOSTKEYS)
         self.extra_config = extra_config
         # A client key root may log in with (publickey), for the cases that
@@ -580,6 +580,39 @@ class Sshd:
 
 
 _query_cache = {}
+
+
+def wait_until(cond, timeout, what):
+    """Polls cond() every 20 ms until it is true; CaseFailure(what) after
+    timeout seconds. For tests to wait on the condition itself (a log line,
+    a counter), not on a sleep."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise CaseFailure("%s (waited %.1f s)" % (what, timeout))
+        time.sleep(0.02)
+
+
+# The fewest of our algorithms of each kind that the local OpenSSH must
+# support for the interop matrix to count (Debian 12's 9.2 has them all:
+# 10 ciphers, 12 MACs, 7 kex); below that the test fails instead of
+# quietly testing less.
+SSH_MINIMUM = {"cipher": 6, "mac": 8, "kex": 6}
+
+
+def ssh_supported(ours, what, minimum=None):
+    """ours intersected with `ssh -Q what`, in our order. Every name left
+    out is reported on stdout; fewer than the minimum is a failure."""
+    offered = query_ssh(what)
+    kept = [x for x in ours if x in offered]
+    for x in ours:
+        if x not in offered:
+            print("note: %s %s is not in `ssh -Q %s`: not tested against OpenSSH" % (what, x, what))
+    need = SSH_MINIMUM.get(what, 1) if minimum is None else minimum
+    if len(kept) < need:
+        raise CaseFailure("only %d of our %d %s algorithms are in `ssh -Q %s` (need %d)"
+                          % (len(kept), len(ours), what, what, need))
+    return kept
 
 
 def query_ssh(what):
@@ -819,7 +852,12 @@ class ParamikoServer:
                 t.add_server_key(k)
             if self.configure:
                 self.configure(t)
-            t.start_server(server=self._server_interface())
+            # With an event, start_server returns at once. Without one it
+            # polls every 0.1 s and checks is_active() before the event, so
+            # a client that finishes its whole session (kex, rekeys,
+            # DISCONNECT) inside one poll made it raise a bogus
+            # "Negotiation failed." after a successful negotiation.
+            t.start_server(event=threading.Event(), server=self._server_interface())
             deadline = time.monotonic() + 300
             # Keep the transport up until the client goes away.
             while t.is_active() and time.monotonic() < deadline and not self.stopping:

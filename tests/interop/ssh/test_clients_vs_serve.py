@@ -255,9 +255,9 @@ def main():
         return runner.finish()
 
     try:
-        ciphers = [c for c in peers.SSHBPP_CIPHERS if c in peers.query_ssh("cipher")]
-        macs = [m for m in peers.SSHBPP_MACS if m in peers.query_ssh("mac")]
-        kexes = [k for k in peers.SSHBPP_KEX if k in peers.query_ssh("kex")]
+        ciphers = peers.ssh_supported(peers.SSHBPP_CIPHERS, "cipher")
+        macs = peers.ssh_supported(peers.SSHBPP_MACS, "mac")
+        kexes = peers.ssh_supported(peers.SSHBPP_KEX, "kex")
         cases = []
         for c in ciphers:
             if c in peers.SSHBPP_AEAD:

@@ -80,9 +80,9 @@ def main():
     sshd = None
     try:
         sshbpp = peers.sshbpp_binary(sys.argv)
-        ciphers = [c for c in peers.SSHBPP_CIPHERS if c in peers.query_ssh("cipher")]
-        macs = [m for m in peers.SSHBPP_MACS if m in peers.query_ssh("mac")]
-        kexes = [k for k in peers.SSHBPP_KEX if k in peers.query_ssh("kex")]
+        ciphers = peers.ssh_supported(peers.SSHBPP_CIPHERS, "cipher")
+        macs = peers.ssh_supported(peers.SSHBPP_MACS, "mac")
+        kexes = peers.ssh_supported(peers.SSHBPP_KEX, "kex")
         keytypes = peers.query_ssh("key")
         hostkeys = [h for h in peers.SSHBPP_HOSTKEYS
                     if h in keytypes or (h.startswith("rsa-sha2") and "ssh-rsa" in keytypes)]

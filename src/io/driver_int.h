@@ -1,0 +1,67 @@
+/*
+ * driver_int.h (internal): the blocking driver (sshbpp_driver.h).
+ *
+ *   driver.c        lifecycle, connect, the run-until loop and its I/O
+ *   driver_calls.c  the blocking calls built on it
+ */
+#ifndef SSHBPP_DRIVER_INT_H
+#define SSHBPP_DRIVER_INT_H
+
+#include <pthread.h>
+#include <time.h>
+
+#include "sshbpp/sshbpp_driver.h"
+
+#define GREQ_SLOTS 256
+
+struct dmsg {
+    struct dmsg *next;
+    size_t len;
+    uint8_t data[];
+};
+
+struct sshbpp_driver {
+    sshbpp_conn *c;
+    sshbpp_driver_io io;
+    void *io_ctx;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    clockid_t cv_clock;
+    int driving, closed, started;
+    int64_t default_timeout;
+    sshbpp_driver_hostkey_fn hk_fn;
+    void *hk_ctx;
+
+    struct dmsg *ihead, *itail;
+    size_t ibytes;
+
+    int auth_pending, auth_success, auth_partial;
+    char auth_methods[1024];
+    sshbpp_kbdint_fn kbd;
+    void *kbd_ctx;
+
+    uint64_t greq_sent, greq_done;
+    uint8_t greq_result[GREQ_SLOTS];
+};
+
+typedef int (*sshbpp__driver_goal)(sshbpp_driver *d, void *arg);
+
+int64_t sshbpp__now_ms(void);
+int64_t sshbpp__driver_deadline(const sshbpp_driver *d, int64_t timeout_ms);
+/* With mu held: runs I/O until goal(d, arg) is true (0), the deadline
+ * (-1: none) passes (SSHBPP_ETIMEDOUT), the driver is closed
+ * (SSHBPP_ECLOSED) or the conn fails (its error). */
+int sshbpp__driver_run(sshbpp_driver *d, sshbpp__driver_goal goal, void *arg, int64_t deadline);
+/* With mu held: writes what the socket takes now and wakes the driving
+ * thread so that it polls for what is left. */
+void sshbpp__driver_flush(sshbpp_driver *d);
+/* driver_fdio.c: the io callbacks over a non-blocking fd and a wake
+ * pipe. Returns the ctx (owning fd) or NULL (fd untouched). */
+void *sshbpp__fdio_new(int fd, sshbpp_driver_io *io);
+/* Frees ctx and its pipe, not the fd. */
+void sshbpp__fdio_release(void *ctx);
+
+/* The error calls return once the conn has failed or closed. */
+int sshbpp__driver_err(const sshbpp_driver *d);
+
+#endif

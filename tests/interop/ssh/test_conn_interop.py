@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""The connection object and its blocking driver (sshbpp_conn.h,
+sshbpp_driver.h) as a client against real servers, through conn_peer.
+
+Cases:
+  openssh.publickey             sshd: "none" refused with the methods list,
+                                then publickey (PEM ECDSA key) accepted, then
+                                keepalive@openssh.com answered REQUEST_FAILURE
+  openssh.maxauthtries_disconnect
+                                sshd with MaxAuthTries 1: a key it does not
+                                know makes it disconnect; the reason code (2)
+                                and the text "Too many authentication
+                                failures" reach the caller, the call fails
+                                with SSHBPP_EDISCONNECT
+  paramiko.password             paramiko server taking one password: a wrong
+                                one is refused (methods listed), the right
+                                one accepted
+  paramiko.kbdint               the same server's keyboard-interactive with
+                                one prompt: a wrong answer refused, the right
+                                one accepted; the prompt text arrives
+  paramiko.password_only_wrong  only wrong passwords: every one refused, exit
+                                != 0, no crash, no error line
+
+Usage: test_conn_interop.py PATH/TO/conn_peer
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peers  # noqa: E402
+
+PASSWORD = "right-pw"
+ANSWER = "right-answer"
+
+
+def conn_peer(binary, port, user, steps, timeout=60):
+    return peers.run([binary, "127.0.0.1", str(port), user] + list(steps), timeout=timeout)
+
+
+def openssh_publickey(binary, sshd):
+    r = conn_peer(binary, sshd.port, "root", ["none", "key:" + sshd.client_key])
+    peers.check(r.rc == 0, r.describe())
+    peers.check("auth none refused publickey partial=0" in r.out, r.describe())
+    peers.check("auth publickey ok" in r.out, r.describe())
+    peers.check("greq REQUEST_FAILURE" in r.out, r.describe())
+    return ""
+
+
+def openssh_maxauthtries(binary, sshd, wrong_key):
+    r = conn_peer(binary, sshd.port, "root", ["none", "key:" + wrong_key,
+                                              "key:" + sshd.client_key])
+    peers.check(r.rc != 0, "accepted after MaxAuthTries 1\n" + r.describe())
+    peers.check("disconnect 2 Too many authentication failures" in r.out,
+                "no reason/text\n" + r.describe())
+    peers.check("error SSHBPP_EDISCONNECT" in r.out, r.describe())
+    peers.check("auth publickey ok" not in r.out, r.describe())
+    return [l for l in r.out.splitlines() if l.startswith("disconnect")][0]
+
+
+def make_server():
+    base = peers.ParamikoServer
+
+    class Server(base):
+        def _server_interface(self):
+            paramiko = self.paramiko
+
+            class Iface(paramiko.ServerInterface):
+                def get_allowed_auths(self, username):
+                    return "password,keyboard-interactive"
+
+                def check_auth_none(self, username):
+                    return paramiko.AUTH_FAILED
+
+                def check_auth_password(self, username, password):
+                    return paramiko.AUTH_SUCCESSFUL if password == PASSWORD \
+                        else paramiko.AUTH_FAILED
+
+                def check_auth_interactive(self, username, submethods):
+                    q = paramiko.server.InteractiveQuery("sshbpp-test", "answer the question")
+                    q.add_prompt("Answer: ", False)
+                    return q
+
+                def check_auth_interactive_response(self, responses):
+                    return paramiko.AUTH_SUCCESSFUL if list(responses) == [ANSWER] \
+                        else paramiko.AUTH_FAILED
+
+            return Iface()
+
+    return Server(tag="conn-paramiko")
+
+
+def paramiko_password(binary, srv):
+    r = conn_peer(binary, srv.port, "u", ["password:wrong", "password:" + PASSWORD])
+    peers.check(r.rc == 0, r.describe())
+    peers.check("auth password refused password,keyboard-interactive partial=0" in r.out,
+                r.describe())
+    peers.check("auth password ok" in r.out, r.describe())
+    peers.check("greq REQUEST_FAILURE" in r.out, r.describe())
+    return " | ".join(l for l in r.out.splitlines() if not l.startswith("hostkey"))
+
+
+def paramiko_kbdint(binary, srv):
+    r = conn_peer(binary, srv.port, "u", ["kbdint:wrong", "kbdint:" + ANSWER])
+    peers.check(r.rc == 0, r.describe())
+    peers.check("prompt Answer:  echo=0" in r.out, "no prompt\n" + r.describe())
+    peers.check("auth keyboard-interactive refused" in r.out, r.describe())
+    peers.check("auth keyboard-interactive ok" in r.out, r.describe())
+    return " | ".join(l for l in r.out.splitlines() if not l.startswith("hostkey"))
+
+
+def paramiko_wrong_only(binary, srv):
+    r = conn_peer(binary, srv.port, "u", ["password:a", "password:b", "kbdint:c"])
+    peers.check(r.rc != 0, r.describe())
+    peers.check(r.out.count("refused") == 3, r.describe())
+    peers.check("error " not in r.out, r.describe())
+    return ""
+
+
+def main():
+    runner = peers.Runner("test_conn_interop")
+    try:
+        if len(sys.argv) < 2 or not os.access(sys.argv[1], os.X_OK):
+            raise peers.MissingTool("usage: test_conn_interop.py PATH/TO/conn_peer (built)")
+        binary = os.path.abspath(sys.argv[1])
+        sshd = peers.Sshd(tag="conn-sshd", client_key=True).start()
+        strict = peers.Sshd(tag="conn-sshd1", client_key=True,
+                            extra_config="MaxAuthTries 1").start()
+        wrong_dir = peers.temp_dir("conn-wrongkey")
+        wrong_key = os.path.join(wrong_dir, "wrong")
+        r = peers.run(["ssh-keygen", "-q", "-t", "ecdsa", "-m", "PEM", "-N", "", "-f",
+                       wrong_key], timeout=60)
+        if r.rc != 0:
+            raise peers.CaseFailure("ssh-keygen failed\n" + r.describe())
+        srv = make_server().start()
+    except Exception as exc:  # pylint: disable=broad-except
+        runner.fatal("setup", exc)
+        return runner.finish()
+    try:
+        runner.case("openssh.publickey", openssh_publickey, binary, sshd)
+        runner.case("openssh.maxauthtries_disconnect", openssh_maxauthtries, binary, strict,
+                    wrong_key)
+        runner.case("paramiko.password", paramiko_password, binary, srv)
+        runner.case("paramiko.kbdint", paramiko_kbdint, binary, srv)
+        runner.case("paramiko.password_only_wrong", paramiko_wrong_only, binary, srv)
+    finally:
+        sshd.stop()
+        strict.stop()
+        srv.stop()
+    return runner.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+/*
+ * test_allocfail.c: every allocation may fail. The binary is linked with
+ * -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc, and OpenSSL's allocator
+ * goes through the same wrappers (CRYPTO_set_mem_functions, first thing in
+ * main), so the N-th allocation of the library or of libcrypto can be made
+ * to fail. A scenario of engine and key exchange set-up, a complete key
+ * exchange between two sans-I/O ends (curve25519, ed25519) and the first
+ * packets both ways is run once to count its allocations, then again for
+ * every N from 1 to that count with the N-th failing: each run must end
+ * either in success or in a clean, known error code, never a crash; the
+ * sanitizer and valgrind stages of `make test` check that nothing leaks
+ * on any of those paths.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/crypto.h>
+
+#include "sshbpp/sshbpp.h"
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t m);
+void *__wrap_realloc(void *p, size_t n);
+
+static int armed;                 /* counting (and maybe failing) */
+static unsigned long count, fail_at; /* fail_at 0: never */
+
+static int
+should_fail(void)
+{
+    if (!armed)
+        return 0;
+    return ++count == fail_at;
+}
+
+void *
+__wrap_malloc(size_t n)
+{
+    return should_fail() ? NULL : __real_malloc(n);
+}
+
+void *
+__wrap_calloc(size_t n, size_t m)
+{
+    return should_fail() ? NULL : __real_calloc(n, m);
+}
+
+void *
+__wrap_realloc(void *p, size_t n)
+{
+    return should_fail() ? NULL : __real_realloc(p, n);
+}
+
+static void *
+ossl_malloc(size_t n, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    return __wrap_malloc(n);
+}
+
+static void *
+ossl_realloc(void *p, size_t n, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    return __wrap_realloc(p, n);
+}
+
+static void
+ossl_free(void *p, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    free(p);
+}
+
+/* ---- the scenario ----------------------------------------------------------- */
+
+struct end {
+    sshbpp_engine *e;
+    sshbpp_kex *k;
+};
+
+static int
+t_send(void *ctx, const uint8_t *p, size_t n)
+{
+    struct end *x = ctx;
+    return sshbpp_engine_send(x->e, p, n);
+}
+static int
+t_keys(void *ctx, enum sshbpp_dir dir, const sshbpp_keys *k)
+{
+    struct end *x = ctx;
+    return sshbpp_engine_set_keys(x->e, dir, k);
+}
+static int
+t_comp(void *ctx, enum sshbpp_dir dir, const char *name)
+{
+    struct end *x = ctx;
+    return sshbpp_engine_set_compression(x->e, dir, name);
+}
+static void
+t_reset(void *ctx, enum sshbpp_dir dir)
+{
+    struct end *x = ctx;
+    sshbpp_engine_reset_seqno(x->e, dir);
+}
+
+/* Moves from's output into to and feeds its packets to to's kex (or, after
+ * the exchange, counts the application packets). Returns 1 if anything
+ * moved, 0 if nothing did, or an error. */
+static int
+pump(struct end *from, struct end *to, unsigned *app)
+{
+    const uint8_t *d;
+    sshbpp_packet pkt;
+    size_t n;
+    int r, moved = 0;
+
+    d = sshbpp_engine_tx_data(from->e, &n);
+    if (n > 0) {
+        if ((r = sshbpp_engine_feed(to->e, d, n)) != 0)
+            return r;
+        sshbpp_engine_tx_consume(from->e, n);
+        moved = 1;
+    }
+    while ((r = sshbpp_engine_rx_next(to->e, &pkt)) == 0) {
+        r = sshbpp_kex_input(to->k, &pkt);
+        if (r < 0)
+            return r;
+        if (r == SSHBPP_KEX_PASS && pkt.type == 94)
+            ++*app;
+    }
+    return r == SSHBPP_EAGAIN ? moved : r;
+}
+
+static int
+scenario(void)
+{
+    static const sshbpp_kex_transport t = {t_send, t_keys, t_comp, t_reset};
+    static const sshbpp_kex_config cfg = {"curve25519-sha256", "ssh-ed25519",
+                                          "aes128-ctr,chacha20-poly1305@openssh.com",
+                                          "hmac-sha2-256", "none"};
+    struct end c = {0}, s = {0};
+    unsigned capp = 0, sapp = 0, i;
+    uint8_t msg[64];
+    int r = SSHBPP_ENOMEM, a, b, rounds;
+
+    if ((c.e = sshbpp_engine_new()) == NULL || (s.e = sshbpp_engine_new()) == NULL ||
+        (c.k = sshbpp_kex_new(SSHBPP_ROLE_CLIENT, &cfg, &t, &c)) == NULL ||
+        (s.k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &cfg, &t, &s)) == NULL)
+        goto out;
+    if ((r = sshbpp_kex_generate_hostkey(s.k, "ssh-ed25519")) != 0 ||
+        (r = sshbpp_kex_set_versions(c.k, "SSH-2.0-c", "SSH-2.0-s")) != 0 ||
+        (r = sshbpp_kex_set_versions(s.k, "SSH-2.0-c", "SSH-2.0-s")) != 0 ||
+        (r = sshbpp_kex_start(c.k)) != 0)
+        goto out;
+    for (rounds = 0; rounds < 20; rounds++) {
+        if ((a = pump(&c, &s, &sapp)) < 0 || (b = pump(&s, &c, &capp)) < 0) {
+            r = a < 0 ? a : b;
+            goto out;
+        }
+        if (a == 0 && b == 0)
+            break;
+    }
+    if (sshbpp_kex_completed(c.k) != 1 || sshbpp_kex_completed(s.k) != 1) {
+        r = SSHBPP_EPROTO; /* an exchange that stalls without an error */
+        goto out;
+    }
+    memset(msg, 0x33, sizeof(msg));
+    msg[0] = 94;
+    for (i = 0; i < 3; i++)
+        if ((r = sshbpp_engine_send(c.e, msg, sizeof(msg))) != 0 ||
+            (r = sshbpp_engine_send(s.e, msg, sizeof(msg))) != 0)
+            goto out;
+    if ((r = pump(&c, &s, &sapp)) < 0 || (r = pump(&s, &c, &capp)) < 0)
+        goto out;
+    r = sapp == 3 && capp == 3 ? 0 : SSHBPP_EPROTO;
+out:
+    sshbpp_kex_free(c.k);
+    sshbpp_kex_free(s.k);
+    sshbpp_engine_free(c.e);
+    sshbpp_engine_free(s.e);
+    return r;
+}
+
+static void
+test_every_allocation_fails_cleanly(void **state)
+{
+    unsigned long total, n, ok = 0, failed = 0, enomem = 0;
+    int r;
+
+    (void)state;
+    /* warm-up: OpenSSL's one-time initialisation and fetch caches */
+    assert_int_equal(scenario(), 0);
+    count = 0;
+    fail_at = 0;
+    armed = 1;
+    r = scenario();
+    armed = 0;
+    total = count;
+    assert_int_equal(r, 0);
+    assert_true(total > 20);
+    for (n = 1; n <= total; n++) {
+        count = 0;
+        fail_at = n;
+        armed = 1;
+        r = scenario();
+        armed = 0;
+        if (r == 0) {
+            ok++; /* a failure that was absorbed (a cache, a retry) */
+            continue;
+        }
+        if (r > 0 || strcmp(sshbpp_err_name(r), "SSHBPP_UNKNOWN") == 0)
+            fail_msg("allocation %lu of %lu: result %d is not an sshbpp error", n, total, r);
+        failed++;
+        enomem += r == SSHBPP_ENOMEM;
+    }
+    print_message("%lu allocations; failing each: %lu clean errors (%lu SSHBPP_ENOMEM), "
+                  "%lu absorbed\n", total, failed, enomem, ok);
+    assert_true(failed > 0);
+    assert_true(enomem > 0);
+    /* and afterwards everything works again */
+    assert_int_equal(scenario(), 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_allocation_fails_cleanly),
+    };
+    if (!CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free)) {
+        fprintf(stderr, "CRYPTO_set_mem_functions failed\n");
+        return 1;
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
