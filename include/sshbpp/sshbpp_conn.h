@@ -359,6 +359,19 @@ SSHBPP_API const uint8_t *sshbpp_conn_session_id(const sshbpp_conn *c, size_t *l
  * was received. Valid until sshbpp_conn_free(). */
 SSHBPP_API const char *sshbpp_conn_disconnect_reason(const sshbpp_conn *c, uint32_t *reason);
 
+/* The peer's name-list number list (enum sshbpp_kexinit_list) from its
+ * latest KEXINIT; NULL before one arrived or for a bad list. Valid until
+ * the next input call or next_event (a rekey replaces it): copy it, for
+ * instance on the HOSTKEY event (client), when the first one is there. */
+SSHBPP_API const char *sshbpp_conn_peer_kexinit_list(const sshbpp_conn *c,
+                                                     enum sshbpp_kexinit_list list);
+/* Client: the message of the first SSH_MSG_USERAUTH_BANNER (RFC 4252
+ * section 5.4) received, NUL-terminated, at most SSHBPP_CONN_BANNER_MAX - 1
+ * bytes (longer ones are cut), control characters other than tab, CR and
+ * LF replaced by '?'; NULL if none arrived. Valid until sshbpp_conn_free(). */
+#define SSHBPP_CONN_BANNER_MAX 4096
+SSHBPP_API const char *sshbpp_conn_auth_banner(const sshbpp_conn *c);
+
 /* Disconnect reason codes (RFC 4253 section 11.1) */
 #define SSHBPP_DISCONNECT_PROTOCOL_ERROR                 2
 #define SSHBPP_DISCONNECT_SERVICE_NOT_AVAILABLE          7
