@@ -317,7 +317,8 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_conn_auth_publickey(sshbpp_conn *c, const 
 /* The same with an unencrypted private key file (PEM or DER, PKCS#8 or
  * traditional, as sshbpp_kex_add_hostkey_file() reads): loaded now, kept
  * inside the conn until the request is signed, then wiped. Also returns
- * SSHBPP_EIO and SSHBPP_EHOSTKEY (file unreadable, not a supported key). */
+ * SSHBPP_EIO (file unreadable) and the key loader's codes for a file it
+ * cannot use (SSHBPP_EKEYFILE, SSHBPP_EHOSTKEY, ...). */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_conn_auth_publickey_file(sshbpp_conn *c, const char *user,
                                                                const char *path);
 /* keyboard-interactive (RFC 4256). With respond non-NULL, prompts are
