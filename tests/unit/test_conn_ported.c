@@ -4,7 +4,8 @@
  * / test_conn_driver.c did not, on the connection object: a rekey refused
  * with SSH_MSG_UNIMPLEMENTED, the version exchange's edge cases, bad
  * arguments, the "none" method, publickey with every key type through the
- * keys layer's signer, a wrong key, bad key files, malformed and
+ * keys layer's signer, RSA's signature algorithm from server-sig-algs, a
+ * wrong key, bad key files, a failing signer, malformed and
  * unexpected answers of a server, and the getters probe uses
  * (sshbpp_conn_peer_kexinit_list, sshbpp_conn_auth_banner).
  */
@@ -15,12 +16,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "kex/kex_int.h"
 #include "sshbpp/sshbpp_conn.h"
+#include "sshbpp/sshbpp_driver.h"
 #include "sshbpp/sshbpp_keys.h"
 #include "testutil.h"
 
@@ -29,6 +33,7 @@ typedef struct accept_key {
     uint8_t blob[2048];
     size_t len;
     int queries, signed_ok;
+    char alg[64]; /* the signature algorithm of the last signed attempt */
 } accept_key;
 
 static accept_key accepted;
@@ -47,6 +52,7 @@ auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
         return SSHBPP_AUTH_ACCEPT; /* PK_OK */
     }
     k->signed_ok++;
+    snprintf(k->alg, sizeof(k->alg), "%s", a->pubkey_alg);
     return SSHBPP_AUTH_ACCEPT;
 }
 
@@ -747,6 +753,55 @@ test_publickey_each_type(void **state)
     publickey_with("rsa.pem", 1, "rsa-sha2-512");
 }
 
+/* RSA's signature algorithm follows the server-sig-algs of the server's
+ * latest EXT_INFO: rsa-sha2-512 if listed, else rsa-sha2-256, never
+ * ssh-rsa. The server's own EXT_INFO is replaced by one sent here. */
+static void
+rsa_alg_case(const char *ssa, const char *want)
+{
+    char path[256];
+    sshbpp_key *k = NULL;
+    uint8_t blob[2048];
+    size_t blen = 0;
+    sshbpp__wbuf b;
+    rig r;
+
+    key_path(path, sizeof(path), "rsa.pem");
+    assert_int_equal(sshbpp_key_load_file(path, NULL, &k, NULL), 0);
+    assert_int_equal(sshbpp_key_public_blob(k, blob, sizeof(blob), &blen), 0);
+    memset(&accepted, 0, sizeof(accepted));
+    memcpy(accepted.blob, blob, blen);
+    accepted.len = blen;
+    rig_init(&r, NULL, NULL);
+    handshake(&r);
+    sshbpp__wb_init(&b);
+    sshbpp__wb_u8(&b, 7);
+    sshbpp__wb_u32(&b, 1);
+    sshbpp__wb_cstring(&b, "server-sig-algs");
+    sshbpp__wb_cstring(&b, ssa);
+    inject_wb(&r, &b);
+    to_client(&r);
+    assert_string_equal(sshbpp_conn_server_sig_algs(r.c.c), ssa);
+    assert_int_equal(sshbpp_conn_auth_publickey(r.c.c, "bob", blob, blen, sshbpp_key_sign_cb, k),
+                     0);
+    pump(&r);
+    assert_int_equal(sshbpp_conn_error(r.c.c), 0);
+    assert_true(sshbpp_conn_authenticated(r.c.c));
+    assert_int_equal(accepted.signed_ok, 1);
+    assert_string_equal(accepted.alg, want);
+    sshbpp_key_free(k);
+    rig_free(&r);
+}
+
+static void
+test_publickey_rsa_alg_choice(void **state)
+{
+    (void)state;
+    rsa_alg_case("ssh-ed25519,rsa-sha2-256,ssh-rsa", "rsa-sha2-256");
+    rsa_alg_case("ssh-rsa", "rsa-sha2-256");
+    rsa_alg_case("rsa-sha2-256,rsa-sha2-512", "rsa-sha2-512");
+}
+
 static void
 test_publickey_wrong_key(void **state)
 {
@@ -769,6 +824,8 @@ test_publickey_bad_keyfile(void **state)
     key_path(path, sizeof(path), "garbage.pem");
     /* the keys layer's code for a file it cannot parse */
     assert_int_equal(sshbpp_conn_auth_publickey_file(r.c.c, "bob", path), SSHBPP_EKEYFILE);
+    key_path(path, sizeof(path), "rsa1024.pem");
+    assert_int_equal(sshbpp_conn_auth_publickey_file(r.c.c, "bob", path), SSHBPP_EKEYTYPE);
     assert_int_equal(sshbpp_conn_auth_publickey(r.c.c, "bob", NULL, 0, sshbpp_key_sign_cb, NULL),
                      SSHBPP_EINVAL);
     /* nothing went out, and the conn is still usable */
@@ -818,6 +875,158 @@ test_publickey_signer_fails(void **state)
     rig_free(&r);
 }
 
+/* ---- rekeys crossing, and rekeys without a reading thread -------------------- */
+
+/* Logs the rig's client in with the ed25519 key. */
+static void
+login_pk(rig *r)
+{
+    char path[256];
+    sshbpp_key *k = NULL;
+    uint8_t blob[2048];
+    size_t blen = 0;
+
+    key_path(path, sizeof(path), "ed25519.pem");
+    assert_int_equal(sshbpp_key_load_file(path, NULL, &k, NULL), 0);
+    assert_int_equal(sshbpp_key_public_blob(k, blob, sizeof(blob), &blen), 0);
+    memset(&accepted, 0, sizeof(accepted));
+    memcpy(accepted.blob, blob, blen);
+    accepted.len = blen;
+    assert_int_equal(sshbpp_conn_auth_publickey(r->c.c, "bob", blob, blen, sshbpp_key_sign_cb, k),
+                     0);
+    pump(r);
+    sshbpp_key_free(k);
+    assert_true(sshbpp_conn_authenticated(r->c.c));
+    assert_true(sshbpp_conn_authenticated(r->s.c));
+}
+
+/* Both sides start a rekey at once with messages queued on both: the
+ * KEXINITs cross, one exchange runs, the messages arrive in order after it. */
+static void
+test_rekey_crossing_queued(void **state)
+{
+    uint8_t m[2] = {200, 0};
+    rig r;
+    int i;
+
+    (void)state;
+    rig_init(&r, NULL, NULL);
+    handshake(&r);
+    login_pk(&r);
+    assert_int_equal(sshbpp_conn_rekey(r.c.c), 0);
+    assert_int_equal(sshbpp_conn_rekey(r.s.c), 0);
+    for (i = 0; i < 10; i++) {
+        m[1] = (uint8_t)i;
+        assert_int_equal(sshbpp_conn_send(r.c.c, m, sizeof(m)), 0);
+        assert_int_equal(sshbpp_conn_send(r.s.c, m, sizeof(m)), 0);
+    }
+    assert_int_equal(sshbpp_conn_queued(r.c.c), 10);
+    assert_int_equal(sshbpp_conn_queued(r.s.c), 10);
+    pump(&r);
+    assert_int_equal(sshbpp_conn_error(r.c.c), 0);
+    assert_int_equal(sshbpp_conn_error(r.s.c), 0);
+    assert_int_equal(sshbpp_conn_kex_count(r.c.c), 2);
+    assert_int_equal(sshbpp_conn_kex_count(r.s.c), 2);
+    assert_int_equal(r.c.sent_types[20], 2);
+    assert_int_equal(r.s.sent_types[20], 2);
+    assert_int_equal(r.c.nmsgs, 10);
+    assert_int_equal(r.s.nmsgs, 10);
+    for (i = 0; i < 10; i++) {
+        assert_int_equal(r.c.msgs[i][1], i);
+        assert_int_equal(r.s.msgs[i][1], i);
+    }
+    rig_free(&r);
+}
+
+struct srv_thread {
+    sshbpp_driver *d;
+    pthread_t th;
+    int rc, got;
+};
+
+static enum sshbpp_auth_decision
+accept_none(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
+{
+    (void)ctx;
+    (void)methods;
+    return strcmp(a->method, "none") == 0 ? SSHBPP_AUTH_ACCEPT : SSHBPP_AUTH_REJECT;
+}
+
+static int
+any_key(void *ctx, const char *alg, const char *fp, const uint8_t *blob, size_t len)
+{
+    (void)ctx;
+    (void)alg;
+    (void)blob;
+    (void)len;
+    return strncmp(fp, "SHA256:", 7) == 0;
+}
+
+/* The server: handshake, wait for the login, take one message, then start
+ * a rekey itself (no other server thread reads) and answer. */
+static void *
+srv_main(void *arg)
+{
+    struct srv_thread *t = arg;
+    uint8_t buf[64];
+    size_t len = 0;
+
+    if ((t->rc = sshbpp_driver_handshake(t->d, 10000)) != 0 ||
+        (t->rc = sshbpp_driver_wait_auth(t->d, 10000)) != 0 ||
+        (t->rc = sshbpp_driver_recv(t->d, buf, sizeof(buf), &len, 10000)) != 0)
+        return NULL;
+    t->got = (int)len;
+    if ((t->rc = sshbpp_driver_rekey(t->d, 10000)) != 0)
+        return NULL;
+    t->rc = sshbpp_driver_send(t->d, buf, len, 10000);
+    return NULL;
+}
+
+static void
+test_driver_rekey_without_reader(void **state)
+{
+    static const uint8_t msg[4] = {200, 1, 2, 3};
+    sshbpp_conn_config ccfg, scfg;
+    struct srv_thread t;
+    sshbpp_driver *c;
+    sshbpp_kex_info info;
+    uint8_t buf[64];
+    size_t len = 0;
+    int sv[2];
+
+    (void)state;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    sshbpp_conn_config_init(&ccfg, SSHBPP_ROLE_CLIENT);
+    sshbpp_conn_config_init(&scfg, SSHBPP_ROLE_SERVER);
+    scfg.auth_cb = accept_none;
+    memset(&t, 0, sizeof(t));
+    c = sshbpp_driver_new(sv[0], &ccfg);
+    t.d = sshbpp_driver_new(sv[1], &scfg);
+    assert_non_null(c);
+    assert_non_null(t.d);
+    assert_int_equal(sshbpp_conn_generate_hostkey(sshbpp_driver_conn(t.d), "ssh-ed25519"), 0);
+    sshbpp_driver_set_hostkey_cb(c, any_key, NULL);
+    assert_int_equal(pthread_create(&t.th, NULL, srv_main, &t), 0);
+    assert_int_equal(sshbpp_driver_handshake(c, 10000), 0);
+    assert_int_equal(sshbpp_driver_auth_none(c, "bob", 10000), 0);
+    /* our rekey, with no thread of ours in recv: the call reads itself */
+    assert_int_equal(sshbpp_driver_rekey(c, 10000), 0);
+    assert_int_equal(sshbpp_driver_get_info(c, &info), 0);
+    assert_int_equal(info.rekeys, 1);
+    assert_int_equal(sshbpp_driver_send(c, msg, sizeof(msg), 10000), 0);
+    /* the server's rekey completes while we wait in recv for its answer */
+    assert_int_equal(sshbpp_driver_recv(c, buf, sizeof(buf), &len, 10000), 0);
+    assert_int_equal(len, sizeof(msg));
+    assert_memory_equal(buf, msg, sizeof(msg));
+    pthread_join(t.th, NULL);
+    assert_int_equal(t.rc, 0);
+    assert_int_equal(t.got, (int)sizeof(msg));
+    assert_int_equal(sshbpp_driver_get_info(c, &info), 0);
+    assert_int_equal(info.rekeys, 2);
+    sshbpp_driver_free(c);
+    sshbpp_driver_free(t.d);
+}
+
 /* ---- setup ---------------------------------------------------------------------- */
 
 static int
@@ -841,7 +1050,9 @@ group_setup(void **state)
              "2>/dev/null && "
              "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-521 > p521.pem "
              "2>/dev/null && "
-             "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 > rsa.pem 2>/dev/null",
+             "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 > rsa.pem 2>/dev/null && "
+             "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 > rsa1024.pem "
+             "2>/dev/null",
              tmpdir);
     if (system(cmd) != 0)
         return -1;
@@ -875,9 +1086,12 @@ main(void)
         cmocka_unit_test(test_banner_kept_sanitised),
         cmocka_unit_test(test_malformed_answers),
         cmocka_unit_test(test_publickey_each_type),
+        cmocka_unit_test(test_publickey_rsa_alg_choice),
         cmocka_unit_test(test_publickey_wrong_key),
         cmocka_unit_test(test_publickey_bad_keyfile),
         cmocka_unit_test(test_publickey_signer_fails),
+        cmocka_unit_test(test_rekey_crossing_queued),
+        cmocka_unit_test(test_driver_rekey_without_reader),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
