@@ -531,8 +531,9 @@ sshbpp__conn_client_auth_input(sshbpp_conn *c, const sshbpp_packet *pkt)
     case MSG_USERAUTH_FAILURE:
         if (c->auth_state != AUTH_WAIT_RESULT && c->auth_state != AUTH_WAIT_ANSWER)
             return SSHBPP_EAUTH;
+        /* a name-list holds no NUL (RFC 4251 section 5) */
         if (sshbpp__rb_string(&rb, &s, &n) != 0 || sshbpp__rb_bool(&rb, &partial) != 0 ||
-            !sshbpp__rb_done(&rb))
+            !sshbpp__rb_done(&rb) || (n > 0 && memchr(s, '\0', n) != NULL))
             return SSHBPP_EAUTH;
         return auth_result(c, 0, partial, s, n);
     case MSG_USERAUTH_60:

@@ -667,6 +667,28 @@ test_malformed_answers(void **state)
     assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_EAUTH);
     rig_free(&r);
 
+    /* FAILURE with a byte too many, FAILURE whose name-list holds a NUL,
+     * PK_OK in answer to "none" (a query we never made) */
+    {
+        static const uint8_t trailing[] = {51, 0, 0, 0, 8, 'p', 'a', 's', 's', 'w', 'o', 'r', 'd',
+                                           0, 0};
+        static const uint8_t nul[] = {51, 0, 0, 0, 8, 'p', 'a', 's', 's', 0, 'o', 'r', 'd', 0};
+        static const uint8_t pk_ok[] = {60, 0, 0, 0, 0, 0, 0, 0, 0};
+        const uint8_t *bad[3] = {trailing, nul, pk_ok};
+        const size_t badlen[3] = {sizeof(trailing), sizeof(nul), sizeof(pk_ok)};
+        int i;
+
+        for (i = 0; i < 3; i++) {
+            fake_server_rig(&r);
+            service_accept(&r, "ssh-userauth");
+            inject(&r, bad[i], badlen[i]);
+            to_client(&r);
+            assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_EAUTH);
+            assert_int_equal(r.c.n[SSHBPP_CONN_EV_AUTH_RESULT], 0);
+            rig_free(&r);
+        }
+    }
+
     /* SUCCESS before the service was accepted */
     fake_server_rig(&r);
     inject(&r, success, sizeof(success));
