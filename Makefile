@@ -12,6 +12,7 @@
 #   make install        cmake --install $(BUILD_DIR)  (PREFIX=... to relocate)
 #   make check-install  install into a temp prefix and build a consumer against it
 #   make clean          remove $(BUILD_DIR) and $(ASAN_DIR)
+#   make test-full      make test with 64 MiB Python transfers (SSHBPP_PY_BYTES)
 #
 # Variables: BUILD_DIR (default build), ASAN_DIR (default $(BUILD_DIR)-asan),
 # JOBS (default nproc), CMAKE_ARGS (extra configure args), PREFIX (install),
@@ -37,7 +38,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 .PHONY: all deps deps-test configure build test test-ctest test-asan test-valgrind run install \
-        check-install clean
+        check-install clean test-full
 
 all: build
 
@@ -115,3 +116,8 @@ fuzz: deps-test
 	    -DSSHBPP_BUILD_FUZZ=ON -DSSHBPP_BUILD_BENCH=OFF "-DCMAKE_C_FLAGS=$(FUZZ_CFLAGS)" $(CMAKE_ARGS)
 	$(CMAKE) --build $(FUZZ_DIR) -j$(JOBS) --target $(addprefix sshbpp_fuzz_,$(FUZZ_TARGETS))
 	./scripts/run-fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# `make test` with the long Python transfers (64 MiB per direction instead
+# of 4 MiB; tests/python reads SSHBPP_PY_BYTES).
+test-full:
+	SSHBPP_PY_BYTES=67108864 $(MAKE) test

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -185,10 +186,48 @@ cli_parse_seconds(const char *s, double *out)
     return 0;
 }
 
+/* -o Keyword=value (or "Keyword value"), as ssh(1) takes it, for the
+ * algorithm keywords; returns 0 for any other keyword (the command's own
+ * -o handling, e.g. probe's StrictHostKeyChecking, takes it then). */
+static int
+alg_o_option(struct cli_algs *a, const char *arg)
+{
+    static const struct {
+        const char *key;
+        size_t field;
+    } keys[] = {
+        {"kexalgorithms", offsetof(struct cli_algs, kex)},
+        {"hostkeyalgorithms", offsetof(struct cli_algs, hostkey)},
+        {"ciphers", offsetof(struct cli_algs, ciphers)},
+        {"macs", offsetof(struct cli_algs, macs)},
+    };
+    size_t n = strcspn(arg, "= \t"), i;
+    const char *val = arg + n;
+
+    if (*val != '\0')
+        val++;
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (strlen(keys[i].key) == n && strncasecmp(arg, keys[i].key, n) == 0) {
+            memcpy((char *)a + keys[i].field, &val, sizeof(val));
+            return 1;
+        }
+    }
+    if (n == 11 && strncasecmp(arg, "compression", n) == 0) {
+        /* Anything but yes/no is left for cli_algs_check() to refuse. */
+        a->compression = strcasecmp(val, "yes") == 0  ? CLI_COMPRESSION_ALL
+                         : strcasecmp(val, "no") == 0 ? "none"
+                                                      : val;
+        return 1;
+    }
+    return 0;
+}
+
 int
 cli_alg_option(struct cli_algs *a, int opt, const char *arg)
 {
     switch (opt) {
+    case 'o':
+        return alg_o_option(a, arg);
     case 'c':
         a->ciphers = arg;
         return 1;
@@ -260,6 +299,17 @@ null_reset_seqno(void *ctx, enum sshbpp_dir dir)
 const sshbpp_kex_transport cli_null_transport = {null_send, null_set_keys, null_set_compression,
                                                   null_reset_seqno};
 
+static int
+kex_supported(const char *name)
+{
+    const char *const *n;
+
+    for (n = sshbpp_kex_supported(SSHBPP_KEXINIT_KEX); n != NULL && *n != NULL; n++)
+        if (strcmp(*n, name) == 0)
+            return 1;
+    return 0;
+}
+
 int
 cli_algs_check(const struct cli_algs *a, const char **what)
 {
@@ -294,6 +344,11 @@ cli_algs_check(const struct cli_algs *a, const char **what)
             return SSHBPP_ENOMEM;
         rc = sshbpp_kex_start(k);
         sshbpp_kex_free(k);
+        if (rc == SSHBPP_EUNSUPPORTED && opts[i].field == offsetof(sshbpp_kex_config, kex) &&
+            strstr(opts[i].value, "mlkem768x25519-sha256") != NULL &&
+            !kex_supported("mlkem768x25519-sha256"))
+            *what = "--kex: mlkem768x25519-sha256 needs ML-KEM-768 from libcrypto (OpenSSL "
+                    ">= 3.5), which this one lacks";
         if (rc < 0)
             return rc;
     }

@@ -124,7 +124,8 @@ enum {
     OPT_AUTHORIZED_KEYS,
     OPT_MAX_STARTUPS,
     OPT_PER_SOURCE,
-    OPT_PREAUTH_BYTES
+    OPT_PREAUTH_BYTES,
+    OPT_MODULI
 };
 
 /* What --compression / -C offer without an argument: zlib@openssh.com
@@ -133,8 +134,12 @@ enum {
 #define CLI_COMPRESSION_ALL "zlib@openssh.com,zlib,none"
 
 /* Handles one of the shared algorithm options (-c, -m, -C, --kex,
- * --hostkey-algorithms, --compression). Returns 1 if opt was one of them,
- * else 0. */
+ * --hostkey-algorithms, --compression, and OpenSSH's spelling -o
+ * KexAlgorithms=..., HostKeyAlgorithms=..., Ciphers=..., MACs=...,
+ * Compression=yes|no, the keyword case-insensitive, '=' or a space before
+ * the value). Every list may use OpenSSH's +, - and ^ forms. Returns 1 if
+ * opt was one of them, else 0 (also for an -o with another keyword, which
+ * the command handles or refuses itself). */
 int cli_alg_option(struct cli_algs *a, int opt, const char *arg);
 /* Fills a kex config from the options. */
 void cli_algs_config(const struct cli_algs *a, sshbpp_kex_config *cfg);

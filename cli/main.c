@@ -28,7 +28,7 @@ usage(FILE *f)
             "                    [--hostkey-algorithms algorithms] [--compression[=algorithms]]\n"
             "                    [--max-clients n] [--login-grace seconds]\n"
             "                    [--authorized-keys file]\n"
-            "       sshbpp bench [--cipher cipher] [--mac mac] [--size bytes] [--mib n]\n"
+            "       sshbpp bench [--suite NAME]... [--size BYTES]... [--seconds N] [--json]\n"
             "       sshbpp key -y | -l [-E md5] [--passphrase-file file] FILE\n");
 }
 
@@ -44,13 +44,14 @@ help(void)
            "          optionally authenticate with a key (-i) and push traffic with rekeys\n"
            "  serve   accept SSH connections, run the key exchange, and refuse every\n"
            "          authentication attempt (\"publickey\" only)\n"
-           "  bench   measure the packet engine's throughput in memory\n"
+           "  bench   measure the packet layer (engine, socketpair, batch) against its limits\n"
            "  key     print a key file's public line (-y) or fingerprint (-l), as\n"
            "          ssh-keygen does\n"
            "\n"
-           "  -Q cipher|mac|compression|kex|key\n"
-           "          list the supported ciphers, MACs and compression methods, or the\n"
-           "          default key exchange and host key algorithms\n"
+           "  -Q cipher|mac|compression|kex|key|kex-default|key-default\n"
+           "          list the supported ciphers, MACs, compression methods, key\n"
+           "          exchange and host key algorithms (legacy ones included), or the\n"
+           "          key exchange and host key algorithms offered by default\n"
            "  -V, --version  print the version\n"
            "  -h, --help     print this help (`sshbpp COMMAND --help`: a command's options)\n");
 }
@@ -70,8 +71,12 @@ query(const char *what)
     else if (strcmp(what, "compression") == 0)
         names = sshbpp_alg_list(SSHBPP_ALG_COMP);
     else if (strcmp(what, "kex") == 0)
-        list = sshbpp_kex_default(SSHBPP_KEXINIT_KEX);
+        names = sshbpp_kex_supported(SSHBPP_KEXINIT_KEX);
     else if (strcmp(what, "key") == 0)
+        names = sshbpp_kex_supported(SSHBPP_KEXINIT_HOSTKEY);
+    else if (strcmp(what, "kex-default") == 0)
+        list = sshbpp_kex_default(SSHBPP_KEXINIT_KEX);
+    else if (strcmp(what, "key-default") == 0)
         list = sshbpp_kex_default(SSHBPP_KEXINIT_HOSTKEY);
     else {
         cli_error("unsupported query '%s'", what);

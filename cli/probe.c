@@ -106,7 +106,7 @@ probe_usage(FILE *f)
 {
     fprintf(f,
             "usage: sshbpp probe [-Cv] [--json] [-c cipher_spec] [-i identity_file]\n"
-            "                    [-l login_name] [-m mac_spec] [-p port] [--kex algorithms]\n"
+            "                    [-l login_name] [-m mac_spec] [-o option] [-p port] [--kex algorithms]\n"
             "                    [--hostkey-algorithms algorithms]\n"
             "                    [--compression[=algorithms]] [--ignore-bytes bytes]\n"
             "                    [--rekey-bytes bytes] [--timeout seconds]\n"
@@ -126,6 +126,12 @@ probe_help(void)
            "\n"
            "  -c cipher_spec        ciphers to offer, comma-separated (sshbpp -Q cipher)\n"
            "  -m mac_spec           MACs to offer, comma-separated (sshbpp -Q mac)\n"
+           "  -o option             OpenSSH-style: KexAlgorithms=, HostKeyAlgorithms=,\n"
+           "                        Ciphers=, MACs= (lists), Compression=yes|no. Every list\n"
+           "                        takes OpenSSH's forms: +a appends to the default list,\n"
+           "                        -a,b* removes, ^a puts first (as in -c, -m, --kex and\n"
+           "                        --hostkey-algorithms); legacy algorithms such as\n"
+           "                        diffie-hellman-group1-sha1 are offered only when named\n"
            "  --kex algorithms      key exchange methods to offer (sshbpp -Q kex)\n"
            "  --hostkey-algorithms algorithms\n"
            "                        host key algorithms to accept (sshbpp -Q key)\n"
@@ -552,23 +558,22 @@ do_traffic(struct probe *pr)
             return -1;
         }
     }
-    msg = calloc(1, 5 + IGNORE_CHUNK);
-    pool = malloc(NOISE_POOL + IGNORE_CHUNK);
-    if (msg == NULL || pool == NULL) {
-        free(msg);
-        free(pool);
+    /* Each message is built in place inside the pool: its 5-byte header
+     * goes over the last bytes of the window before it (already sent), so
+     * no payload byte is copied per packet; 5 bytes of slack in front. */
+    pool = malloc(5 + NOISE_POOL + IGNORE_CHUNK);
+    if (pool == NULL) {
         probe_report(pr, "out of memory", 0);
         return -1;
     }
     /* The tail repeats the head, so that any window of IGNORE_CHUNK bytes
      * starting inside the pool is contiguous. */
-    fill_noise(pool, NOISE_POOL, &noise);
-    memcpy(pool + NOISE_POOL, pool, IGNORE_CHUNK);
+    fill_noise(pool + 5, NOISE_POOL, &noise);
+    memcpy(pool + 5 + NOISE_POOL, pool + 5, IGNORE_CHUNK);
     atomic_store(&pr->gr_first, -1);
     atomic_store(&pr->gr_seqno, -1);
     sshbpp_engine_set_trace(e, probe_trace, pr);
     if (pthread_create(&th, NULL, reader_main, pr) != 0) {
-        free(msg);
         free(pool);
         probe_report(pr, "cannot start the reader thread", 0);
         return -1;
@@ -580,7 +585,7 @@ do_traffic(struct probe *pr)
 
         if (n > IGNORE_CHUNK)
             n = IGNORE_CHUNK;
-        memcpy(msg + 5, pool + pool_off, (size_t)n);
+        msg = pool + pool_off;
         pool_off = (pool_off + IGNORE_CHUNK) % NOISE_POOL;
         msg[0] = MSG_IGNORE;
         msg[1] = (uint8_t)(n >> 24);
@@ -658,7 +663,6 @@ out:
     pthread_mutex_unlock(&pr->mu);
     sshbpp_driver_close(pr->d);
     pthread_join(th, NULL);
-    free(msg);
     free(pool);
     return ok;
 }

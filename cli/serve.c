@@ -55,6 +55,9 @@ struct server {
     /* options */
     struct cli_algs algs;
     const char *hostkeys[MAX_HOSTKEYS];
+    /* group-exchange groups: --moduli, else /etc/ssh/moduli when readable,
+     * else (NULL) the library's built-in RFC 3526 groups */
+    const char *moduli;
     int nhostkeys;
     const char *bind, *port;
     long max_clients;
@@ -102,13 +105,13 @@ static void
 serve_usage(FILE *f)
 {
     fprintf(f,
-            "usage: sshbpp serve [-Cv] [--once] [-c cipher_spec] [-m mac_spec] [-p port]\n"
+            "usage: sshbpp serve [-Cv] [--once] [-c cipher_spec] [-m mac_spec] [-o option] [-p port]\n"
             "                    [--bind address] [--hostkey file] [--kex algorithms]\n"
             "                    [--hostkey-algorithms algorithms] [--compression[=algorithms]]\n"
             "                    [--max-clients n] [--login-grace seconds]\n"
             "                    [--authorized-keys file]\n"
             "                    [--max-startups start:rate:full] [--per-source-max n]\n"
-            "                    [--preauth-bytes n]\n");
+            "                    [--preauth-bytes n] [--moduli file]\n");
 }
 
 static void
@@ -130,11 +133,17 @@ serve_help(void)
            "                        (repeatable); default: an ephemeral ed25519 key\n"
            "  -c cipher_spec        ciphers to offer, comma-separated (sshbpp -Q cipher)\n"
            "  -m mac_spec           MACs to offer, comma-separated (sshbpp -Q mac)\n"
+           "  -o option             OpenSSH-style: KexAlgorithms=, HostKeyAlgorithms=,\n"
+           "                        Ciphers=, MACs= (lists), Compression=yes|no; lists take\n"
+           "                        OpenSSH's +a (append), -a,b* (remove), ^a (first)\n"
            "  --kex algorithms      key exchange methods to offer (sshbpp -Q kex)\n"
            "  --hostkey-algorithms algorithms\n"
            "                        host key algorithms to offer (sshbpp -Q key)\n"
            "  -C, --compression[=algorithms]\n"
            "                        offer compression; without a list: " CLI_COMPRESSION_ALL "\n"
+           "  --moduli file         groups for diffie-hellman-group-exchange-sha256 (moduli(5));\n"
+           "                        default /etc/ssh/moduli when readable, else the\n"
+           "                        built-in RFC 3526 groups of 2048..8192 bits\n"
            "  --max-clients n       clients served at once; more are dropped (default 64)\n"
            "  --login-grace seconds time a client may stay connected (default 30; 0: no limit)\n"
            "  --max-startups start:rate:full\n"
@@ -218,6 +227,39 @@ out:
     EVP_PKEY_free(pk);
     EVP_PKEY_CTX_free(ctx);
     return ok;
+}
+
+/* Group-exchange moduli: an explicit --moduli file must load; OpenSSH's
+ * /etc/ssh/moduli is used when it loads, else the built-in groups. */
+static int
+check_moduli(struct server *srv)
+{
+    static const char sys_moduli[] = "/etc/ssh/moduli";
+    sshbpp_kex_config cfg;
+    const char *path = srv->moduli != NULL ? srv->moduli : sys_moduli;
+    sshbpp_kex *k;
+    int rc;
+
+    if (srv->moduli == NULL && access(sys_moduli, R_OK) != 0)
+        return 0;
+    memset(&cfg, 0, sizeof(cfg));
+    if ((k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &cfg, &cli_null_transport, NULL)) == NULL) {
+        cli_error("cannot create a key exchange: %s", sshbpp_strerror(SSHBPP_ENOMEM));
+        return -1;
+    }
+    rc = sshbpp_kex_set_moduli(k, path);
+    sshbpp_kex_free(k);
+    if (rc == 0) {
+        srv->moduli = path;
+        return 0;
+    }
+    if (srv->moduli != NULL) {
+        cli_error("cannot load --moduli %s: %s", path, sshbpp_strerror(rc));
+        return -1;
+    }
+    cli_debug(1, "%s unusable (%s): built-in groups for the group exchange", path,
+            sshbpp_strerror(rc));
+    return 0;
 }
 
 /* Loads every host key into a throwaway kex object, so that a bad file is
@@ -438,6 +480,11 @@ serve_conn(struct conn *c)
                       sshbpp_strerror(rc));
             goto out;
         }
+    }
+    if (srv->moduli != NULL && (rc = sshbpp_conn_set_moduli(sc, srv->moduli)) != 0) {
+        cli_error("client %s: cannot load moduli %s: %s", c->peer, srv->moduli,
+                  sshbpp_strerror(rc));
+        goto out;
     }
     if (srv->tmpkey[0] != '\0') {
         rc = sshbpp_conn_add_hostkey_file(sc, srv->tmpkey);
@@ -857,6 +904,7 @@ cli_serve(int argc, char **argv)
         {"hostkey-algorithms", required_argument, NULL, OPT_HOSTKEY_ALGS},
         {"compression", optional_argument, NULL, OPT_COMPRESSION},
         {"hostkey", required_argument, NULL, OPT_HOSTKEY},
+        {"moduli", required_argument, NULL, OPT_MODULI},
         {"bind", required_argument, NULL, OPT_BIND},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
         {"max-startups", required_argument, NULL, OPT_MAX_STARTUPS},
@@ -893,7 +941,7 @@ cli_serve(int argc, char **argv)
     srv.lfd = -1;
     srv.wake[0] = srv.wake[1] = -1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":c:Chm:p:v", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":c:Chm:o:p:v", longopts, NULL)) != -1) {
         if (cli_alg_option(&srv.algs, opt, optarg))
             continue;
         switch (opt) {
@@ -921,6 +969,13 @@ cli_serve(int argc, char **argv)
         case OPT_BIND:
             srv.bind = optarg;
             break;
+        case OPT_MODULI:
+            srv.moduli = optarg;
+            break;
+        case 'o':
+            cli_error("-o %s: unsupported option (serve takes KexAlgorithms, "
+                      "HostKeyAlgorithms, Ciphers, MACs, Compression)", optarg);
+            return CLI_EXIT_USAGE;
         case OPT_MAX_CLIENTS:
             if (cli_parse_long(optarg, 1, 100000, &srv.max_clients) != 0) {
                 cli_error("bad --max-clients '%s'", optarg);
@@ -998,6 +1053,8 @@ cli_serve(int argc, char **argv)
             cli_debug(1, "%s: %lu line(s) not used; first: %s", srv.ak_path, skipped, d.msg);
         cli_debug(1, "%s: %zu key(s)", srv.ak_path, sshbpp_authorized_keys_count(srv.ak));
     }
+    if (check_moduli(&srv) != 0)
+        return CLI_EXIT_FAIL;
 
     /* Block the stop signals before any thread exists, so that every
      * thread inherits the mask and only signal_main's sigwait sees them. */

@@ -38,7 +38,8 @@ typedef struct sshbpp__cipher_desc {
 
 typedef struct sshbpp__mac_desc {
     const char *name;
-    const char *digest; /* OpenSSL digest name: "SHA1", "SHA256", "SHA512", "MD5" */
+    const char *digest; /* OpenSSL digest name: "SHA1", "SHA256", "SHA512", "MD5";
+                           "UMAC64" / "UMAC128" for nettle's UMAC */
     size_t key_len;     /* = digest size */
     size_t mac_len;     /* bytes on the wire */
     int etm;
@@ -117,7 +118,8 @@ int sshbpp__chacha_open(sshbpp__cipher *c, uint32_t seqno, uint8_t *pkt, size_t 
  */
 typedef struct sshbpp__mac {
     const sshbpp__mac_desc *desc; /* NULL = none */
-    struct evp_mac_ctx_st *ctx;
+    struct evp_mac_ctx_st *ctx;   /* HMAC */
+    void *umac;                   /* UMAC: nettle's umac64_ctx / umac128_ctx */
 } sshbpp__mac;
 
 /* key_len already checked = desc->key_len. Returns 0, SSHBPP_ENOMEM,

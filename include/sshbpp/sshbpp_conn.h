@@ -137,6 +137,11 @@ SSHBPP_API void sshbpp_conn_free(sshbpp_conn *c);
 /* Server: host keys, as sshbpp_kex_add_hostkey_file() and
  * sshbpp_kex_generate_hostkey(); before sshbpp_conn_start(). */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_conn_add_hostkey_file(sshbpp_conn *c, const char *path);
+/* Server: the diffie-hellman-group-exchange-sha256 groups, from an OpenSSH
+ * moduli file (sshbpp_kex_set_moduli(); default: the built-in RFC 3526
+ * groups). Before the connection starts. Returns 0, SSHBPP_EINVAL, or the
+ * errors of sshbpp_kex_set_moduli(). */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_conn_set_moduli(sshbpp_conn *c, const char *path);
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_conn_generate_hostkey(sshbpp_conn *c, const char *alg);
 
 /* The engine inside, for its limits (sshbpp_engine_set_rekey_limits()),

@@ -102,6 +102,8 @@ extern "C" {
     X(EAGENT, -76, "ssh-agent unreachable, gone, or its answer is malformed")          \
     X(EAGENTREFUSED, -77, "ssh-agent refused the request")                              \
     X(EKEYNOTAUTHORIZED, -78, "key not authorized: no usable authorized_keys entry") \
+    /* algorithms (issue 12) */                                                         \
+    X(EGEXGROUP, -80, "group exchange: server's group too small, outside the requested range, or malformed") \
     /* hardening */                                                                    \
     X(ENAMELIST, -85, "peer name-list over the bounds (4096 bytes, 128 names, names of 1-64 chars)")
 

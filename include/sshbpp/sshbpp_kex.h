@@ -17,11 +17,16 @@
  *
  * The packet engine does not depend on any of this.
  *
- * Supported: key exchange curve25519-sha256, curve25519-sha256@libssh.org,
- * ecdh-sha2-nistp256/384/521, diffie-hellman-group14-sha256,
- * diffie-hellman-group16-sha512; host keys ssh-ed25519,
- * ecdsa-sha2-nistp256/384/521, rsa-sha2-256, rsa-sha2-512; all ciphers,
- * MACs and compression methods of sshbpp.h. All crypto is OpenSSL's.
+ * Supported: key exchange mlkem768x25519-sha256 (when libcrypto has
+ * ML-KEM-768: OpenSSL 3.5 and later), curve25519-sha256,
+ * curve25519-sha256@libssh.org, ecdh-sha2-nistp256/384/521,
+ * diffie-hellman-group-exchange-sha256, diffie-hellman-group16-sha512,
+ * diffie-hellman-group18-sha512, diffie-hellman-group14-sha256, and on
+ * request only diffie-hellman-group14-sha1 and diffie-hellman-group1-sha1;
+ * host keys ssh-ed25519, ecdsa-sha2-nistp256/384/521, rsa-sha2-256,
+ * rsa-sha2-512, and on request only ssh-rsa (SHA-1); all ciphers, MACs and
+ * compression methods of sshbpp.h (sshbpp_kex_supported() lists them at
+ * run time). All crypto is OpenSSL's, UMAC nettle's.
  */
 #ifndef SSHBPP_KEX_H
 #define SSHBPP_KEX_H
@@ -50,9 +55,15 @@ enum sshbpp_kexinit_list {
 };
 
 /* Algorithm preferences: comma-separated SSH names, NULL for the default
- * list (sshbpp_kex_default()). The same cipher/MAC/compression list is
- * offered for both directions. The pseudo-algorithms ext-info-c/-s and
- * kex-strict-c/s-v00@openssh.com are added by the library. */
+ * list (sshbpp_kex_default()). OpenSSH's list syntax (ssh_config(5)) works
+ * in every field: "+a,b" appends a and b to the default list, "-a,b*"
+ * removes names from it (the patterns '*' and '?' allowed), "^a,b" puts a
+ * and b at its head; after '+' and '^' only supported names are accepted.
+ * Legacy algorithms (diffie-hellman-group14-sha1, ...) are never in the
+ * defaults and must be asked for, e.g. "+diffie-hellman-group14-sha1".
+ * The same cipher/MAC/compression list is offered for both directions. The
+ * pseudo-algorithms ext-info-c/-s and kex-strict-c/s-v00@openssh.com are
+ * added by the library. */
 typedef struct sshbpp_kex_config {
     const char *kex;
     const char *hostkey;
@@ -64,6 +75,13 @@ typedef struct sshbpp_kex_config {
 /* The default list for one KEXINIT slot (SSHBPP_KEXINIT_KEX, _HOSTKEY,
  * _CIPHER_C2S, _MAC_C2S, _COMP_C2S); static storage; NULL for others. */
 SSHBPP_API const char *sshbpp_kex_default(int list);
+
+/* Every key exchange (SSHBPP_KEXINIT_KEX) or host key signature
+ * (SSHBPP_KEXINIT_HOSTKEY) algorithm this build can run with the libcrypto
+ * it runs on, legacy ones included, in preference order: a NULL-terminated
+ * array in static storage; NULL for other lists. mlkem768x25519-sha256 is
+ * in it only when libcrypto provides ML-KEM-768 (OpenSSL 3.5 and later). */
+SSHBPP_API const char *const *sshbpp_kex_supported(int list);
 
 /* What the state machine needs from the packet layer. All return 0 or a
  * negative SSHBPP_E* code (which fails the exchange). send() must be safe
@@ -107,6 +125,15 @@ SSHBPP_API void sshbpp_kex_free(sshbpp_kex *k);
  * SSHBPP_ECRYPTO. */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_add_hostkey_file(sshbpp_kex *k, const char *path);
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_generate_hostkey(sshbpp_kex *k, const char *alg);
+
+/* Server, diffie-hellman-group-exchange-sha256 (RFC 4419): loads the
+ * groups to offer from an OpenSSH moduli file (moduli(5); only tested safe
+ * primes of 2048 to 8192 bits are taken). Without it the RFC 3526 groups
+ * 14 to 18 (2048 to 8192 bits, generator 2) are used, as OpenSSH does when
+ * it has no moduli file. A later call replaces the list. Returns 0,
+ * SSHBPP_EINVAL, SSHBPP_EIO (cannot read the file), SSHBPP_EKEXMSG
+ * (malformed, or no usable group in it), or SSHBPP_ENOMEM. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_set_moduli(sshbpp_kex *k, const char *path);
 
 /* Sets both identification strings (without CR LF), needed for the
  * exchange hash, before the first sshbpp_kex_input(). Returns 0 or

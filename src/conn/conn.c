@@ -229,6 +229,15 @@ sshbpp_conn_add_hostkey_file(sshbpp_conn *c, const char *path)
 
 /* see sshbpp_conn.h */
 int
+sshbpp_conn_set_moduli(sshbpp_conn *c, const char *path)
+{
+    if (c == NULL || c->started)
+        return SSHBPP_EINVAL;
+    return sshbpp_kex_set_moduli(c->k, path);
+}
+
+/* see sshbpp_conn.h */
+int
 sshbpp_conn_generate_hostkey(sshbpp_conn *c, const char *alg)
 {
     if (c == NULL || c->started)

@@ -10,8 +10,9 @@
  * signature whose name differs from the negotiated algorithm, is rejected
  * rather than tolerated, so that one key or signature has one encoding.
  *
- * SHA-1 signatures ("ssh-rsa" as a signature algorithm) are not offered and
- * not accepted; "ssh-rsa" appears only as the RSA key blob's type name.
+ * SHA-1 signatures ("ssh-rsa" as a signature algorithm, RFC 4253 section
+ * 6.6) are supported for old peers but legacy: last in the table, never in
+ * the default list (kex.c), used only when the caller names it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,7 @@
 
 const char *const sshbpp__hostkey_names[] = {
     "ssh-ed25519",  "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-    "rsa-sha2-512", "rsa-sha2-256",        NULL,
+    "rsa-sha2-512", "rsa-sha2-256",        "ssh-rsa",             NULL,
 };
 
 /* RSA moduli below 2048 bits are refused both for our keys and for the
@@ -99,6 +100,8 @@ rsa_md(const char *alg)
         return "SHA256";
     if (strcmp(alg, "rsa-sha2-512") == 0)
         return "SHA512";
+    if (strcmp(alg, "ssh-rsa") == 0)
+        return "SHA1"; /* legacy, on request only */
     return NULL;
 }
 

@@ -1,7 +1,8 @@
 /*
  * kex.c: the sans-I/O transport handshake state machine (sshbpp_kex in
  * sshbpp_kex.h): KEXINIT and negotiation (RFC 4253 section 7.1), one
- * ephemeral exchange (RFC 5656 / RFC 8731 / RFC 8268 messages 30 and 31),
+ * ephemeral exchange (RFC 5656 / RFC 8731 / RFC 8268 / the ML-KEM hybrid:
+ * messages 30 and 31; RFC 4419 group exchange: 34, 31, 32, 33),
  * the exchange hash, key derivation (7.2), NEWKEYS (7.3), RFC 8308
  * ext-info and OpenSSH's strict KEX.
  *
@@ -64,6 +65,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/bn.h>
 #include <openssl/rand.h>
 
 #include "kex_int.h"
@@ -77,6 +79,11 @@
 #define MSG_NEWKEYS 21
 #define MSG_KEX_INIT 30  /* SSH_MSG_KEX_ECDH_INIT / SSH_MSG_KEXDH_INIT */
 #define MSG_KEX_REPLY 31 /* SSH_MSG_KEX_ECDH_REPLY / SSH_MSG_KEXDH_REPLY */
+/* RFC 4419 group exchange (30 is the obsolete GEX_REQUEST_OLD, refused). */
+#define MSG_GEX_GROUP 31
+#define MSG_GEX_INIT 32
+#define MSG_GEX_REPLY 33
+#define MSG_GEX_REQUEST 34
 
 /* Bounds on what a peer can make us store. */
 #define MAX_NAMELIST (64u * 1024u)
@@ -160,6 +167,12 @@ struct sshbpp_kex {
     char cipher[2][64], mac[2][64], comp[2][32];
     sshbpp__kex_eph eph;
     sshbpp__wbuf q_c;  /* client's public value, as encoded on the wire */
+    /* group exchange: the group of this exchange, and what H hashes of the
+     * request and group (uint32 min, n, max, mpint p, mpint g) */
+    sshbpp__moduli *moduli; /* server: from sshbpp_kex_set_moduli(); NULL: built in */
+    struct bignum_st *gex_p, *gex_g;
+    uint32_t gex_min, gex_n, gex_max;
+    sshbpp__wbuf gex_hash;
     struct dirkeys keys[2];
     char fingerprint[64];
 };
@@ -190,6 +203,10 @@ exchange_wipe(sshbpp_kex *k)
 {
     sshbpp__eph_free(&k->eph);
     sshbpp__wb_free(&k->q_c);
+    sshbpp__wb_free(&k->gex_hash);
+    BN_free(k->gex_p);
+    BN_free(k->gex_g);
+    k->gex_p = k->gex_g = NULL;
     wipe_dirkeys(&k->keys[C2S]);
     wipe_dirkeys(&k->keys[S2C]);
 }
@@ -310,8 +327,16 @@ build_defaults(void)
     if (atomic_load_explicit(&defaults_state, memory_order_acquire) == 2)
         return;
     if (atomic_compare_exchange_strong(&defaults_state, &expect, 1)) {
-        join(sshbpp__kex_names, default_kex_buf, sizeof(default_kex_buf));
+        join(sshbpp__kex_defaults(), default_kex_buf, sizeof(default_kex_buf));
         join(sshbpp__hostkey_names, default_hk_buf, sizeof(default_hk_buf));
+        /* "ssh-rsa" (SHA-1 signatures) is legacy: supported, not default.
+         * It is the table's last name, so the default is the prefix. */
+        {
+            size_t n = strlen(default_hk_buf), m = strlen(",ssh-rsa");
+
+            if (n > m && strcmp(default_hk_buf + n - m, ",ssh-rsa") == 0)
+                default_hk_buf[n - m] = '\0';
+        }
         atomic_store_explicit(&defaults_state, 2, memory_order_release);
         return;
     }
@@ -341,6 +366,20 @@ sshbpp_kex_default(int list)
     }
 }
 
+/* see sshbpp_kex.h */
+const char *const *
+sshbpp_kex_supported(int list)
+{
+    switch (list) {
+    case SSHBPP_KEXINIT_KEX:
+        return sshbpp__kex_supported();
+    case SSHBPP_KEXINIT_HOSTKEY:
+        return sshbpp__hostkey_names;
+    default:
+        return NULL;
+    }
+}
+
 /* ---------------------------------------------------------------------- */
 /* lifecycle                                                               */
 
@@ -352,6 +391,7 @@ sshbpp_kex_new(int role, const sshbpp_kex_config *cfg, const sshbpp_kex_transpor
                                     SSHBPP_KEXINIT_CIPHER_C2S, SSHBPP_KEXINIT_MAC_C2S,
                                     SSHBPP_KEXINIT_COMP_C2S};
     const char *given[CFG_N];
+    const char *const *all[CFG_N];
     sshbpp_kex *k;
     int i;
 
@@ -370,9 +410,22 @@ sshbpp_kex_new(int role, const sshbpp_kex_config *cfg, const sshbpp_kex_transpor
     given[CFG_CIPHER] = cfg->ciphers;
     given[CFG_MAC] = cfg->macs;
     given[CFG_COMP] = cfg->compression;
+    all[CFG_KEX] = sshbpp__kex_supported();
+    all[CFG_HOSTKEY] = sshbpp__hostkey_names;
+    all[CFG_CIPHER] = sshbpp_alg_list(SSHBPP_ALG_CIPHER);
+    all[CFG_MAC] = sshbpp_alg_list(SSHBPP_ALG_MAC);
+    all[CFG_COMP] = sshbpp_alg_list(SSHBPP_ALG_COMP);
     for (i = 0; i < CFG_N; i++) {
-        const char *s = given[i] != NULL ? given[i] : sshbpp_kex_default(slot[i]);
-        if ((k->cfg[i] = dup_s(s)) == NULL) {
+        /* OpenSSH's "+", "-" and "^" forms are resolved against the
+         * default list here; a spec that does not resolve is kept as it
+         * is, so that sshbpp_kex_start() reports it (SSHBPP_EUNSUPPORTED:
+         * no algorithm name starts with those characters). */
+        int r = sshbpp__alglist_resolve(given[i], sshbpp_kex_default(slot[i]), all[i],
+                                        &k->cfg[i]);
+
+        if (r == SSHBPP_EUNSUPPORTED)
+            k->cfg[i] = dup_s(given[i]);
+        if (k->cfg[i] == NULL) {
             sshbpp_kex_free(k);
             return NULL;
         }
@@ -380,6 +433,7 @@ sshbpp_kex_new(int role, const sshbpp_kex_config *cfg, const sshbpp_kex_transpor
     sshbpp__wb_init(&k->my_kexinit);
     sshbpp__wb_init(&k->peer_kexinit);
     sshbpp__wb_init(&k->q_c);
+    sshbpp__wb_init(&k->gex_hash);
     sshbpp__wb_init(&k->first_hostkey);
     return k;
 }
@@ -404,6 +458,7 @@ sshbpp_kex_free(sshbpp_kex *k)
     free(k->v_c);
     free(k->v_s);
     free(k->server_sig_algs);
+    sshbpp__moduli_free(k->moduli);
     sshbpp__wb_free(&k->first_hostkey);
     OPENSSL_cleanse(k, sizeof(*k));
     free(k);
@@ -441,6 +496,22 @@ int
 sshbpp_kex_generate_hostkey(sshbpp_kex *k, const char *alg)
 {
     return add_hostkey(k, NULL, alg);
+}
+
+/* see sshbpp_kex.h */
+int
+sshbpp_kex_set_moduli(sshbpp_kex *k, const char *path)
+{
+    sshbpp__moduli *m = NULL;
+    int r;
+
+    if (k == NULL || path == NULL || k->role != SSHBPP_ROLE_SERVER)
+        return SSHBPP_EINVAL;
+    if ((r = sshbpp__moduli_load(path, &m)) != 0)
+        return r;
+    sshbpp__moduli_free(k->moduli);
+    k->moduli = m;
+    return 0;
 }
 
 /* see sshbpp_kex.h */
@@ -518,7 +589,7 @@ find_hostkey(const sshbpp_kex *k, const char *alg)
 static int
 config_valid(const sshbpp_kex *k)
 {
-    if (!list_valid(k->cfg[CFG_KEX], sshbpp__kex_names) ||
+    if (!list_valid(k->cfg[CFG_KEX], sshbpp__kex_supported()) ||
         !list_valid(k->cfg[CFG_HOSTKEY], sshbpp__hostkey_names) ||
         !list_valid(k->cfg[CFG_CIPHER], sshbpp_alg_list(SSHBPP_ALG_CIPHER)) ||
         !list_valid(k->cfg[CFG_MAC], sshbpp_alg_list(SSHBPP_ALG_MAC)) ||
@@ -890,6 +961,199 @@ send_kex_init(sshbpp_kex *k)
     return r;
 }
 
+/* ---------------------------------------------------------------------- */
+/* RFC 4419 group exchange                                                 */
+
+/* Client: group size to ask for, as OpenSSH estimates it from the key
+ * material the negotiated algorithms need (NIST SP 800-57 strengths). */
+static uint32_t
+gex_wanted_bits(const sshbpp_kex *k)
+{
+    size_t need = k->m->hash_len;
+    int d;
+
+    for (d = C2S; d <= S2C; d++) {
+        sshbpp_cipher_info ci;
+        sshbpp_mac_info mi;
+
+        if (sshbpp_cipher_get_info(k->cipher[d], &ci) == 0) {
+            need = ci.key_len > need ? ci.key_len : need;
+            need = ci.iv_len > need ? ci.iv_len : need;
+        }
+        if (k->mac[d][0] != '\0' && sshbpp_mac_get_info(k->mac[d], &mi) == 0)
+            need = mi.key_len > need ? mi.key_len : need;
+    }
+    need *= 8;
+    if (need <= 112)
+        return 2048;
+    if (need <= 128)
+        return 3072;
+    if (need <= 192)
+        return 7680;
+    return 8192;
+}
+
+static void
+gex_hash_prefix(sshbpp_kex *k)
+{
+    sshbpp__wb_reset(&k->gex_hash);
+    sshbpp__wb_u32(&k->gex_hash, k->gex_min);
+    sshbpp__wb_u32(&k->gex_hash, k->gex_n);
+    sshbpp__wb_u32(&k->gex_hash, k->gex_max);
+}
+
+/* Appends mpint b (non-negative). */
+static int
+wb_bn(sshbpp__wbuf *w, const BIGNUM *b)
+{
+    int n = BN_num_bytes(b);
+    uint8_t *mag;
+
+    if (n < 0 || (size_t)n > SSHBPP__GEX_MAX_BITS / 8 + 1)
+        return SSHBPP_EINVAL;
+    if ((mag = malloc(n > 0 ? (size_t)n : 1)) == NULL)
+        return SSHBPP_ENOMEM;
+    if (BN_bn2bin(b, mag) != n) {
+        free(mag);
+        return SSHBPP_ECRYPTO;
+    }
+    sshbpp__wb_mpint(w, mag, (size_t)n);
+    free(mag);
+    return w->err;
+}
+
+/* Client: SSH_MSG_KEX_DH_GEX_REQUEST (min, n, max). */
+static int
+send_gex_request(sshbpp_kex *k)
+{
+    sshbpp__wbuf msg;
+    int r;
+
+    k->gex_min = SSHBPP__GEX_MIN_BITS;
+    k->gex_n = gex_wanted_bits(k);
+    k->gex_max = SSHBPP__GEX_MAX_BITS;
+    gex_hash_prefix(k);
+    sshbpp__wb_init(&msg);
+    sshbpp__wb_u8(&msg, MSG_GEX_REQUEST);
+    sshbpp__wb_raw(&msg, k->gex_hash.p, k->gex_hash.len);
+    r = msg.err != 0 ? msg.err : k->gex_hash.err != 0 ? k->gex_hash.err
+                                                     : k->t.send(k->ctx, msg.p, msg.len);
+    sshbpp__wb_free(&msg);
+    if (r != 0)
+        return r;
+    k->sent_init = 1; /* the request: a GROUP is expected now */
+    return k->gex_hash.err;
+}
+
+/* Client: SSH_MSG_KEX_DH_GEX_GROUP: check the group, answer with e. */
+static int
+input_gex_group(sshbpp_kex *k, const sshbpp_packet *pkt)
+{
+    sshbpp__rbuf rb;
+    sshbpp__wbuf msg;
+    const uint8_t *pm, *gm;
+    size_t pn, gn;
+    uint8_t type;
+    int r;
+
+    sshbpp__rb_init(&rb, pkt->payload, pkt->len);
+    if (sshbpp__rb_u8(&rb, &type) != 0 || sshbpp__rb_mpint(&rb, &pm, &pn) != 0 ||
+        sshbpp__rb_mpint(&rb, &gm, &gn) != 0 || !sshbpp__rb_done(&rb))
+        return SSHBPP_EKEXMSG;
+    /* Length first: nothing larger than our ceiling is even converted. */
+    if (pn > SSHBPP__GEX_MAX_BITS / 8 || gn > pn)
+        return SSHBPP_EGEXGROUP;
+    if ((k->gex_p = BN_bin2bn(pm, (int)pn, NULL)) == NULL ||
+        (k->gex_g = BN_bin2bn(gm, (int)gn, NULL)) == NULL)
+        return SSHBPP_ENOMEM;
+    if ((r = sshbpp__gex_check_group(k->gex_p, k->gex_g, k->gex_min, k->gex_max)) != 0)
+        return r;
+    if ((r = wb_bn(&k->gex_hash, k->gex_p)) != 0 || (r = wb_bn(&k->gex_hash, k->gex_g)) != 0)
+        return r;
+    if ((r = sshbpp__eph_generate_group(&k->eph, k->m, k->gex_p, k->gex_g)) != 0)
+        return r;
+    sshbpp__wb_reset(&k->q_c);
+    if ((r = sshbpp__eph_put_public(&k->eph, &k->q_c)) != 0)
+        return r;
+    sshbpp__wb_init(&msg);
+    sshbpp__wb_u8(&msg, MSG_GEX_INIT);
+    sshbpp__wb_raw(&msg, k->q_c.p, k->q_c.len);
+    r = msg.err != 0 ? msg.err : k->t.send(k->ctx, msg.p, msg.len);
+    sshbpp__wb_free(&msg);
+    return r;
+}
+
+/* Server: SSH_MSG_KEX_DH_GEX_REQUEST: choose and send the group. */
+static int
+input_gex_request(sshbpp_kex *k, const sshbpp_packet *pkt)
+{
+    sshbpp__rbuf rb;
+    sshbpp__wbuf msg;
+    uint8_t type;
+    int r;
+
+    sshbpp__rb_init(&rb, pkt->payload, pkt->len);
+    if (sshbpp__rb_u8(&rb, &type) != 0 || sshbpp__rb_u32(&rb, &k->gex_min) != 0 ||
+        sshbpp__rb_u32(&rb, &k->gex_n) != 0 || sshbpp__rb_u32(&rb, &k->gex_max) != 0 ||
+        !sshbpp__rb_done(&rb))
+        return SSHBPP_EKEXMSG;
+    if ((r = sshbpp__gex_choose(k->moduli, k->gex_min, k->gex_n, k->gex_max, &k->gex_p,
+                                &k->gex_g)) != 0)
+        return r;
+    /* H hashes the client's numbers as it sent them. */
+    gex_hash_prefix(k);
+    if ((r = wb_bn(&k->gex_hash, k->gex_p)) != 0 || (r = wb_bn(&k->gex_hash, k->gex_g)) != 0)
+        return r;
+    sshbpp__wb_init(&msg);
+    sshbpp__wb_u8(&msg, MSG_GEX_GROUP);
+    sshbpp__wb_raw(&msg, k->gex_hash.p + 12, k->gex_hash.len - 12);
+    r = msg.err != 0 ? msg.err : k->t.send(k->ctx, msg.p, msg.len);
+    sshbpp__wb_free(&msg);
+    return r;
+}
+
+static int input_kex_init(sshbpp_kex *k, const sshbpp_packet *pkt);
+static int input_kex_reply(sshbpp_kex *k, const sshbpp_packet *pkt);
+
+/* Messages 30..49 while a group exchange runs: REQUEST -> GROUP -> INIT ->
+ * REPLY, each once and in this order, each only to its role. */
+static int
+gex_dispatch(sshbpp_kex *k, const sshbpp_packet *pkt)
+{
+    if (k->have_keys)
+        return SSHBPP_EKEXORDER;
+    if (k->role == SSHBPP_ROLE_SERVER) {
+        if (pkt->type == MSG_GEX_REQUEST && k->gex_p == NULL)
+            return input_gex_request(k, pkt);
+        if (pkt->type == MSG_GEX_INIT && k->gex_p != NULL)
+            return input_kex_init(k, pkt);
+        return SSHBPP_EKEXORDER;
+    }
+    if (pkt->type == MSG_GEX_GROUP && k->sent_init && k->gex_p == NULL)
+        return input_gex_group(k, pkt);
+    if (pkt->type == MSG_GEX_REPLY && k->eph.key != NULL && k->gex_p != NULL)
+        return input_kex_reply(k, pkt);
+    return SSHBPP_EKEXORDER;
+}
+
+/* Server: our ephemeral value and K from the client's value. */
+static int
+server_eph(sshbpp_kex *k, const uint8_t *val, size_t vlen, sshbpp__wbuf *qs, sshbpp__wbuf *K)
+{
+    int r;
+
+    if (k->m->type != SSHBPP__KEX_DH_GEX)
+        return sshbpp__eph_reply(&k->eph, k->m, val, vlen, qs, K);
+    if ((r = sshbpp__eph_generate_group(&k->eph, k->m, k->gex_p, k->gex_g)) != 0)
+        return r;
+    if ((r = sshbpp__eph_put_public(&k->eph, qs)) != 0 ||
+        (r = sshbpp__eph_derive(&k->eph, val, vlen, K)) != 0) {
+        sshbpp__wb_reset(K);
+        sshbpp__eph_free(&k->eph);
+    }
+    return r;
+}
+
 static int
 input_kexinit(sshbpp_kex *k, const sshbpp_packet *pkt)
 {
@@ -916,7 +1180,7 @@ input_kexinit(sshbpp_kex *k, const sshbpp_packet *pkt)
     if ((r = negotiate(k)) != 0)
         return r;
     if (k->role == SSHBPP_ROLE_CLIENT)
-        return send_kex_init(k);
+        return k->m->type == SSHBPP__KEX_DH_GEX ? send_gex_request(k) : send_kex_init(k);
     return 0;
 }
 
@@ -943,6 +1207,9 @@ exchange_hash(sshbpp_kex *k, const uint8_t *ks, size_t kslen, const uint8_t *qc,
     sshbpp__wb_string(&b, ic->p, ic->len);
     sshbpp__wb_string(&b, is->p, is->len);
     sshbpp__wb_string(&b, ks, kslen);
+    /* RFC 4419 section 3: min, n, max, p, g between K_S and e. */
+    if (k->gex_hash.len > 0)
+        sshbpp__wb_raw(&b, k->gex_hash.p, k->gex_hash.len);
     sshbpp__wb_raw(&b, qc, qclen);
     sshbpp__wb_raw(&b, qs, qslen);
     sshbpp__wb_raw(&b, K->p, K->len);
@@ -1124,7 +1391,7 @@ read_public(const sshbpp_kex *k, sshbpp__rbuf *r, const uint8_t **raw, size_t *r
     size_t start = r->off;
     int e;
 
-    if (k->m->type == SSHBPP__KEX_DH)
+    if (k->m->type == SSHBPP__KEX_DH || k->m->type == SSHBPP__KEX_DH_GEX)
         e = sshbpp__rb_mpint(r, val, vlen);
     else
         e = sshbpp__rb_string(r, val, vlen);
@@ -1158,9 +1425,7 @@ input_kex_init(sshbpp_kex *k, const sshbpp_packet *pkt)
     sshbpp__wb_init(&ks);
     sshbpp__wb_init(&sig);
     sshbpp__wb_init(&msg);
-    if ((r = sshbpp__eph_generate(&k->eph, k->m)) != 0 ||
-        (r = sshbpp__eph_put_public(&k->eph, &qs)) != 0 ||
-        (r = sshbpp__eph_derive(&k->eph, val, vlen, &K)) != 0 ||
+    if ((r = server_eph(k, val, vlen, &qs, &K)) != 0 ||
         (r = sshbpp__hostkey_put_blob(hk, &ks)) != 0)
         goto out;
     if ((r = qs.err) != 0 || (r = K.err) != 0 || (r = ks.err) != 0)
@@ -1171,7 +1436,7 @@ input_kex_init(sshbpp_kex *k, const sshbpp_packet *pkt)
         goto out;
     if ((r = sshbpp__hostkey_fingerprint(ks.p, ks.len, k->fingerprint, sizeof(k->fingerprint))) != 0)
         goto out;
-    sshbpp__wb_u8(&msg, MSG_KEX_REPLY);
+    sshbpp__wb_u8(&msg, k->m->type == SSHBPP__KEX_DH_GEX ? MSG_GEX_REPLY : MSG_KEX_REPLY);
     sshbpp__wb_string(&msg, ks.p, ks.len);
     sshbpp__wb_raw(&msg, qs.p, qs.len);
     sshbpp__wb_string(&msg, sig.p, sig.len);
@@ -1377,6 +1642,8 @@ dispatch(sshbpp_kex *k, const sshbpp_packet *pkt)
         k->ignore_next = 0;
         return SSHBPP_KEX_USED;
     }
+    if (k->m != NULL && k->m->type == SSHBPP__KEX_DH_GEX)
+        return gex_dispatch(k, pkt);
     if (k->role == SSHBPP_ROLE_SERVER && type == MSG_KEX_INIT && !k->have_keys)
         return input_kex_init(k, pkt);
     if (k->role == SSHBPP_ROLE_CLIENT && type == MSG_KEX_REPLY && k->sent_init && !k->have_keys)

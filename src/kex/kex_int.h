@@ -21,6 +21,7 @@
 #include "sshbpp/sshbpp_kex.h"
 
 struct evp_pkey_st; /* EVP_PKEY */
+struct bignum_st;   /* BIGNUM */
 
 /* ---- wire.c ------------------------------------------------------------ */
 
@@ -80,41 +81,81 @@ size_t sshbpp__base64_nopad(const uint8_t *in, size_t n, char *out, size_t cap);
 
 /* ---- kexalg.c ------------------------------------------------------------ */
 
-enum sshbpp__kex_type { SSHBPP__KEX_X25519 = 1, SSHBPP__KEX_ECDH, SSHBPP__KEX_DH };
+enum sshbpp__kex_type {
+    SSHBPP__KEX_X25519 = 1,
+    SSHBPP__KEX_ECDH,
+    SSHBPP__KEX_DH,
+    SSHBPP__KEX_MLKEM768X25519, /* ML-KEM-768 + X25519 hybrid, K a string */
+    SSHBPP__KEX_DH_GEX          /* RFC 4419 group exchange: group per exchange */
+};
+
+/* Method flags. */
+#define SSHBPP__KEXF_LEGACY 0x1u /* SHA-1 era: only on request, never default */
 
 typedef struct sshbpp__kex_method {
     const char *name;
     int type;           /* enum sshbpp__kex_type */
-    const char *hash;   /* OpenSSL digest name: "SHA256", "SHA384", "SHA512" */
-    size_t hash_len;    /* 32, 48, 64 */
+    const char *hash;   /* OpenSSL digest name: "SHA1", "SHA256", "SHA384", "SHA512" */
+    size_t hash_len;    /* 20, 32, 48, 64 */
     const char *group;  /* OpenSSL group: "P-256", "P-384", "P-521",
-                           "modp_2048", "modp_4096"; NULL for X25519 */
+                           "modp_2048", "modp_4096", "modp_8192"; NULL for
+                           X25519 and the hybrid */
+    unsigned flags;     /* SSHBPP__KEXF_* */
 } sshbpp__kex_method;
 
+/* The method called name, or NULL when it is unknown or this libcrypto
+ * cannot run it (ML-KEM before OpenSSL 3.5). */
 const sshbpp__kex_method *sshbpp__kex_method_find(const char *name);
-extern const char *const sshbpp__kex_names[]; /* NULL-terminated, preference order */
+/* NULL-terminated name tables in preference order, static storage: every
+ * method this libcrypto can run, and the default subset (no legacy). */
+const char *const *sshbpp__kex_supported(void);
+const char *const *sshbpp__kex_defaults(void);
 
-/* One side's ephemeral key. */
+/* One side's ephemeral key. kem is the client's ML-KEM-768 key pair of the
+ * hybrid (key is then its X25519 key); NULL otherwise. */
 typedef struct sshbpp__kex_eph {
     const sshbpp__kex_method *m;
     struct evp_pkey_st *key;
+    struct evp_pkey_st *kem;
 } sshbpp__kex_eph;
 
 int sshbpp__eph_generate(sshbpp__kex_eph *e, const sshbpp__kex_method *m);
 /* Appends our public value as the KEX message field: string Q for X25519
- * and ECDH (uncompressed point), mpint e/f for DH. */
+ * and ECDH (uncompressed point), mpint e/f for DH, string C_INIT (ML-KEM
+ * encapsulation key || X25519 public, 1184 + 32 bytes) for the hybrid
+ * client. Not for the hybrid server, whose value comes from
+ * sshbpp__eph_reply(). */
 int sshbpp__eph_put_public(const sshbpp__kex_eph *e, sshbpp__wbuf *out);
-/* peer is the field's content (string bytes, or the mpint magnitude for
- * DH). Validates it (length, on-curve, 1 < f < p-1; SSHBPP_EKEXVALUE) and
- * appends the shared secret K encoded as mpint to K_out (RFC 8731 for
- * X25519: the 32 bytes read as a big-endian integer). */
 /* The DH peer value range check (RFC 4253 section 8): 0 when 1 < f < p-1,
  * SSHBPP_EKEXVALUE otherwise (0, 1, p-1, p and above, negative),
  * SSHBPP_ECRYPTO if memory runs out. */
 struct bignum_st;
 int sshbpp__dh_check_range(const struct bignum_st *f, const struct bignum_st *p);
+/* Client side of the exchange. peer is the field's content (string bytes,
+ * or the mpint magnitude for DH). Validates it (exact length, on-curve,
+ * 1 < f < p-1 in the prime-order subgroup; SSHBPP_EKEXVALUE) and appends
+ * the shared secret K to K_out as it is hashed: an mpint (RFC 8731 for
+ * X25519: the 32 bytes read as a big-endian integer), or for the hybrid
+ * the string SHA-256(ML-KEM secret || X25519 secret). */
 int sshbpp__eph_derive(const sshbpp__kex_eph *e, const uint8_t *peer, size_t n,
                        sshbpp__wbuf *K_out);
+/* Server side: from the client's value peer (as for sshbpp__eph_derive),
+ * makes our ephemeral key in e, appends our public value field to qs_out
+ * (for the hybrid: string ML-KEM ciphertext || X25519 public, 1088 + 32
+ * bytes) and K to K_out. On error nothing secret is left in e or K_out. */
+int sshbpp__eph_reply(sshbpp__kex_eph *e, const sshbpp__kex_method *m, const uint8_t *peer,
+                      size_t n, sshbpp__wbuf *qs_out, sshbpp__wbuf *K_out);
+/* OpenSSH-style check of a DH public value against the prime p (big-endian
+ * magnitudes): 1 < f < p-1, and the Legendre symbol (f|p) = 1, i.e.
+ * f^((p-1)/2) = 1 mod p (the order-q subgroup of a safe prime). Returns 0, SSHBPP_EKEXVALUE, or SSHBPP_ENOMEM /
+ * SSHBPP_ECRYPTO. Our own code, so that what is refused does not depend on
+ * the OpenSSL version. */
+/* A DH key pair in the group (p, g) given explicitly (RFC 2409 group 2,
+ * group exchange), with a 512-bit private exponent. Returns 0,
+ * SSHBPP_ECRYPTO. */
+int sshbpp__dh_keygen(const struct bignum_st *p, const struct bignum_st *g,
+                      struct evp_pkey_st **key);
+int sshbpp__dh_pub_check(const uint8_t *p, size_t plen, const uint8_t *f, size_t flen);
 void sshbpp__eph_free(sshbpp__kex_eph *e);
 
 /* out receives the digest (m->hash_len bytes). */
@@ -126,6 +167,45 @@ int sshbpp__kex_hash(const sshbpp__kex_method *m, const uint8_t *data, size_t n,
 int sshbpp__kex_derive(const sshbpp__kex_method *m, const uint8_t *K, size_t klen,
                        const uint8_t *H, size_t hlen, char letter, const uint8_t *sid,
                        size_t sidlen, uint8_t *out, size_t need);
+
+/* ---- gex.c (RFC 4419 groups) --------------------------------------------- */
+
+#define SSHBPP__GEX_MIN_BITS 2048u
+#define SSHBPP__GEX_MAX_BITS 8192u
+
+/* A server's list of groups from an OpenSSH moduli file. */
+typedef struct sshbpp__moduli sshbpp__moduli;
+
+/* Loads the tested safe primes of 2048..8192 bits from path (moduli(5)).
+ * Returns 0, SSHBPP_EIO (cannot read), SSHBPP_EKEXMSG (malformed, or no
+ * usable group), SSHBPP_ENOMEM. */
+int sshbpp__moduli_load(const char *path, sshbpp__moduli **out);
+void sshbpp__moduli_free(sshbpp__moduli *m);
+/* Server: a group for the client's request (m NULL: the built-in RFC 3526
+ * groups 14..18). *p and *g are new BIGNUMs. Returns 0, SSHBPP_EKEXMSG
+ * (min > n or n > max), SSHBPP_ENOMATCH (no group in range) or
+ * SSHBPP_ENOMEM / SSHBPP_ECRYPTO. */
+int sshbpp__gex_choose(const sshbpp__moduli *m, uint32_t min, uint32_t n, uint32_t max,
+                       struct bignum_st **p, struct bignum_st **g);
+/* Client: the server's group must have min..max bits (and 2048..8192),
+ * an odd p and 1 < g < p-1. Returns 0 or SSHBPP_EGEXGROUP. */
+int sshbpp__gex_check_group(const struct bignum_st *p, const struct bignum_st *g,
+                            uint32_t min, uint32_t max);
+/* An ephemeral DH key in the explicit group (p, g) for method m (the
+ * group exchange). Returns 0, SSHBPP_EINVAL, SSHBPP_ECRYPTO. */
+int sshbpp__eph_generate_group(sshbpp__kex_eph *e, const sshbpp__kex_method *m,
+                               const struct bignum_st *p, const struct bignum_st *g);
+
+/* ---- alglist.c ----------------------------------------------------------- */
+
+/* Resolves an OpenSSH-style algorithm list spec against the default list
+ * def and the table all of every supported name (see alglist.c): "+a,b"
+ * appends, "-a,b*" removes (patterns allowed), "^a,b" puts first; a plain
+ * list (or NULL: def) is copied as it is. *out is malloc'ed. Returns 0,
+ * SSHBPP_EUNSUPPORTED (an unknown or empty name after '+' or '^', or an
+ * empty result), SSHBPP_EINVAL or SSHBPP_ENOMEM. */
+int sshbpp__alglist_resolve(const char *spec, const char *def, const char *const *all,
+                            char **out);
 
 /* ---- hostkey.c ----------------------------------------------------------- */
 

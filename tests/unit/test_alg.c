@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include <nettle/umac.h>
+
 #include "testutil.h"
 
 #include <openssl/evp.h>
@@ -121,7 +123,8 @@ test_mac_lookup(void **state)
         "hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com", "hmac-sha2-256",
         "hmac-sha2-512", "hmac-sha1-etm@openssh.com", "hmac-sha1", "hmac-md5-etm@openssh.com",
         "hmac-md5", "hmac-sha1-96-etm@openssh.com", "hmac-sha1-96", "hmac-md5-96-etm@openssh.com",
-        "hmac-md5-96",
+        "hmac-md5-96", "umac-64-etm@openssh.com", "umac-128-etm@openssh.com",
+        "umac-64@openssh.com", "umac-128@openssh.com",
     };
     static const char etm_suffix[] = "-etm@openssh.com";
     size_t i, n = sizeof(names) / sizeof(names[0]);
@@ -141,6 +144,17 @@ test_mac_lookup(void **state)
         const EVP_MD *md;
         int outlen;
 
+        if (strncmp(nm, "umac-", 5) == 0) {
+            /* RFC 4418 UMAC (nettle): AES-128 key, 64- or 128-bit tag. */
+            int wide = strncmp(nm, "umac-128", 8) == 0;
+
+            assert_string_equal(sshbpp__mac_names[i], nm);
+            assert_string_equal(d->digest, wide ? "UMAC128" : "UMAC64");
+            assert_int_equal(d->key_len, 16);
+            assert_int_equal(d->mac_len, wide ? 16u : 8u);
+            assert_int_equal(d->etm, etm);
+            continue;
+        }
         assert_non_null(digest);
         md = EVP_get_digestbyname(digest);
         assert_non_null(md);
@@ -157,6 +171,71 @@ test_mac_lookup(void **state)
     assert_null(sshbpp__mac_find("none"));
     assert_null(sshbpp__mac_find("hmac-sha2-384"));
     assert_null(sshbpp__mac_find(NULL));
+}
+
+/* UMAC as OpenSSH frames it: nonce = 64-bit big-endian seqno, message =
+ * the packet without a seqno prefix (nettle's RFC 4418 UMAC underneath; the
+ * interop tests against OpenSSH are the proof that the framing is right).
+ * Every bit flip, another seqno and other data are rejected. */
+static void
+test_umac_framing(void **state)
+{
+    static const char *const names[] = {"umac-64@openssh.com", "umac-128@openssh.com",
+                                        "umac-64-etm@openssh.com", "umac-128-etm@openssh.com"};
+    static const uint32_t seqnos[] = {0, 1, 0x01020304u, 0xffffffffu};
+    uint8_t key[16], data[300], want[16], out[32], nonce[8];
+    size_t i, j, bit;
+
+    (void)state;
+    fill(key, sizeof(key), 3);
+    fill(data, sizeof(data), 4);
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const sshbpp__mac_desc *d = mac(names[i]);
+        sshbpp__mac m = {0};
+        int wide = d->mac_len == 16;
+
+        assert_int_equal(sshbpp__mac_init(&m, d, key), 0);
+        for (j = 0; j < sizeof(seqnos) / sizeof(seqnos[0]); j++) {
+            memset(nonce, 0, 4);
+            nonce[4] = (uint8_t)(seqnos[j] >> 24);
+            nonce[5] = (uint8_t)(seqnos[j] >> 16);
+            nonce[6] = (uint8_t)(seqnos[j] >> 8);
+            nonce[7] = (uint8_t)seqnos[j];
+            if (wide) {
+                struct umac128_ctx u;
+                umac128_set_key(&u, key);
+                umac128_set_nonce(&u, 8, nonce);
+                umac128_update(&u, sizeof(data), data);
+                umac128_digest(&u, 16, want);
+            } else {
+                struct umac64_ctx u;
+                umac64_set_key(&u, key);
+                umac64_set_nonce(&u, 8, nonce);
+                umac64_update(&u, sizeof(data), data);
+                umac64_digest(&u, 8, want);
+            }
+            memset(out, 0xee, sizeof(out));
+            assert_int_equal(sshbpp__mac_compute(&m, seqnos[j], data, sizeof(data), out), 0);
+            assert_memory_equal(out, want, d->mac_len);
+            assert_int_equal(out[d->mac_len], 0xee);
+            /* Twice with the same seqno: the nonce is set, not counted on. */
+            assert_int_equal(sshbpp__mac_verify(&m, seqnos[j], data, sizeof(data), out), 0);
+            assert_int_equal(sshbpp__mac_verify(&m, seqnos[j], data, sizeof(data), out), 0);
+            assert_int_equal(sshbpp__mac_verify(&m, seqnos[j] + 1, data, sizeof(data), out),
+                             SSHBPP_EMAC);
+            assert_int_equal(sshbpp__mac_verify(&m, seqnos[j], data, sizeof(data) - 1, out),
+                             SSHBPP_EMAC);
+        }
+        for (bit = 0; bit < d->mac_len * 8; bit++) {
+            out[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+            assert_int_equal(sshbpp__mac_verify(&m, 0xffffffffu, data, sizeof(data), out),
+                             SSHBPP_EMAC);
+            out[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        }
+        sshbpp__mac_free(&m);
+        assert_null(m.umac);
+        assert_null(m.desc);
+    }
 }
 
 static void
@@ -219,9 +298,12 @@ test_mac_all(void **state)
     fill(data, sizeof(data), 2);
     for (i = 0; sshbpp__mac_names[i] != NULL; i++) {
         const sshbpp__mac_desc *d = mac(sshbpp__mac_names[i]);
-        const EVP_MD *md = EVP_get_digestbyname(d->digest);
+        const EVP_MD *md;
         sshbpp__mac m = {0};
 
+        if (strncmp(d->digest, "UMAC", 4) == 0)
+            continue; /* test_umac_framing */
+        md = EVP_get_digestbyname(d->digest);
         assert_non_null(md);
         assert_int_equal(sshbpp__mac_init(&m, d, key), 0);
         for (j = 0; j < sizeof(seqnos) / sizeof(seqnos[0]); j++) {
@@ -766,6 +848,7 @@ main(void)
         cmocka_unit_test(test_comp_names),
         cmocka_unit_test(test_hmac_sha1_kat),
         cmocka_unit_test(test_mac_all),
+        cmocka_unit_test(test_umac_framing),
         cmocka_unit_test(test_aes128_cbc_kat),
         cmocka_unit_test(test_block_roundtrip),
         cmocka_unit_test(test_none_cipher),

@@ -46,6 +46,7 @@ static const sigalg sigalgs[] = {
     {"ssh-ed25519", K_ED},           {"ecdsa-sha2-nistp256", K_P256},
     {"ecdsa-sha2-nistp384", K_P384}, {"ecdsa-sha2-nistp521", K_P521},
     {"rsa-sha2-256", K_RSA},         {"rsa-sha2-512", K_RSA},
+    {"ssh-rsa", K_RSA}, /* legacy SHA-1, on request only */
 };
 
 #define NSIGALGS (sizeof(sigalgs) / sizeof(sigalgs[0]))
@@ -181,7 +182,7 @@ static const char pyscript[] =
     "from cryptography.hazmat.primitives.asymmetric import ec, padding, utils\n"
     "H = {'ecdsa-sha2-nistp256': hashes.SHA256, 'ecdsa-sha2-nistp384': hashes.SHA384,\n"
     "     'ecdsa-sha2-nistp521': hashes.SHA512, 'rsa-sha2-256': hashes.SHA256,\n"
-    "     'rsa-sha2-512': hashes.SHA512}\n"
+    "     'rsa-sha2-512': hashes.SHA512, 'ssh-rsa': hashes.SHA1}\n"
     "def rd(b, o):\n"
     "    n = struct.unpack('>I', b[o:o+4])[0]\n"
     "    assert o + 4 + n <= len(b)\n"
@@ -309,15 +310,19 @@ test_names(void **state)
 {
     static const char *const want[] = {"ssh-ed25519",         "ecdsa-sha2-nistp256",
                                        "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-                                       "rsa-sha2-512",        "rsa-sha2-256"};
+                                       "rsa-sha2-512",        "rsa-sha2-256",
+                                       "ssh-rsa"};
     sshbpp__hostkey hk;
     size_t i;
 
     (void)state;
-    for (i = 0; i < 6; i++)
+    for (i = 0; i < 7; i++)
         assert_string_equal(sshbpp__hostkey_names[i], want[i]);
-    assert_null(sshbpp__hostkey_names[6]);
-    assert_int_equal(sshbpp__hostkey_generate(&hk, "ssh-rsa"), SSHBPP_EINVAL);
+    assert_null(sshbpp__hostkey_names[7]);
+    /* ssh-rsa is supported (legacy) but never in the default list. */
+    assert_string_equal(sshbpp_kex_default(SSHBPP_KEXINIT_HOSTKEY),
+                        "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,"
+                        "ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256");
     assert_int_equal(sshbpp__hostkey_generate(&hk, "ssh-dss"), SSHBPP_EINVAL);
     assert_int_equal(sshbpp__hostkey_generate(&hk, "ecdsa-sha2-nistp224"), SSHBPP_EINVAL);
     assert_int_equal(sshbpp__hostkey_generate(&hk, NULL), SSHBPP_EINVAL);
@@ -341,8 +346,6 @@ test_can_sign(void **state)
         for (i = 0; i < NSIGALGS; i++)
             assert_int_equal(sshbpp__hostkey_can_sign(&keys[k], sigalgs[i].alg),
                              sigalgs[i].key == (int)k);
-        /* Never SHA-1. */
-        assert_false(sshbpp__hostkey_can_sign(&keys[k], "ssh-rsa"));
         assert_false(sshbpp__hostkey_can_sign(&keys[k], "rsa"));
         assert_false(sshbpp__hostkey_can_sign(&keys[k], ""));
         assert_false(sshbpp__hostkey_can_sign(&keys[k], NULL));
@@ -352,7 +355,7 @@ test_can_sign(void **state)
         sshbpp__wbuf w;
 
         sshbpp__wb_init(&w);
-        assert_int_equal(sshbpp__hostkey_sign(&keys[K_RSA], "ssh-rsa", msg, sizeof(msg), &w),
+        assert_int_equal(sshbpp__hostkey_sign(&keys[K_ED], "ssh-rsa", msg, sizeof(msg), &w),
                          SSHBPP_EINVAL);
         assert_int_equal(
             sshbpp__hostkey_sign(&keys[K_P256], "ecdsa-sha2-nistp384", msg, sizeof(msg), &w),
@@ -797,8 +800,8 @@ test_alg_mismatch(void **state)
             else
                 assert_int_equal(rc, SSHBPP_EHOSTKEY);
         }
-        /* Unknown or SHA-1 algorithms are not ours to verify. */
-        assert_int_equal(sshbpp__hostkey_verify("ssh-rsa", blob.p, blob.len, msg, sizeof(msg),
+        /* Unknown algorithms are not ours to verify. */
+        assert_int_equal(sshbpp__hostkey_verify("ssh-dss", blob.p, blob.len, msg, sizeof(msg),
                                                 sig.p, sig.len),
                          SSHBPP_EHOSTKEY);
         assert_int_equal(

@@ -20,6 +20,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/opensslv.h>
 
 #include "kex/kex_int.h"
 
@@ -82,19 +83,41 @@ test_table(void **state)
     size_t i;
     const sshbpp__kex_method *m;
     static const char *const want[] = {
+        "mlkem768x25519-sha256",
         "curve25519-sha256",      "curve25519-sha256@libssh.org",  "ecdh-sha2-nistp256",
-        "ecdh-sha2-nistp384",     "ecdh-sha2-nistp521",            "diffie-hellman-group16-sha512",
-        "diffie-hellman-group14-sha256",
+        "ecdh-sha2-nistp384",     "ecdh-sha2-nistp521",
+        "diffie-hellman-group-exchange-sha256", "diffie-hellman-group16-sha512",
+        "diffie-hellman-group18-sha512", "diffie-hellman-group14-sha256",
+        "diffie-hellman-group14-sha1", "diffie-hellman-group1-sha1",
     };
+    const char *const *sup = sshbpp__kex_supported(), *const *def = sshbpp__kex_defaults();
+    /* ML-KEM comes with OpenSSL 3.5: the hybrid is there exactly then. */
+    size_t first = OPENSSL_VERSION_NUMBER >= 0x30500000L ? 0 : 1, j = 0;
 
     (void)state;
-    for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-        assert_non_null(sshbpp__kex_names[i]);
-        assert_string_equal(sshbpp__kex_names[i], want[i]);
+    for (i = first; i < sizeof(want) / sizeof(want[0]); i++, j++) {
+        assert_non_null(sup[j]);
+        assert_string_equal(sup[j], want[i]);
         m = find(want[i]);
         assert_string_equal(m->name, want[i]);
     }
-    assert_null(sshbpp__kex_names[i]);
+    assert_null(sup[j]);
+    /* The default list is the same minus the SHA-1 method. */
+    for (j = 0; sup[j] != NULL && strcmp(sup[j], "diffie-hellman-group14-sha1") != 0; j++)
+        assert_string_equal(def[j], sup[j]);
+    assert_null(def[j]);
+    if (first == 1)
+        assert_null(sshbpp__kex_method_find("mlkem768x25519-sha256"));
+    m = find("diffie-hellman-group14-sha1");
+    assert_string_equal(m->hash, "SHA1");
+    assert_int_equal(m->hash_len, 20);
+    assert_true(m->flags & SSHBPP__KEXF_LEGACY);
+    m = find("diffie-hellman-group1-sha1");
+    assert_true(m->flags & SSHBPP__KEXF_LEGACY);
+    assert_int_equal(m->hash_len, 20);
+    m = find("diffie-hellman-group18-sha512");
+    assert_string_equal(m->group, "modp_8192");
+    assert_false(m->flags & SSHBPP__KEXF_LEGACY);
 
     m = find("curve25519-sha256");
     assert_int_equal(m->type, SSHBPP__KEX_X25519);
@@ -114,7 +137,7 @@ test_table(void **state)
     assert_string_equal(m->group, "modp_4096");
     assert_int_equal(m->hash_len, 64);
 
-    assert_null(sshbpp__kex_method_find("diffie-hellman-group14-sha1"));
+    assert_null(sshbpp__kex_method_find("diffie-hellman-group14-sha1 "));
     assert_null(sshbpp__kex_method_find("curve25519-sha256 "));
     assert_null(sshbpp__kex_method_find(""));
     assert_null(sshbpp__kex_method_find(NULL));
@@ -125,19 +148,34 @@ test_table(void **state)
 static void
 agree_once(const sshbpp__kex_method *m)
 {
-    sshbpp__kex_eph a, b;
-    uint8_t pa[1024], pb[1024];
+    sshbpp__kex_eph a = {0}, b = {0};
+    uint8_t pa[1400], pb[1400];
     size_t na, nb;
-    sshbpp__wbuf Ka, Kb;
+    sshbpp__wbuf Ka, Kb, qs;
     sshbpp__rbuf r;
-    const uint8_t *mag;
+    const uint8_t *mag, *p;
     size_t mlen;
 
+    /* a is the client, b the server (sshbpp__eph_reply). */
     assert_int_equal(sshbpp__eph_generate(&a, m), 0);
-    assert_int_equal(sshbpp__eph_generate(&b, m), 0);
     na = public_field(&a, pa, sizeof(pa));
-    nb = public_field(&b, pb, sizeof(pb));
+    sshbpp__wb_init(&Ka);
+    sshbpp__wb_init(&Kb);
+    sshbpp__wb_init(&qs);
+    assert_int_equal(sshbpp__eph_reply(&b, m, pa, na, &qs, &Kb), 0);
+    sshbpp__rb_init(&r, qs.p, qs.len);
+    if (m->type == SSHBPP__KEX_DH)
+        assert_int_equal(sshbpp__rb_mpint(&r, &p, &nb), 0);
+    else
+        assert_int_equal(sshbpp__rb_string(&r, &p, &nb), 0);
+    assert_true(sshbpp__rb_done(&r));
+    assert_true(nb <= sizeof(pb));
+    memcpy(pb, p, nb);
     switch (m->type) {
+    case SSHBPP__KEX_MLKEM768X25519:
+        assert_int_equal(na, 1184 + 32);
+        assert_int_equal(nb, 1088 + 32);
+        break;
     case SSHBPP__KEX_X25519:
         assert_int_equal(na, 32);
         break;
@@ -151,30 +189,35 @@ agree_once(const sshbpp__kex_method *m)
             assert_int_equal(na, 133);
         break;
     default:
-        assert_true(na > 200 && na <= (strcmp(m->group, "modp_2048") == 0 ? 256u : 512u));
+        assert_true(na > 100 && na <= (size_t)EVP_PKEY_get_size(a.key));
         break;
     }
-    if (m->type != SSHBPP__KEX_DH)
+    if (m->type != SSHBPP__KEX_DH && m->type != SSHBPP__KEX_MLKEM768X25519)
         assert_int_equal(na, nb);
     assert_memory_not_equal(pa, pb, na < nb ? na : nb);
 
-    sshbpp__wb_init(&Ka);
-    sshbpp__wb_init(&Kb);
     assert_int_equal(sshbpp__eph_derive(&a, pb, nb, &Ka), 0);
-    assert_int_equal(sshbpp__eph_derive(&b, pa, na, &Kb), 0);
     assert_int_equal(Ka.len, Kb.len);
     assert_memory_equal(Ka.p, Kb.p, Ka.len);
-    /* K must be a well-formed (minimal, non-negative) mpint. */
     sshbpp__rb_init(&r, Ka.p, Ka.len);
-    assert_int_equal(sshbpp__rb_mpint(&r, &mag, &mlen), 0);
+    if (m->type == SSHBPP__KEX_MLKEM768X25519) {
+        /* K is a string: SHA-256 output, 32 bytes whatever their value. */
+        assert_int_equal(sshbpp__rb_string(&r, &mag, &mlen), 0);
+        assert_int_equal(mlen, 32);
+    } else {
+        /* K must be a well-formed (minimal, non-negative) mpint. */
+        assert_int_equal(sshbpp__rb_mpint(&r, &mag, &mlen), 0);
+        assert_true(mlen > 16);
+    }
     assert_true(sshbpp__rb_done(&r));
-    assert_true(mlen > 16);
 
     sshbpp__wb_free(&Ka);
     sshbpp__wb_free(&Kb);
+    sshbpp__wb_free(&qs);
     sshbpp__eph_free(&a);
     sshbpp__eph_free(&b);
     assert_null(a.key);
+    assert_null(a.kem);
 }
 
 static void
@@ -184,11 +227,15 @@ test_agree_all(void **state)
     int round;
 
     (void)state;
-    for (i = 0; sshbpp__kex_names[i] != NULL; i++) {
-        const sshbpp__kex_method *m = find(sshbpp__kex_names[i]);
+    for (i = 0; sshbpp__kex_supported()[i] != NULL; i++) {
+        const sshbpp__kex_method *m = find(sshbpp__kex_supported()[i]);
+
+        /* The group exchange has no fixed group: see test_gex_*. */
+        if (m->type == SSHBPP__KEX_DH_GEX)
+            continue;
         /* Several rounds for the fast methods so that secrets with leading
          * zero bytes (1 in 256) get a fair chance to show up. */
-        int rounds = m->type == SSHBPP__KEX_DH ? 2 : 40;
+        int rounds = m->type == SSHBPP__KEX_DH ? 2 : m->type == SSHBPP__KEX_MLKEM768X25519 ? 10 : 40;
 
         for (round = 0; round < rounds; round++)
             agree_once(m);
@@ -237,7 +284,7 @@ test_x25519_rfc7748(void **state)
     static const char *const shared =
         "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
     uint8_t k[32], p[32], want[36], got[64];
-    sshbpp__kex_eph a, b;
+    sshbpp__kex_eph a = {0}, b = {0};
     sshbpp__wbuf K;
     size_t n;
 
@@ -419,13 +466,14 @@ dh_invalid(const char *name)
 {
     sshbpp__kex_eph e;
     BIGNUM *p = NULL, *v = NULL;
-    uint8_t buf[600];
+    uint8_t buf[1100], pb[1024];
     int plen, n;
 
     assert_int_equal(sshbpp__eph_generate(&e, find(name)), 0);
     assert_int_equal(EVP_PKEY_get_bn_param(e.key, OSSL_PKEY_PARAM_FFC_P, &p), 1);
     plen = BN_num_bytes(p);
-    assert_true(plen == 256 || plen == 512);
+    assert_true(plen == 128 || plen == 256 || plen == 512 || plen == 1024);
+    assert_int_equal(BN_bn2bin(p, pb), plen);
     v = BN_new();
     assert_non_null(v);
 
@@ -452,14 +500,37 @@ dh_invalid(const char *name)
     memset(buf, 0xff, (size_t)plen);
     assert_int_equal(derive_rc(&e, buf, (size_t)plen), SSHBPP_EKEXVALUE);
     /* p - 2 is in range but outside the order-q subgroup (-2 is a
-     * non-residue for these safe primes), so it would leak one bit. */
+     * non-residue for these safe primes), so it would leak one bit. Our
+     * own check refuses it, whatever OpenSSL's public-key check does (3.0
+     * refuses it too, 3.5 does not). */
     assert_non_null(BN_copy(v, p));
     assert_true(BN_sub_word(v, 2));
     n = BN_bn2bin(v, buf);
     assert_int_equal(derive_rc(&e, buf, (size_t)n), SSHBPP_EKEXVALUE);
-    /* f = 2 = g is a legitimate (if silly) public value. */
+    assert_int_equal(sshbpp__dh_pub_check(pb, (size_t)plen, buf, (size_t)n), SSHBPP_EKEXVALUE);
+    /* The same values straight against our check: 0, 1, p-1, p. */
+    assert_int_equal(sshbpp__dh_pub_check(pb, (size_t)plen, buf, 0), SSHBPP_EKEXVALUE);
+    buf[0] = 1;
+    assert_int_equal(sshbpp__dh_pub_check(pb, (size_t)plen, buf, 1), SSHBPP_EKEXVALUE);
+    assert_non_null(BN_copy(v, p));
+    assert_true(BN_sub_word(v, 1));
+    n = BN_bn2bin(v, buf);
+    assert_int_equal(sshbpp__dh_pub_check(pb, (size_t)plen, buf, (size_t)n), SSHBPP_EKEXVALUE);
+    assert_int_equal(sshbpp__dh_pub_check(pb, (size_t)plen, pb, (size_t)plen), SSHBPP_EKEXVALUE);
+    /* One byte longer than p, even with a leading zero: too long. */
+    buf[0] = 0;
+    buf[1] = 2;
+    assert_int_equal(sshbpp__dh_pub_check(pb, (size_t)plen, buf, (size_t)plen + 1),
+                     SSHBPP_EKEXVALUE);
+    assert_int_equal(sshbpp__dh_pub_check(NULL, 0, buf, 1), SSHBPP_EINVAL);
+    /* f = 2 = g (a quadratic residue: it generates the order-q subgroup)
+     * and f = 4 are legitimate (if silly) public values; 2 and 4 pass our
+     * check directly too. */
     buf[0] = 2;
+    assert_int_equal(sshbpp__dh_pub_check(pb, (size_t)plen, buf, 1), 0);
     assert_int_equal(derive_rc(&e, buf, 1), 0);
+    buf[0] = 4;
+    assert_int_equal(sshbpp__dh_pub_check(pb, (size_t)plen, buf, 1), 0);
 
     BN_free(v);
     BN_free(p);
@@ -472,6 +543,103 @@ test_dh_invalid(void **state)
     (void)state;
     dh_invalid("diffie-hellman-group14-sha256");
     dh_invalid("diffie-hellman-group16-sha512");
+    dh_invalid("diffie-hellman-group18-sha512");
+    dh_invalid("diffie-hellman-group14-sha1");
+    dh_invalid("diffie-hellman-group1-sha1");
+}
+
+/* ---- mlkem768x25519-sha256 -------------------------------------------------- */
+
+/* Present exactly when libcrypto is OpenSSL 3.5 or later; asking for it
+ * otherwise finds nothing (the kex tests check the EUNSUPPORTED). */
+static void
+test_mlkem_presence(void **state)
+{
+    int have = sshbpp__kex_method_find("mlkem768x25519-sha256") != NULL;
+
+    (void)state;
+    assert_int_equal(have, OpenSSL_version_num() >= 0x30500000UL);
+    assert_int_equal(strcmp(sshbpp__kex_defaults()[0], "mlkem768x25519-sha256") == 0, have);
+}
+
+/* A peer value of any length but the exact one is refused before anything
+ * is computed from it, in both roles; so are a malformed encapsulation key
+ * and a low-order X25519 half. A flipped ciphertext bit is not detectable
+ * (ML-KEM's implicit rejection) but must give a different K. */
+static void
+test_mlkem_invalid(void **state)
+{
+    const sshbpp__kex_method *m = sshbpp__kex_method_find("mlkem768x25519-sha256");
+    static const size_t bad_init[] = {0, 32, 1184, 1215, 1217, 1120, 2400};
+    static const size_t bad_reply[] = {0, 32, 1088, 1119, 1121, 1216};
+    sshbpp__kex_eph c = {0}, s = {0};
+    sshbpp__wbuf K, K2, qs;
+    uint8_t ci[1216], big[2400], rep[1120];
+    size_t n, i;
+    sshbpp__rbuf r;
+    const uint8_t *p;
+
+    (void)state;
+    if (m == NULL) {
+        /* OpenSSL before 3.5: only the absence can be checked. */
+        assert_true(OpenSSL_version_num() < 0x30500000UL);
+        return;
+    }
+    assert_int_equal(sshbpp__eph_generate(&c, m), 0);
+    n = public_field(&c, ci, sizeof(ci));
+    assert_int_equal(n, sizeof(ci));
+    memset(big, 0x42, sizeof(big));
+    memcpy(big, ci, sizeof(ci));
+    sshbpp__wb_init(&K);
+    sshbpp__wb_init(&K2);
+    sshbpp__wb_init(&qs);
+    for (i = 0; i < sizeof(bad_init) / sizeof(bad_init[0]); i++) {
+        assert_int_equal(sshbpp__eph_reply(&s, m, big, bad_init[i], &qs, &K), SSHBPP_EKEXVALUE);
+        assert_int_equal(K.len, 0);
+        assert_int_equal(qs.len, 0);
+        assert_null(s.key);
+    }
+    /* Encapsulation key with every coefficient 0xfff > q = 3329. */
+    memcpy(big, ci, sizeof(ci));
+    memset(big, 0xff, 1184);
+    assert_int_equal(sshbpp__eph_reply(&s, m, big, 1216, &qs, &K), SSHBPP_EKEXVALUE);
+    assert_int_equal(K.len, 0);
+    /* X25519 half of the low-order point 0 (all-zero shared secret). */
+    memcpy(big, ci, sizeof(ci));
+    memset(big + 1184, 0, 32);
+    assert_int_equal(sshbpp__eph_reply(&s, m, big, 1216, &qs, &K), SSHBPP_EKEXVALUE);
+    assert_int_equal(K.len, 0);
+
+    /* A good reply, then the client's checks on it. */
+    assert_int_equal(sshbpp__eph_reply(&s, m, ci, sizeof(ci), &qs, &K), 0);
+    sshbpp__rb_init(&r, qs.p, qs.len);
+    assert_int_equal(sshbpp__rb_string(&r, &p, &n), 0);
+    assert_int_equal(n, sizeof(rep));
+    memcpy(rep, p, n);
+    memset(big, 0x42, sizeof(big));
+    memcpy(big, rep, sizeof(rep));
+    for (i = 0; i < sizeof(bad_reply) / sizeof(bad_reply[0]); i++)
+        assert_int_equal(derive_rc(&c, big, bad_reply[i]), SSHBPP_EKEXVALUE);
+    memset(big + 1088, 0, 32);
+    assert_int_equal(derive_rc(&c, big, sizeof(rep)), SSHBPP_EKEXVALUE);
+    memcpy(big, rep, sizeof(rep));
+    big[10] ^= 1;
+    assert_int_equal(sshbpp__eph_derive(&c, big, sizeof(rep), &K2), 0);
+    assert_int_equal(K2.len, K.len);
+    assert_memory_not_equal(K2.p, K.p, K.len);
+    sshbpp__wb_reset(&K2);
+    assert_int_equal(sshbpp__eph_derive(&c, rep, sizeof(rep), &K2), 0);
+    assert_int_equal(K2.len, 4 + 32);
+    assert_memory_equal(K2.p, K.p, K.len);
+    /* The hybrid server has no put_public of its own. */
+    sshbpp__wb_reset(&qs);
+    assert_int_equal(sshbpp__eph_put_public(&s, &qs), SSHBPP_EINVAL);
+
+    sshbpp__wb_free(&K);
+    sshbpp__wb_free(&K2);
+    sshbpp__wb_free(&qs);
+    sshbpp__eph_free(&c);
+    sshbpp__eph_free(&s);
 }
 
 /* The group is RFC 3526 group 14 (checked against the prime's definition
@@ -516,6 +684,33 @@ test_dh_group_params(void **state)
                                        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
         assert_memory_equal(buf + 512 - sizeof(tail), tail, sizeof(tail));
     }
+    BN_free(p);
+    sshbpp__eph_free(&e);
+
+    /* RFC 2409 section 6.2, group 2: "FFFFFFFF FFFFFFFF C90FDAA2 2168C234
+     * ... 49286651 ECE65381 FFFFFFFF FFFFFFFF", generator 2, and our
+     * private exponent of at most 512 bits. */
+    p = NULL;
+    g = NULL;
+    assert_int_equal(sshbpp__eph_generate(&e, find("diffie-hellman-group1-sha1")), 0);
+    assert_int_equal(EVP_PKEY_get_bn_param(e.key, OSSL_PKEY_PARAM_FFC_P, &p), 1);
+    assert_int_equal(EVP_PKEY_get_bn_param(e.key, OSSL_PKEY_PARAM_FFC_G, &g), 1);
+    assert_true(BN_is_word(g, 2));
+    n = BN_bn2bin(p, buf);
+    assert_int_equal(n, 128);
+    {
+        static const uint8_t head[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                       0xc9, 0x0f, 0xda, 0xa2, 0x21, 0x68, 0xc2, 0x34};
+        static const uint8_t tail[] = {0x49, 0x28, 0x66, 0x51, 0xec, 0xe6, 0x53, 0x81,
+                                       0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+        assert_memory_equal(buf, head, sizeof(head));
+        assert_memory_equal(buf + 128 - sizeof(tail), tail, sizeof(tail));
+    }
+    BN_free(g);
+    g = NULL;
+    assert_int_equal(EVP_PKEY_get_bn_param(e.key, OSSL_PKEY_PARAM_PRIV_KEY, &g), 1);
+    assert_true(BN_num_bits(g) <= 512 && BN_num_bits(g) > 400);
+    BN_free(g);
     BN_free(p);
     sshbpp__eph_free(&e);
 }
@@ -745,6 +940,8 @@ main(void)
         cmocka_unit_test(test_dh_range_boundaries),
         cmocka_unit_test(test_ecdh_cross_curve),
         cmocka_unit_test(test_dh_invalid),
+        cmocka_unit_test(test_mlkem_presence),
+        cmocka_unit_test(test_mlkem_invalid),
         cmocka_unit_test(test_dh_group_params),
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_derive_kat),

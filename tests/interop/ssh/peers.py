@@ -46,11 +46,14 @@ SSHBPP_AEAD = {"chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com",
                "aes256-gcm@openssh.com"}
 _MAC_BASE = ["hmac-sha1", "hmac-sha1-96", "hmac-md5", "hmac-md5-96",
              "hmac-sha2-256", "hmac-sha2-512"]
-SSHBPP_MACS = _MAC_BASE + [m + "-etm@openssh.com" for m in _MAC_BASE]
+SSHBPP_MACS = _MAC_BASE + [m + "-etm@openssh.com" for m in _MAC_BASE] + [
+    "umac-64@openssh.com", "umac-128@openssh.com",
+    "umac-64-etm@openssh.com", "umac-128-etm@openssh.com"]
 SSHBPP_KEX = [
     "curve25519-sha256", "curve25519-sha256@libssh.org",
     "ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521",
     "diffie-hellman-group14-sha256", "diffie-hellman-group16-sha512",
+    "diffie-hellman-group18-sha512",
 ]
 SSHBPP_HOSTKEYS = [
     "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
@@ -457,6 +460,13 @@ def offered_but_untested(data, tested):
 SSHD = "/usr/sbin/sshd"
 
 
+def openssh_version():
+    """(major, minor) of the installed OpenSSH (`ssh -V`), or (0, 0)."""
+    r = run(["/usr/bin/ssh", "-V"], timeout=30)
+    m = re.search(r"OpenSSH_(\d+)\.(\d+)", r.err + r.out)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
 class Sshd:
     """An sshd -D -e on 127.0.0.1:free port with its own config, keys and log."""
 
@@ -515,6 +525,12 @@ class Sshd:
             "PermitRootLogin %s" % ("prohibit-password" if self.client_key else "no"),
             "MaxStartups 100:30:200",
             "LoginGraceTime 60",
+        ]
+        # OpenSSH >= 9.8 (Debian 13) blocks a source after repeated
+        # unauthenticated connections, which is what most cases here are.
+        if openssh_version() >= (9, 8):
+            lines.append("PerSourcePenalties no")
+        lines += [
             "Ciphers %s" % ",".join(self.ciphers),
             "MACs %s" % ",".join(self.macs),
             "KexAlgorithms %s" % ",".join(self.kex),

@@ -123,11 +123,16 @@ class ScriptedServer:
     early_newkeys:  send NEWKEYS right after KEXINIT (no KEX reply)
     stop_after:  "kexinit" / "reply" to stop (close) after that step, None
                  to run the whole handshake and userauth
+    gex_group:   (p, g) integers: offer only diffie-hellman-group-exchange-
+                 sha256, answer the client's GEX_REQUEST with this group and
+                 record what the client does next (the group tests)
     """
 
     def __init__(self, strict=True, inject=None, double_kexinit=False, early_newkeys=False,
-                 stop_after=None, timeout=20.0):
+                 stop_after=None, timeout=20.0, gex_group=None):
         self.strict = strict
+        self.gex_group = gex_group
+        self.gex_request = None
         self.inject = inject or {}
         self.double_kexinit = double_kexinit
         self.early_newkeys = early_newkeys
@@ -262,7 +267,8 @@ class ScriptedServer:
     # ----- the scenario
 
     def _kexinit(self):
-        kex = ["curve25519-sha256"] + ([STRICT_S] if self.strict else [])
+        kex = (["diffie-hellman-group-exchange-sha256"] if self.gex_group else
+               ["curve25519-sha256"]) + ([STRICT_S] if self.strict else [])
         return (bytes([MSG_KEXINIT]) + os.urandom(16) + _namelist(kex) +
                 _namelist(["ssh-ed25519"]) + _namelist(["aes128-ctr"]) * 2 +
                 _namelist(["hmac-sha2-256"]) * 2 + _namelist(["none"]) * 2 +
@@ -317,6 +323,22 @@ class ScriptedServer:
         client_strict = "kex-strict-c-v00@openssh.com" in client_kex
         strict = self.strict and client_strict
         self.events.append("client strict=%s, negotiated strict=%s" % (client_strict, strict))
+        if self.gex_group:
+            p = self._read_msg(skip=(MSG_IGNORE, MSG_DEBUG))
+            if p[0] != 34:
+                raise ValueError("expected KEX_DH_GEX_REQUEST, got %d" % p[0])
+            rd = Reader(p[1:])
+            self.gex_request = (rd.u32(), rd.u32(), rd.u32())
+            self.events.append("gex request %r" % (self.gex_request,))
+            gp, gg = self.gex_group
+            self._send_packet(bytes([31]) + _mpint(gp.to_bytes((gp.bit_length() + 7) // 8, "big"))
+                              + _mpint(gg.to_bytes((gg.bit_length() + 7) // 8, "big")))
+            try:
+                p = self._read_msg(skip=())
+                self.events.append("after our group the client sent %d" % p[0])
+            except PeerClosed:
+                self.events.append("after our group the client closed")
+            return
         if self.stop_after == "kexinit":
             # Wait for whatever the client does next (its KEX init, or an error).
             p = self._read_msg(skip=())
