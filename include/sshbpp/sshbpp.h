@@ -51,5 +51,6 @@
 #include "sshbpp_keys.h"
 #include "sshbpp_conn.h"
 #include "sshbpp_driver.h"
+#include "sshbpp_channel.h"
 
 #endif
