@@ -35,8 +35,8 @@
 
 #include <openssl/crypto.h>
 
+#include "channel_int.h"
 #include "conn_int.h"
-#include "sshbpp/sshbpp_channel.h"
 
 #define MSG_CHANNEL_OPEN              90
 #define MSG_CHANNEL_OPEN_CONFIRMATION 91
@@ -1030,4 +1030,22 @@ sshbpp_channels_next_event(sshbpp_channels *chs, sshbpp_chan_event *ev)
         ev->conn = cev;
         return 0;
     }
+}
+
+int
+sshbpp__channels_input(sshbpp_channels *chs, const uint8_t *p, size_t len, sshbpp_chan_event *ev)
+{
+    int r;
+
+    if (chs == NULL || p == NULL || len == 0 || ev == NULL)
+        return SSHBPP_EINVAL;
+    if (sshbpp_conn_error(chs->c) != 0)
+        return sshbpp_conn_error(chs->c);
+    (void)settle(chs);
+    if (sshbpp_conn_error(chs->c) != 0)
+        return sshbpp_conn_error(chs->c);
+    r = input(chs, p, len, ev);
+    if (r == 1)
+        return 0;
+    return r == 0 ? SSHBPP_EAGAIN : r;
 }
