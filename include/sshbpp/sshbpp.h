@@ -52,5 +52,6 @@
 #include "sshbpp_conn.h"
 #include "sshbpp_driver.h"
 #include "sshbpp_channel.h"
+#include "sshbpp_driver_channel.h"
 
 #endif

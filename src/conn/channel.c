@@ -89,7 +89,27 @@ struct sshbpp_channels {
     char name[CHAN_NAME_MAX];
     char text[CHAN_TEXT_MAX];
     sshbpp__wbuf out; /* data messages being built */
+
+    sshbpp__chan_send_fn send; /* NULL: the conn's own send */
+    void *send_ctx;
 };
+
+/* Hands one message to the conn, or to the sender set by the blocking
+ * layer (sshbpp_driver_channel.h), which goes through the driver. */
+static int
+out_msg(sshbpp_channels *chs, const uint8_t *p, size_t len, int data)
+{
+    if (chs->send != NULL)
+        return chs->send(chs->send_ctx, p, len, data);
+    return sshbpp__conn_send_internal(chs->c, p, len, !data);
+}
+
+void
+sshbpp__channels_set_sender(sshbpp_channels *chs, sshbpp__chan_send_fn fn, void *ctx)
+{
+    chs->send = fn;
+    chs->send_ctx = ctx;
+}
 
 /* ---------------------------------------------------------------------- */
 
@@ -106,7 +126,7 @@ chan_fail(sshbpp_channels *chs, int err)
 static int
 send_ctl(sshbpp_channels *chs, sshbpp__wbuf *b)
 {
-    int r = b->err != 0 ? SSHBPP_ENOMEM : sshbpp__conn_send_internal(chs->c, b->p, b->len, 1);
+    int r = b->err != 0 ? SSHBPP_ENOMEM : out_msg(chs, b->p, b->len, 0);
 
     sshbpp__wb_free(b);
     if (r != 0 && !sshbpp_is_fatal(r))
@@ -614,7 +634,7 @@ sshbpp_channel_write(sshbpp_channels *chs, uint32_t id, int ext, const void *dat
         sshbpp__wb_string(&chs->out, p + done, n);
         if (chs->out.err != 0)
             return done > 0 ? (int)done : sshbpp__conn_fail(chs->c, SSHBPP_ENOMEM);
-        r = sshbpp__conn_send_internal(chs->c, chs->out.p, chs->out.len, 0);
+        r = out_msg(chs, chs->out.p, chs->out.len, 1);
         if (r == SSHBPP_EAGAIN)
             break;
         if (r != 0)

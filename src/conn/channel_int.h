@@ -13,4 +13,10 @@
 int sshbpp__channels_input(sshbpp_channels *chs, const uint8_t *p, size_t len,
                            sshbpp_chan_event *ev);
 
+/* Where the layer's messages go (data 1: channel data, which may be
+ * refused with SSHBPP_EAGAIN; 0: control, never refused softly). NULL: the
+ * conn's own send. Returns 0 or a negative code. */
+typedef int (*sshbpp__chan_send_fn)(void *ctx, const uint8_t *p, size_t len, int data);
+void sshbpp__channels_set_sender(sshbpp_channels *chs, sshbpp__chan_send_fn fn, void *ctx);
+
 #endif
