@@ -50,5 +50,7 @@
 #include "sshbpp_keys.h"
 #include "sshbpp_conn.h"
 #include "sshbpp_driver.h"
+#include "sshbpp_channel.h"
+#include "sshbpp_driver_channel.h"
 
 #endif
