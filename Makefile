@@ -12,7 +12,8 @@
 #   make install        cmake --install $(BUILD_DIR)  (PREFIX=... to relocate)
 #   make check-install  install into a temp prefix and build a consumer against it
 #   make clean          remove $(BUILD_DIR) and $(ASAN_DIR)
-#   make test-full      make test with 64 MiB Python transfers (SSHBPP_PY_BYTES)
+#   make test-full      make test at the issues' full sizes (64 MiB Python
+#                       transfers, 256 MiB each way between two drivers)
 #
 # Variables: BUILD_DIR (default build), ASAN_DIR (default $(BUILD_DIR)-asan),
 # JOBS (default nproc), CMAKE_ARGS (extra configure args), PREFIX (install),
@@ -119,5 +120,11 @@ fuzz: deps-test
 
 # `make test` with the long Python transfers (64 MiB per direction instead
 # of 4 MiB; tests/python reads SSHBPP_PY_BYTES).
-test-full:
-	SSHBPP_PY_BYTES=67108864 $(MAKE) test
+# The full sizes the issues name, in the ctest stage only (the sanitizer and
+# valgrind stages keep the CI sizes): 64 MiB Python transfers, 256 MiB each
+# way through two drivers with a rekey every MiB.
+test-full: deps-test build
+	SSHBPP_PY_BYTES=67108864 SSHBPP_TEST_BULK_BYTES=268435456 \
+	    $(CTEST) --test-dir $(BUILD_DIR) --no-tests=error --output-on-failure -j$(CTEST_JOBS)
+	$(MAKE) test-asan test-valgrind
+	@echo "make test-full: all stages passed"

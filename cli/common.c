@@ -71,12 +71,12 @@ cli_lib_log(void *ctx, enum sshbpp_log_level level, const char *msg)
 }
 
 void
-cli_apply_verbosity(sshbpp_packetizer *p, void *log_ctx)
+cli_apply_verbosity(sshbpp_engine *e, void *log_ctx)
 {
     if (cli_verbose >= 2)
-        sshbpp_packetizer_set_log(p, cli_lib_log, log_ctx);
+        sshbpp_engine_set_log(e, cli_lib_log, log_ctx);
     if (cli_verbose >= 3)
-        sshbpp_packetizer_set_hexdump(p, 1);
+        sshbpp_engine_set_hexdump(e, 1);
 }
 
 const char *
@@ -354,20 +354,6 @@ cli_algs_check(const struct cli_algs *a, const char **what)
     }
     *what = NULL;
     return 0;
-}
-
-int
-cli_send_solo(sshbpp_session *s, sshbpp_packetizer *p, const void *payload, size_t len)
-{
-    /* No other thread reads or sends, so neither state can change between
-     * this check and the send. */
-    if (sshbpp_kex_running(sshbpp_session_kex(s)) || sshbpp_packetizer_need_rekey(p)) {
-        int rc = sshbpp_session_rekey(s);
-
-        if (rc != 0)
-            return rc;
-    }
-    return sshbpp_session_send(s, payload, len);
 }
 
 /* ===================================================================== */

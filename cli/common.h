@@ -14,7 +14,7 @@
 
 #include "sshbpp/sshbpp.h"
 #include "sshbpp/sshbpp_io.h"
-#include "sshbpp/sshbpp_session.h"
+#include "sshbpp/sshbpp_driver.h"
 
 #if defined(__GNUC__)
 #define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -71,9 +71,9 @@ void cli_debug(int level, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* A library logger (sshbpp_log_fn) that writes "debug2: [ctx] msg";
  * ctx is a NUL-terminated prefix or NULL. */
 void cli_lib_log(void *ctx, enum sshbpp_log_level level, const char *msg);
-/* Applies cli_verbose to a Packetizer: the library log at -vv, hex dumps
- * at -vvv. */
-void cli_apply_verbosity(sshbpp_packetizer *p, void *log_ctx);
+/* Applies cli_verbose to an engine: the library log at -vv, hex dumps at
+ * -vvv. */
+void cli_apply_verbosity(sshbpp_engine *e, void *log_ctx);
 
 /* sshbpp_strerror(rc), with the errno p saved for SSHBPP_EIO and
  * SSHBPP_EEOF ("I/O error: Connection reset by peer"). Returns buf. */
@@ -151,14 +151,6 @@ extern const sshbpp_kex_transport cli_null_transport;
  * discarding) a client KEXINIT with only that option set. Returns 0, or an
  * SSHBPP_E* code with *what set to the option at fault. */
 int cli_algs_check(const struct cli_algs *a, const char **what);
-
-/* Sends one message from a thread that is also the connection's only
- * reader. sshbpp_session_send() waits for a running key exchange to be
- * finished by a thread in sshbpp_session_recv(); when the caller is that
- * thread, nobody would finish it. So first complete any exchange that is
- * running or due with sshbpp_session_rekey(), which reads by itself when
- * no thread is receiving. */
-int cli_send_solo(sshbpp_session *s, sshbpp_packetizer *p, const void *payload, size_t len);
 
 /* ---- time and sockets ---- */
 

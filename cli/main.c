@@ -28,7 +28,7 @@ usage(FILE *f)
             "                    [--hostkey-algorithms algorithms] [--compression[=algorithms]]\n"
             "                    [--max-clients n] [--login-grace seconds]\n"
             "                    [--authorized-keys file]\n"
-            "       sshbpp bench [--cipher cipher] [--mac mac] [--size bytes] [--mib n]\n"
+            "       sshbpp bench [--suite NAME]... [--size BYTES]... [--seconds N] [--json]\n"
             "       sshbpp key -y | -l [-E md5] [--passphrase-file file] FILE\n");
 }
 
@@ -44,7 +44,7 @@ help(void)
            "          optionally authenticate with a key (-i) and push traffic with rekeys\n"
            "  serve   accept SSH connections, run the key exchange, and refuse every\n"
            "          authentication attempt (\"publickey\" only)\n"
-           "  bench   measure the packet engine's throughput in memory\n"
+           "  bench   measure the packet layer (engine, socketpair, batch) against its limits\n"
            "  key     print a key file's public line (-y) or fingerprint (-l), as\n"
            "          ssh-keygen does\n"
            "\n"

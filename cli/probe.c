@@ -8,11 +8,16 @@
  * sshd neither takes nor starts a rekey before authentication, so against
  * it the traffic phase only rekeys once -i has succeeded.
  *
+ * It runs on the connection object and its blocking driver
+ * (sshbpp_conn.h, sshbpp_driver.h). The known_hosts check runs on the
+ * conn's host-key event, before our NEWKEYS: nothing is sent under keys
+ * agreed with a server whose key was refused.
+ *
  * Threads: the main thread does the work; a watchdog enforces --timeout
- * over the whole run by closing the Packetizer (every blocked call then
- * fails), and during the traffic phase a reader thread sits in
- * sshbpp_session_recv() so that key exchanges (ours and the server's) make
- * progress while the main thread sends.
+ * over the whole run by closing the driver (every blocked call then
+ * returns), and during the traffic phase a reader thread sits in
+ * sshbpp_driver_recv() so that the driver reads (key exchanges, ours and
+ * the server's, make progress) while the main thread sends.
  */
 #include "common.h"
 #include "trust.h"
@@ -67,10 +72,9 @@ struct probe {
     uint64_t ignore_bytes, rekey_bytes;
     int json;
 
-    /* the connection; p and fd are read by the watchdog under mu */
-    int fd;
-    sshbpp_packetizer *p;
-    sshbpp_session *s;
+    /* the connection; d is read by the watchdog under mu */
+    sshbpp_driver *d;
+    int hostkey_err; /* the known_hosts check refused the key: why */
     double deadline;
 
     pthread_mutex_t mu;
@@ -82,7 +86,6 @@ struct probe {
     /* traffic phase: the reader thread's state, under mu */
     int reader_stop, reader_err;
     int reader_answers; /* answers to the final check (see do_traffic) */
-    int reader_unimpl; /* the server answered SSH_MSG_UNIMPLEMENTED */
     _Atomic int64_t gr_first; /* seqno of our first final global request, or -1 */
     _Atomic int64_t gr_seqno; /* seqno of our latest one, or -1 */
 
@@ -187,6 +190,16 @@ abs_monotonic(double t)
     return ts;
 }
 
+/* The time left until the deadline, as a driver timeout: at least 1 ms
+ * (0 would mean the driver's default, which is no limit). */
+static int64_t
+left_ms(const struct probe *pr)
+{
+    double left = pr->deadline - cli_now();
+
+    return left > 0 ? (int64_t)(left * 1000.0) + 1 : 1;
+}
+
 /* Prints the run's one error line, unless one was printed already; a run
  * that hit its deadline reports that, whatever call noticed it. */
 static void
@@ -200,23 +213,21 @@ probe_report(struct probe *pr, const char *what, int rc)
         if (pr->timed_out)
             cli_error("timed out after %g s", pr->timeout);
         else if (rc != 0)
-            cli_error("%s: %s", what, cli_strerror(rc, pr->p, ebuf, sizeof(ebuf)));
+            cli_error("%s: %s", what, cli_strerror(rc, NULL, ebuf, sizeof(ebuf)));
         else
             cli_error("%s", what);
     }
     pthread_mutex_unlock(&pr->mu);
 }
 
-/* Closes the connection so that every blocked call returns: the
- * Packetizer's close wakes readers within a poll interval, and the
- * shutdown wakes a write blocked on a peer that stopped reading. */
+/* Closes the connection so that every blocked call returns: the driver's
+ * close wakes every waiter at once. (cli_connect() keeps the deadline by
+ * itself; probe_run() closes a driver made after it passed.) */
 static void
 close_locked(struct probe *pr)
 {
-    if (pr->p != NULL)
-        sshbpp_packetizer_close(pr->p);
-    if (pr->fd >= 0)
-        (void)shutdown(pr->fd, SHUT_RDWR);
+    if (pr->d != NULL)
+        sshbpp_driver_close(pr->d);
 }
 
 static void *
@@ -249,51 +260,42 @@ watchdog_main(void *arg)
 }
 
 /* ===================================================================== */
-/* Userauth exchange (RFC 4252)                                           */
+/* Host key (the conn's HOSTKEY event, before our NEWKEYS)                */
 
-/* Receives the next message for the main thread. EXT_INFO is skipped in
- * case the session hands it up rather than consuming it. */
+/* The driver's host key callback: runs on the driving thread while the
+ * first key exchange waits for the verdict, so nothing has been sent under
+ * the new keys yet. Keeps the server's KEXINIT lists (they are replaced by
+ * a rekey) and checks known_hosts. */
 static int
-recv_msg(struct probe *pr, sshbpp_packet *pkt)
+probe_hostkey(void *ctx, const char *alg, const char *fingerprint, const uint8_t *blob, size_t len)
 {
-    for (;;) {
-        int rc = sshbpp_session_recv(pr->s, pkt);
+    struct probe *pr = ctx;
+    sshbpp_conn *c = sshbpp_driver_conn(pr->d);
+    int i, rc;
 
-        if (rc != 0)
-            return rc;
-        if (pkt->type == MSG_EXT_INFO) {
-            cli_debug(1, "skipping SSH_MSG_EXT_INFO");
-            continue;
-        }
-        if (pkt->type == MSG_UNIMPLEMENTED) {
-            cli_debug(1, "server sent SSH_MSG_UNIMPLEMENTED");
-            continue;
-        }
+    for (i = 0; i < SSHBPP_KEXINIT_NLISTS; i++) {
+        const char *l = sshbpp_conn_peer_kexinit_list(c, (enum sshbpp_kexinit_list)i);
+
+        free(pr->peer_lists[i]);
+        pr->peer_lists[i] = l != NULL ? strdup(l) : NULL;
+    }
+    cli_debug(1, "Server host key: %s %s", alg, fingerprint);
+    rc = cli_trust_check_hostkey(&pr->trust, blob, len, pr->host,
+                                 (unsigned)strtoul(pr->port, NULL, 10));
+    if (rc != 0) {
+        pr->hostkey_err = rc;
         return 0;
     }
+    return 1;
 }
 
-/* Sends a "none" userauth request; solo: the calling thread is also the
- * reader (see cli_send_solo). */
-static int
-send_none_request(struct probe *pr, int solo)
-{
-    struct wbuf b = {0};
-    int rc;
-
-    wbuf_u8(&b, MSG_USERAUTH_REQUEST);
-    wbuf_cstring(&b, pr->user);
-    wbuf_cstring(&b, "ssh-connection");
-    wbuf_cstring(&b, "none");
-    rc = b.err    ? SSHBPP_ENOMEM
-         : solo ? cli_send_solo(pr->s, pr->p, b.data, b.len)
-                : sshbpp_session_send(pr->s, b.data, b.len);
-    wbuf_free(&b);
-    return rc;
-}
+/* ===================================================================== */
+/* Userauth exchange (RFC 4252)                                           */
 
 /* After authentication: SSH_MSG_GLOBAL_REQUEST "keepalive@openssh.com"
- * with want-reply, from the main thread while the reader runs. */
+ * with want-reply, built here and sent as an ordinary message so that its
+ * answer (REQUEST_SUCCESS/FAILURE, or tinysshd's UNIMPLEMENTED) reaches the
+ * reader thread (see do_traffic). */
 static int
 send_keepalive_request(struct probe *pr)
 {
@@ -303,13 +305,14 @@ send_keepalive_request(struct probe *pr)
     wbuf_u8(&b, MSG_GLOBAL_REQUEST);
     wbuf_cstring(&b, "keepalive@openssh.com");
     wbuf_u8(&b, 1); /* want reply */
-    rc = b.err ? SSHBPP_ENOMEM : sshbpp_session_send(pr->s, b.data, b.len);
+    rc = b.err ? SSHBPP_ENOMEM : sshbpp_driver_send(pr->d, b.data, b.len, left_ms(pr));
     wbuf_free(&b);
     return rc;
 }
 
 /* Records the sequence number our global request went out with (the
- * engine's trace hook runs on the sending thread, once per packet). */
+ * engine's trace hook runs on the thread that encodes the packet, once per
+ * packet, with the driver's lock held). */
 static void
 probe_trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t payload_len, size_t wire_len,
             uint32_t seqno)
@@ -325,7 +328,7 @@ probe_trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t payload_len, si
     }
 }
 
-/* 1 if pkt is SSH_MSG_UNIMPLEMENTED naming a packet in [first, last + 1],
+/* 1 if msg is SSH_MSG_UNIMPLEMENTED naming a packet in [first, last + 1],
  * where first..last (first >= 0) are the numbers our final global requests
  * went out with. A server that does not know global requests may answer
  * one that way (RFC 4253 section 11.4; tinysshd does), which is as good an
@@ -334,32 +337,15 @@ probe_trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t payload_len, si
  * has moved on), hence last + 1; only requests were sent from first on,
  * so no other packet can have these numbers. */
 static int
-unimplemented_names(const sshbpp_packet *pkt, int64_t first, int64_t last)
+unimplemented_names(const uint8_t *msg, size_t len, int64_t first, int64_t last)
 {
     uint32_t n;
 
-    if (pkt->type != MSG_UNIMPLEMENTED || pkt->len != 5 || first < 0 || last < 0)
+    if (len != 5 || msg[0] != MSG_UNIMPLEMENTED || first < 0 || last < 0)
         return 0;
-    n = (uint32_t)pkt->payload[1] << 24 | (uint32_t)pkt->payload[2] << 16 |
-        (uint32_t)pkt->payload[3] << 8 | pkt->payload[4];
+    n = (uint32_t)msg[1] << 24 | (uint32_t)msg[2] << 16 | (uint32_t)msg[3] << 8 | msg[4];
     /* Distances from first in 32 bits, so a wrap of the counter is fine. */
     return n - (uint32_t)first <= (uint32_t)last - (uint32_t)first + 1u;
-}
-
-/* Parses SSH_MSG_USERAUTH_FAILURE: name-list methods, boolean partial. */
-static int
-parse_failure(const sshbpp_packet *pkt, char **methods)
-{
-    struct rbuf r;
-    const uint8_t *s;
-    size_t n;
-    uint8_t type, partial;
-
-    rbuf_init(&r, pkt->payload, pkt->len);
-    if (rbuf_u8(&r, &type) != 0 || rbuf_string(&r, &s, &n) != 0 || rbuf_u8(&r, &partial) != 0)
-        return SSHBPP_EAUTH;
-    *methods = cli_strndup(s, n);
-    return *methods != NULL ? 0 : SSHBPP_ENOMEM;
 }
 
 /* "publickey" after "none" failed: the -i key (any format; through the
@@ -373,14 +359,14 @@ do_publickey(struct probe *pr)
 
     if (pr->identity != NULL)
         cli_debug(1, "Offering public key: %s", pr->identity);
-    rc = cli_trust_auth(&pr->trust, pr->s, pr->user, pr->identity, methods, sizeof(methods), &ok,
-                        &tried, why, sizeof(why));
-    if (rc != 0 && rc != SSHBPP_EBUFSMALL && why[0] != '\0') {
-        /* Nothing was sent for this key: the key file or agent is at fault. */
+    rc = cli_trust_auth(&pr->trust, pr->d, pr->user, pr->identity, methods, sizeof(methods), &ok,
+                        &tried, why, sizeof(why), left_ms(pr));
+    if (rc != 0 && why[0] != '\0') {
+        /* The key file or agent is at fault. */
         probe_report(pr, why, 0);
         return -1;
     }
-    if (rc != 0 && rc != SSHBPP_EBUFSMALL) {
+    if (rc != 0) {
         probe_report(pr, "publickey authentication failed", rc);
         return -1;
     }
@@ -391,7 +377,6 @@ do_publickey(struct probe *pr)
             cli_debug(1, "no ssh-agent identity was accepted");
             return 0;
         }
-        /* EBUFSMALL still leaves whole names in methods. */
         snprintf(msg, sizeof(msg), "publickey authentication failed (methods: %s)",
                  cli_sanitize(clean, sizeof(clean), methods));
         probe_report(pr, msg, 0);
@@ -403,175 +388,129 @@ do_publickey(struct probe *pr)
     return 0;
 }
 
+/* The ssh-userauth service request and a "none" request (the conn sends
+ * both), then publickey. */
 static int
 do_userauth(struct probe *pr)
 {
-    sshbpp_packet pkt;
-    struct rbuf r;
-    const uint8_t *s;
-    size_t n;
-    uint8_t type;
-    int rc;
+    sshbpp_conn *c = sshbpp_driver_conn(pr->d);
+    char methods[1024], clean[1024];
+    const char *banner, *ssa;
+    int rc, partial = 0;
 
-    rc = sshbpp_session_service_request(pr->s, "ssh-userauth");
-    if (rc != 0) {
+    cli_debug(1, "sending \"none\" userauth request for user %s", pr->user);
+    rc = sshbpp_driver_auth_none(pr->d, pr->user, left_ms(pr));
+    /* No other thread uses the driver now: the conn's getters are safe. */
+    banner = sshbpp_conn_auth_banner(c);
+    if (banner != NULL && (pr->auth_banner = strdup(banner)) == NULL)
+        rc = SSHBPP_ENOMEM;
+    if (banner != NULL)
+        cli_debug(1, "received SSH_MSG_USERAUTH_BANNER (%zu bytes)", strlen(banner));
+    /* The server's EXT_INFO follows its NEWKEYS, before the userauth
+     * replies. */
+    ssa = sshbpp_conn_server_sig_algs(c);
+    if (ssa != NULL && pr->server_sig_algs == NULL && (pr->server_sig_algs = strdup(ssa)) == NULL)
+        rc = SSHBPP_ENOMEM;
+    if (rc == 0) {
+        pr->auth_success = 1;
+        pr->authenticated = 1;
+        pr->auth_method = "none";
+        pr->auth_methods = strdup("");
+        cli_debug(1, "server accepted the \"none\" authentication");
+        return pr->auth_methods != NULL ? 0 : -1;
+    }
+    if (rc != SSHBPP_EREFUSED) {
         probe_report(pr,
-                     rc == SSHBPP_EAUTH
-                         ? "server answered the ssh-userauth service request with an unexpected "
-                           "or malformed message"
-                         : "ssh-userauth service request failed",
+                     rc == SSHBPP_EAUTH ? "server answered the userauth requests with an "
+                                          "unexpected or malformed message"
+                                        : "the \"none\" userauth request failed",
                      rc == SSHBPP_EAUTH ? 0 : rc);
         return -1;
     }
-    cli_debug(1, "SSH2_MSG_SERVICE_ACCEPT received");
-
-    /* "none" stays hand-made here rather than sshbpp_session_auth_none():
-     * the library skips banners, and the probe reports the first one. */
-    rc = send_none_request(pr, 1);
-    if (rc != 0) {
-        probe_report(pr, "sending the \"none\" userauth request failed", rc);
+    if (sshbpp_driver_auth_methods(pr->d, methods, sizeof(methods), &partial) != 0 ||
+        (pr->auth_methods = strdup(methods)) == NULL) {
+        probe_report(pr, "out of memory", 0);
         return -1;
     }
-    cli_debug(1, "sent \"none\" userauth request for user %s", pr->user);
-    for (;;) {
-        rc = recv_msg(pr, &pkt);
-        if (rc != 0) {
-            probe_report(pr, "waiting for the userauth reply failed", rc);
-            return -1;
-        }
-        if (pkt.type == MSG_USERAUTH_BANNER) {
-            rbuf_init(&r, pkt.payload, pkt.len);
-            if (rbuf_u8(&r, &type) == 0 && rbuf_string(&r, &s, &n) == 0 && pr->auth_banner == NULL)
-                pr->auth_banner = cli_strndup(s, n);
-            cli_debug(1, "received SSH_MSG_USERAUTH_BANNER (%zu bytes)", n);
-            continue;
-        }
-        if (pkt.type == MSG_USERAUTH_FAILURE) {
-            rc = parse_failure(&pkt, &pr->auth_methods);
-            if (rc != 0) {
-                probe_report(pr, "malformed SSH_MSG_USERAUTH_FAILURE", rc);
-                return -1;
-            }
-            {
-                char clean[512];
-
-                cli_debug(1, "Authentications that can continue: %s",
-                          cli_sanitize(clean, sizeof(clean), pr->auth_methods));
-            }
-            return do_publickey(pr);
-        }
-        if (pkt.type == MSG_USERAUTH_SUCCESS) {
-            /* Before anything else is read: zlib@openssh.com starts now. */
-            rc = sshbpp_kex_auth_done(sshbpp_session_kex(pr->s));
-            if (rc != 0) {
-                probe_report(pr, "switching on delayed compression failed", rc);
-                return -1;
-            }
-            pr->auth_success = 1;
-            pr->authenticated = 1;
-            pr->auth_method = "none";
-            pr->auth_methods = cli_strndup((const uint8_t *)"", 0);
-            cli_debug(1, "server accepted the \"none\" authentication");
-            return pr->auth_methods != NULL ? 0 : -1;
-        }
-        {
-            char msg[96];
-
-            snprintf(msg, sizeof(msg), "unexpected message type %u in reply to the userauth request",
-                     pkt.type);
-            probe_report(pr, msg, 0);
-        }
-        return -1;
-    }
+    cli_debug(1, "Authentications that can continue: %s",
+              cli_sanitize(clean, sizeof(clean), pr->auth_methods));
+    return do_publickey(pr);
 }
 
 /* ===================================================================== */
 /* Traffic phase                                                          */
 
-/* Keeps a thread in sshbpp_session_recv() while the main thread sends, so
- * that key exchanges complete. Anything else that arrives is logged and
- * dropped, except the answer to the final request the main thread sends to
- * check the server is still in step: USERAUTH_FAILURE before
- * authentication, REQUEST_SUCCESS/FAILURE after it (see do_traffic). */
+/* Keeps a thread in sshbpp_driver_recv() while the main thread sends, so
+ * that the driver reads while the main thread's sends do not block (key
+ * exchanges, ours and the server's, make progress). Anything that arrives
+ * is logged and dropped, except the answer to the final global request
+ * (see do_traffic). Ends when the connection fails or is closed. */
 static void *
 reader_main(void *arg)
 {
     struct probe *pr = arg;
-    sshbpp_packet pkt;
+    size_t cap = 64u * 1024u, len = 0;
+    uint8_t *buf = malloc(cap), *nb;
     int rc;
 
     for (;;) {
-        rc = sshbpp_session_recv(pr->s, &pkt);
+        if (buf == NULL) {
+            rc = SSHBPP_ENOMEM;
+            break;
+        }
+        rc = sshbpp_driver_recv(pr->d, buf, cap, &len, -1);
+        if (rc == SSHBPP_EBUFSMALL) {
+            if ((nb = realloc(buf, len)) == NULL) {
+                rc = SSHBPP_ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap = len;
+            continue;
+        }
         if (rc != 0)
             break;
         /* pr->authenticated was set before this thread started. */
-        if (pr->authenticated ? pkt.type == MSG_REQUEST_SUCCESS || pkt.type == MSG_REQUEST_FAILURE ||
-                                    unimplemented_names(&pkt, atomic_load(&pr->gr_first),
-                                                        atomic_load(&pr->gr_seqno))
-                              : pkt.type == MSG_USERAUTH_FAILURE) {
+        if (pr->authenticated &&
+            (buf[0] == MSG_REQUEST_SUCCESS || buf[0] == MSG_REQUEST_FAILURE ||
+             unimplemented_names(buf, len, atomic_load(&pr->gr_first),
+                                 atomic_load(&pr->gr_seqno)))) {
             pthread_mutex_lock(&pr->mu);
             pr->reader_answers++;
             pthread_cond_broadcast(&pr->cv);
             pthread_mutex_unlock(&pr->mu);
             continue;
         }
-        if (pkt.type == MSG_UNIMPLEMENTED) {
-            /* Every server must take IGNORE, so this rejects our KEXINIT:
-             * the exchange would wait forever for the server's reply. */
-            pthread_mutex_lock(&pr->mu);
-            pr->reader_unimpl = 1;
-            close_locked(pr);
-            pthread_mutex_unlock(&pr->mu);
-            /* Keep reading: the next receive fails on the closed
-             * Packetizer, and only a failure seen inside the session wakes
-             * a sender waiting for the exchange to end. */
-            continue;
-        }
-        cli_debug(1, "ignoring message type %u during the traffic phase", pkt.type);
+        cli_debug(1, "ignoring message type %u during the traffic phase", buf[0]);
     }
+    free(buf);
     pthread_mutex_lock(&pr->mu);
     pr->reader_err = rc;
-    /* A failure of our own making (the end of the run) is not news; any
-     * other one must stop the sender too. */
-    if (!pr->reader_stop) {
+    /* A failure of our own making (the end of the run) is not news. */
+    if (!pr->reader_stop)
         cli_debug(1, "reader: %s", sshbpp_strerror(rc));
-        close_locked(pr);
-    }
     pthread_cond_broadcast(&pr->cv);
     pthread_mutex_unlock(&pr->mu);
     return NULL;
 }
 
-/* The error to report for a failed send: the reader's, if it failed first
- * (a MAC error or a disconnect says more than the closed Packetizer). */
-static int
-traffic_error(struct probe *pr, int rc)
-{
-    int rerr;
-
-    pthread_mutex_lock(&pr->mu);
-    rerr = pr->reader_err;
-    pthread_mutex_unlock(&pr->mu);
-    return rerr != 0 && rerr != SSHBPP_ECLOSED ? rerr : rc;
-}
-
 /* Reports a failure of the traffic phase, naming the likely cause when
- * the server refused our rekey. */
+ * the server refused our rekey. The conn's error is sticky, so whichever
+ * call noticed it returns the same code. */
 static void
 traffic_report(struct probe *pr, const char *what, int rc)
 {
-    int unimpl;
+    int err = sshbpp_driver_error(pr->d);
 
-    pthread_mutex_lock(&pr->mu);
-    unimpl = pr->reader_unimpl;
-    pthread_mutex_unlock(&pr->mu);
-    if (unimpl)
+    if (err != 0 && err != SSHBPP_ECLOSED)
+        rc = err;
+    if (rc == SSHBPP_EREKEYREFUSED)
         probe_report(pr,
                      "server answered our rekey with SSH_MSG_UNIMPLEMENTED (OpenSSH's sshd "
                      "does not rekey before authentication: authenticate with -i)",
                      0);
     else
-        probe_report(pr, what, traffic_error(pr, rc));
+        probe_report(pr, what, rc);
 }
 
 /* Fills the IGNORE data with xorshift64* output. The data only has to be
@@ -598,7 +537,7 @@ fill_noise(uint8_t *p, size_t n, uint64_t *state)
 static int
 do_traffic(struct probe *pr)
 {
-    sshbpp_engine *e = sshbpp_packetizer_engine(pr->p);
+    sshbpp_engine *e = sshbpp_conn_engine(sshbpp_driver_conn(pr->d));
     sshbpp_rekey_limits lim;
     uint64_t noise = 0x9e3779b97f4a7c15u;
     uint8_t *msg, *pool;
@@ -606,14 +545,10 @@ do_traffic(struct probe *pr)
     pthread_t th;
     int rc = 0, ok = -1;
 
-    /* Rekeys come from the library's own byte counter rather than from
-     * sshbpp_session_rekey(): with a reader thread, session_rekey must only
-     * be called once that thread is inside sshbpp_session_recv() (else both
-     * threads read), and nothing public tells when it got there. With the
-     * limit lowered, sshbpp_session_send() starts the exchange when the
-     * counter runs over and waits for the reader to finish it, the same way
-     * OpenSSH's RekeyLimit works. Both sides are idle here, as the setter
-     * requires. */
+    /* Rekeys come from the library's own byte counter: the conn starts an
+     * exchange when it runs over, as OpenSSH's RekeyLimit works, and
+     * queues our IGNOREs until it is done. No other thread uses the driver
+     * yet, as the setter requires. */
     if (pr->rekey_bytes > 0) {
         sshbpp_engine_get_rekey_limits(e, &lim);
         lim.bytes = pr->rekey_bytes;
@@ -623,23 +558,22 @@ do_traffic(struct probe *pr)
             return -1;
         }
     }
-    msg = calloc(1, 5 + IGNORE_CHUNK);
-    pool = malloc(NOISE_POOL + IGNORE_CHUNK);
-    if (msg == NULL || pool == NULL) {
-        free(msg);
-        free(pool);
+    /* Each message is built in place inside the pool: its 5-byte header
+     * goes over the last bytes of the window before it (already sent), so
+     * no payload byte is copied per packet; 5 bytes of slack in front. */
+    pool = malloc(5 + NOISE_POOL + IGNORE_CHUNK);
+    if (pool == NULL) {
         probe_report(pr, "out of memory", 0);
         return -1;
     }
     /* The tail repeats the head, so that any window of IGNORE_CHUNK bytes
      * starting inside the pool is contiguous. */
-    fill_noise(pool, NOISE_POOL, &noise);
-    memcpy(pool + NOISE_POOL, pool, IGNORE_CHUNK);
+    fill_noise(pool + 5, NOISE_POOL, &noise);
+    memcpy(pool + 5 + NOISE_POOL, pool + 5, IGNORE_CHUNK);
     atomic_store(&pr->gr_first, -1);
     atomic_store(&pr->gr_seqno, -1);
     sshbpp_engine_set_trace(e, probe_trace, pr);
     if (pthread_create(&th, NULL, reader_main, pr) != 0) {
-        free(msg);
         free(pool);
         probe_report(pr, "cannot start the reader thread", 0);
         return -1;
@@ -651,14 +585,14 @@ do_traffic(struct probe *pr)
 
         if (n > IGNORE_CHUNK)
             n = IGNORE_CHUNK;
-        memcpy(msg + 5, pool + pool_off, (size_t)n);
+        msg = pool + pool_off;
         pool_off = (pool_off + IGNORE_CHUNK) % NOISE_POOL;
         msg[0] = MSG_IGNORE;
         msg[1] = (uint8_t)(n >> 24);
         msg[2] = (uint8_t)(n >> 16);
         msg[3] = (uint8_t)(n >> 8);
         msg[4] = (uint8_t)n;
-        rc = sshbpp_session_send(pr->s, msg, 5 + (size_t)n);
+        rc = sshbpp_driver_send(pr->d, msg, 5 + (size_t)n, left_ms(pr));
         if (rc != 0) {
             traffic_report(pr, "sending SSH_MSG_IGNORE failed", rc);
             goto out;
@@ -668,11 +602,22 @@ do_traffic(struct probe *pr)
 
     /* A request the server must answer, answered under the latest keys in
      * both directions, shows the server took all of it and is still in
-     * step: a second "none" request before authentication; after it
-     * (RFC 4252 says later userauth requests are ignored) a global request
-     * with want-reply, as OpenSSH's ServerAliveInterval sends, which
-     * servers answer with REQUEST_FAILURE (or SUCCESS). */
-    rc = pr->authenticated ? send_keepalive_request(pr) : send_none_request(pr, 0);
+     * step: a second "none" request before authentication (refused: the
+     * answer); after it (RFC 4252 says later userauth requests are
+     * ignored) a global request with want-reply, as OpenSSH's
+     * ServerAliveInterval sends, which servers answer with REQUEST_FAILURE
+     * (or SUCCESS). */
+    if (!pr->authenticated) {
+        rc = sshbpp_driver_auth_none(pr->d, pr->user, left_ms(pr));
+        if (rc != SSHBPP_EREFUSED && rc != 0) {
+            traffic_report(pr, "server did not answer after the traffic", rc);
+            goto out;
+        }
+        cli_debug(1, "server answered the final request");
+        ok = 0;
+        goto out;
+    }
+    rc = send_keepalive_request(pr);
     if (rc != 0) {
         traffic_report(pr, "sending the final request failed", rc);
         goto out;
@@ -687,7 +632,7 @@ do_traffic(struct probe *pr)
         clock_gettime(CLOCK_MONOTONIC, &until); /* pr->cv's clock */
         until.tv_sec += 1;
         if (pthread_cond_timedwait(&pr->cv, &pr->mu, &until) == ETIMEDOUT &&
-            pr->reader_answers == 0 && pr->reader_err == 0 && pr->authenticated) {
+            pr->reader_answers == 0 && pr->reader_err == 0) {
             pthread_mutex_unlock(&pr->mu);
             cli_debug(1, "no answer yet; sending another keepalive request");
             rc = send_keepalive_request(pr);
@@ -705,16 +650,19 @@ do_traffic(struct probe *pr)
     cli_debug(1, "server answered the final request");
     ok = 0;
 out:
+    /* Counts the server's rekeys as well as ours. */
+    if (ok == 0 && sshbpp_driver_get_info(pr->d, &pr->info) != 0)
+        pr->info.rekeys = 0;
     /* Say goodbye while the connection is known good, then stop the
      * reader by closing; its error from that close is expected. */
     if (ok == 0)
-        (void)sshbpp_session_disconnect(pr->s, DISCONNECT_BY_APPLICATION, "probe finished");
+        (void)sshbpp_driver_disconnect(pr->d, DISCONNECT_BY_APPLICATION, "probe finished",
+                                       left_ms(pr) < 2000 ? left_ms(pr) : 2000);
     pthread_mutex_lock(&pr->mu);
     pr->reader_stop = 1;
-    close_locked(pr);
     pthread_mutex_unlock(&pr->mu);
+    sshbpp_driver_close(pr->d);
     pthread_join(th, NULL);
-    free(msg);
     free(pool);
     return ok;
 }
@@ -735,7 +683,7 @@ print_json(struct probe *pr)
     json_key(&j, "port");
     json_uint(&j, (uint64_t)strtoul(pr->port, NULL, 10));
     json_key(&j, "server_banner");
-    json_string(&j, sshbpp_session_peer_version(pr->s));
+    json_string(&j, sshbpp_conn_peer_version(sshbpp_driver_conn(pr->d)));
     json_key(&j, "kex");
     json_string(&j, pr->info.kex);
     json_key(&j, "hostkey_algorithm");
@@ -796,7 +744,7 @@ print_text(struct probe *pr)
 {
     char clean[1024];
 
-    printf("server      %s\n", cli_sanitize(clean, sizeof(clean), sshbpp_session_peer_version(pr->s)));
+    printf("server      %s\n", cli_sanitize(clean, sizeof(clean), sshbpp_conn_peer_version(sshbpp_driver_conn(pr->d))));
     printf("kex         %s%s\n", pr->info.kex, pr->info.strict_kex ? " (strict)" : "");
     printf("host key    %s %s\n", pr->info.hostkey_alg, pr->info.hostkey_fingerprint);
     printf("c2s         %s %s %s\n", pr->info.cipher_c2s, mac_or_implicit(pr->info.mac_c2s),
@@ -814,19 +762,19 @@ print_text(struct probe *pr)
     else
         printf("auth        %s\n", cli_sanitize(clean, sizeof(clean), pr->auth_methods));
 }
-
 /* ===================================================================== */
 /* Main                                                                   */
 
 static int
 probe_run(struct probe *pr)
 {
-    sshbpp_kex_config cfg;
+    sshbpp_conn_config cfg;
+    sshbpp_driver *d;
+    sshbpp_conn *c;
+    sshbpp_engine *e;
     char err[512], clean[512];
     const char *v;
-    sshbpp_kex *k;
-    double left;
-    int fd, rc, i;
+    int fd, rc;
 
     fd = cli_connect(pr->host, pr->port, pr->deadline, err, sizeof(err));
     if (fd < 0) {
@@ -838,89 +786,65 @@ probe_run(struct probe *pr)
         return -1;
     }
     cli_debug(1, "Connection established.");
+    sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_CLIENT);
+    cli_algs_config(&pr->algs, &cfg.kex);
+    /* The driver owns fd from here (also when the watchdog closes it). */
+    d = sshbpp_driver_new(fd, &cfg);
+    if (d == NULL) {
+        close(fd);
+        probe_report(pr, "cannot create the connection", SSHBPP_ENOMEM);
+        return -1;
+    }
+    c = sshbpp_driver_conn(d);
+    e = sshbpp_conn_engine(c);
+    cli_apply_verbosity(e, NULL);
+    sshbpp_driver_set_hostkey_cb(d, probe_hostkey, pr);
     pthread_mutex_lock(&pr->mu);
-    pr->fd = fd;
-    pr->p = sshbpp_packetizer_new_fd(fd, 0);
+    pr->d = d;
+    if (pr->timed_out) /* the watchdog fired before it could see d */
+        sshbpp_driver_close(d);
     pthread_mutex_unlock(&pr->mu);
-    if (pr->p == NULL) {
-        probe_report(pr, "out of memory", 0);
-        return -1;
-    }
-    cli_apply_verbosity(pr->p, NULL);
-    cli_algs_config(&pr->algs, &cfg);
-    pr->s = sshbpp_session_new(pr->p, SSHBPP_ROLE_CLIENT, &cfg, NULL);
-    if (pr->s == NULL) {
-        probe_report(pr, "cannot create the session", SSHBPP_ENOMEM);
-        return -1;
-    }
 
-    left = pr->deadline - cli_now();
-    rc = left > 0 ? sshbpp_session_handshake(pr->s, (int64_t)(left * 1000.0) + 1)
-                  : SSHBPP_EHANDSHAKE;
-    if (rc == SSHBPP_EHANDSHAKE || rc == SSHBPP_ETIMEDOUT) {
-        /* The session's own timer ran out first: the same deadline. */
+    rc = sshbpp_driver_handshake(d, left_ms(pr));
+    if (rc == SSHBPP_ETIMEDOUT || rc == SSHBPP_EHANDSHAKE) {
         pthread_mutex_lock(&pr->mu);
         pr->timed_out = 1;
         pthread_mutex_unlock(&pr->mu);
     }
     if (rc != 0) {
-        v = sshbpp_session_peer_version(pr->s);
+        v = sshbpp_conn_peer_version(c);
         if (v != NULL)
             cli_debug(1, "Remote protocol version: %s", cli_sanitize(clean, sizeof(clean), v));
-        probe_report(pr, "key exchange failed", rc);
+        if (rc == SSHBPP_EHOSTKEYREJECTED && pr->hostkey_err != 0)
+            probe_report(pr, "host key verification failed", pr->hostkey_err);
+        else
+            probe_report(pr, "key exchange failed", rc);
         return -1;
     }
-    k = sshbpp_session_kex(pr->s);
-    rc = sshbpp_kex_get_info(k, &pr->info);
+    rc = sshbpp_driver_get_info(d, &pr->info);
     if (rc != 0) {
         probe_report(pr, "no key exchange results", rc);
         return -1;
     }
-    /* Copy the server's lists now: they are only valid until the next
-     * input, and a later rekey would replace them. */
-    for (i = 0; i < SSHBPP_KEXINIT_NLISTS; i++) {
-        const char *l = sshbpp_kex_peer_list(k, i);
-
-        pr->peer_lists[i] = l != NULL ? strdup(l) : NULL;
-    }
 
     cli_debug(1, "Remote protocol version: %s",
-              cli_sanitize(clean, sizeof(clean), sshbpp_session_peer_version(pr->s)));
+              cli_sanitize(clean, sizeof(clean), sshbpp_conn_peer_version(c)));
     cli_debug(1, "kex: algorithm: %s", pr->info.kex);
     cli_debug(1, "kex: host key algorithm: %s", pr->info.hostkey_alg);
     cli_debug(1, "kex: server->client cipher: %s MAC: %s compression: %s", pr->info.cipher_s2c,
               mac_or_implicit(pr->info.mac_s2c), pr->info.comp_s2c);
     cli_debug(1, "kex: client->server cipher: %s MAC: %s compression: %s", pr->info.cipher_c2s,
               mac_or_implicit(pr->info.mac_c2s), pr->info.comp_c2s);
-    cli_debug(1, "Server host key: %s %s", pr->info.hostkey_alg, pr->info.hostkey_fingerprint);
     cli_debug(1, "strict KEX: %s", pr->info.strict_kex ? "yes" : "no");
-
-    /* known_hosts: after the handshake, before any authentication (see
-     * trust.c for where it moves with the connection object). */
-    rc = cli_trust_check_hostkey(&pr->trust, pr->s, pr->host,
-                                 (unsigned)strtoul(pr->port, NULL, 10));
-    if (rc != 0) {
-        (void)sshbpp_session_disconnect(pr->s, DISCONNECT_HOST_KEY_NOT_VERIFIABLE,
-                                        "host key verification failed");
-        probe_report(pr, "host key verification failed", rc);
-        return -1;
-    }
 
     if (do_userauth(pr) != 0)
         return -1;
-    /* The server's EXT_INFO follows its NEWKEYS; the handshake does not
-     * wait for it, but the userauth replies come after it. */
-    if (sshbpp_kex_server_sig_algs(k) != NULL)
-        pr->server_sig_algs = strdup(sshbpp_kex_server_sig_algs(k));
-    if (pr->ignore_bytes > 0) {
-        if (do_traffic(pr) != 0)
-            return -1;
-    } else {
-        (void)sshbpp_session_disconnect(pr->s, DISCONNECT_BY_APPLICATION, "probe finished");
-    }
-    /* Counts the server's rekeys as well as ours. */
-    if (sshbpp_kex_get_info(k, &pr->info) != 0)
+    if (pr->ignore_bytes > 0)
+        return do_traffic(pr);
+    if (sshbpp_driver_get_info(d, &pr->info) != 0)
         pr->info.rekeys = 0;
+    (void)sshbpp_driver_disconnect(d, DISCONNECT_BY_APPLICATION, "probe finished",
+                                   left_ms(pr) < 2000 ? left_ms(pr) : 2000);
     return 0;
 }
 
@@ -970,7 +894,6 @@ cli_probe(int argc, char **argv)
     pr.timeout = 30;
     /* A probe reports what it sees: no host key check unless asked. */
     pr.trust.policy = SSHBPP_SHK_NO;
-    pr.fd = -1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":c:Chi:l:m:o:p:v", longopts, NULL)) != -1) {
         if (cli_alg_option(&pr.algs, opt, optarg))
@@ -1092,12 +1015,7 @@ cli_probe(int argc, char **argv)
         ret = 0;
     }
 done:
-    if (pr.p != NULL)
-        sshbpp_packetizer_close(pr.p);
-    sshbpp_session_free(pr.s);
-    sshbpp_packetizer_free(pr.p);
-    if (pr.fd >= 0)
-        close(pr.fd);
+    sshbpp_driver_free(pr.d); /* closes the socket */
     for (i = 0; i < SSHBPP_KEXINIT_NLISTS; i++)
         free(pr.peer_lists[i]);
     free(pr.server_sig_algs);

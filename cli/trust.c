@@ -1,11 +1,9 @@
 /*
  * trust.c: see trust.h.
  *
- * The host key check runs right after the handshake and before any
- * authentication request, with today's blocking session. Once the
- * connection object (src/conn/) lands, it moves onto its host-key event,
- * before NEWKEYS is sent, so that nothing at all is sent under keys
- * agreed with an unverified server.
+ * The host key check runs on the connection object's host-key event
+ * (sshbpp_driver_set_hostkey_cb()), before our NEWKEYS is sent, so that
+ * nothing at all is sent under keys agreed with an unverified server.
  */
 #include "trust.h"
 
@@ -76,20 +74,18 @@ type_label(const sshbpp_key *k)
 }
 
 int
-cli_trust_check_hostkey(struct cli_trust *t, sshbpp_session *s, const char *host, unsigned port)
+cli_trust_check_hostkey(struct cli_trust *t, const uint8_t *blob, size_t len, const char *host,
+                        unsigned port)
 {
     sshbpp_known_hosts_result res;
     sshbpp_key_diag d;
     sshbpp_key *k = NULL;
-    const uint8_t *blob;
-    size_t len = 0;
     char fp[80];
     int rc;
 
     if (t->known_hosts == NULL)
         return 0;
-    blob = sshbpp_kex_peer_hostkey(sshbpp_session_kex(s), &len);
-    if (blob == NULL)
+    if (blob == NULL || len == 0)
         return SSHBPP_EINVAL;
     if (sshbpp_key_from_blob(blob, len, &k) != 0 ||
         sshbpp_key_fingerprint(k, SSHBPP_FP_SHA256, fp, sizeof(fp)) < 0)
@@ -190,10 +186,13 @@ agent_find(sshbpp_key **keys, size_t n, const sshbpp_key *want)
     return NULL;
 }
 
+/* One publickey request with pub, signed by fn(ctx). Returns 0 with *ok
+ * and, when refused, methods; or the driver's error. */
 static int
-offer(sshbpp_session *s, const char *user, const sshbpp_key *pub, sshbpp_sign_fn fn, void *ctx,
-      char *methods, size_t mcap, int *ok)
+offer(sshbpp_driver *dr, const char *user, const sshbpp_key *pub, sshbpp_sign_fn fn, void *ctx,
+      char *methods, size_t mcap, int *ok, int64_t timeout_ms)
 {
+    int partial = 0;
     uint8_t blob[4096];
     size_t blen = 0;
     char fp[80];
@@ -204,13 +203,26 @@ offer(sshbpp_session *s, const char *user, const sshbpp_key *pub, sshbpp_sign_fn
     if (sshbpp_key_fingerprint(pub, SSHBPP_FP_SHA256, fp, sizeof(fp)) < 0)
         fp[0] = '\0';
     cli_debug(1, "Offering public key: %s %s", sshbpp_key_type_name(pub), fp);
-    return sshbpp_session_auth_publickey_signer(s, user, blob, blen, fn, ctx, methods, mcap, ok);
+    rc = sshbpp_driver_auth_publickey(dr, user, blob, blen, fn, ctx, timeout_ms);
+    if (rc == 0) {
+        *ok = 1;
+        if (mcap > 0)
+            methods[0] = '\0';
+        return 0;
+    }
+    if (rc == SSHBPP_EREFUSED) {
+        *ok = 0;
+        if (sshbpp_driver_auth_methods(dr, methods, mcap, &partial) != 0 && mcap > 0)
+            methods[0] = '\0';
+        return 0;
+    }
+    return rc;
 }
 
 int
-cli_trust_auth(const struct cli_trust *t, sshbpp_session *s, const char *user,
+cli_trust_auth(const struct cli_trust *t, sshbpp_driver *dr, const char *user,
                const char *identity, char *methods, size_t mcap, int *ok, int *tried, char *msg,
-               size_t cap)
+               size_t cap, int64_t timeout_ms)
 {
     sshbpp_key *key = NULL, *pub = NULL, **ids = NULL;
     sshbpp_agent *agent = NULL;
@@ -227,7 +239,7 @@ cli_trust_auth(const struct cli_trust *t, sshbpp_session *s, const char *user,
         rc = load_identity(t, identity, &key, &d);
         if (rc == 0 && sshbpp_key_has_private(key)) {
             *tried = 1;
-            rc = offer(s, user, key, sshbpp_key_sign_cb, key, methods, mcap, ok);
+            rc = offer(dr, user, key, sshbpp_key_sign_cb, key, methods, mcap, ok, timeout_ms);
             sshbpp_key_free(key);
             return rc;
         }
@@ -286,7 +298,7 @@ cli_trust_auth(const struct cli_trust *t, sshbpp_session *s, const char *user,
         }
         cli_debug(1, "Will sign with ssh-agent for %s", identity);
         *tried = 1;
-        rc = offer(s, user, as.key, sshbpp_agent_sign_cb, &as, methods, mcap, ok);
+        rc = offer(dr, user, as.key, sshbpp_agent_sign_cb, &as, methods, mcap, ok, timeout_ms);
         if (rc == SSHBPP_EAGENT || rc == SSHBPP_EAGENTREFUSED)
             snprintf(msg, cap, "ssh-agent: %s", sshbpp_strerror(rc));
         goto out;
@@ -304,18 +316,15 @@ cli_trust_auth(const struct cli_trust *t, sshbpp_session *s, const char *user,
     for (i = 0; i < nids && !*ok; i++) {
         as.key = ids[i];
         *tried = 1;
-        rc = offer(s, user, ids[i], sshbpp_agent_sign_cb, &as, methods, mcap, ok);
-        if (rc == SSHBPP_EAGENTREFUSED || rc == SSHBPP_EKEYTYPE) {
-            rc = 0; /* this one cannot sign: try the next */
-            continue;
-        }
-        if (rc == SSHBPP_EAGENT) {
+        rc = offer(dr, user, ids[i], sshbpp_agent_sign_cb, &as, methods, mcap, ok, timeout_ms);
+        /* A signer that fails ends the connection (the conn cannot send a
+         * request without its signature): report it. */
+        if (rc == SSHBPP_EAGENT || rc == SSHBPP_EAGENTREFUSED || rc == SSHBPP_EKEYTYPE) {
             snprintf(msg, cap, "ssh-agent: %s", sshbpp_strerror(rc));
             break;
         }
-        if (rc != 0 && rc != SSHBPP_EBUFSMALL)
+        if (rc != 0)
             break;
-        rc = 0;
     }
 out:
     sshbpp_agent_free_list(ids, nids);

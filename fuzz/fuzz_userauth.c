@@ -1,16 +1,21 @@
 /*
  * fuzz_userauth.c: what a client parses after the key exchange: the
  * server's EXT_INFO (RFC 8308), SERVICE_ACCEPT, and the USERAUTH replies
- * (BANNER, FAILURE with its name-list, SUCCESS, anything unexpected).
+ * (BANNER, FAILURE with its name-list, SUCCESS, INFO_REQUEST, anything
+ * unexpected), on the connection object (sshbpp_conn.h).
  *
- * A real in-process server (engine + sshbpp_kex, sans-I/O) completes the
- * handshake with the client session over Packetizer callbacks, so the
- * fuzzed messages arrive encrypted and authenticated under the session's
- * keys, as from a hostile but authenticated-by-host-key server.
+ * A real in-process server conn completes the handshake with the client
+ * conn in memory, so the fuzzed messages arrive encrypted and
+ * authenticated under the connection's keys, as from a hostile but
+ * authenticated-by-host-key server. After the handshake the client's
+ * output is dropped and the fuzzed messages go out of the server's engine
+ * directly: the server's own conn never answers.
  *
- * Input: byte 0: bit 0 send SERVICE_REQUEST first, bit 1 read on with
- * sshbpp_session_recv after the auth answer; then the server's messages as
- * [u16 big-endian length][payload], sent after the handshake.
+ * Input: byte 0: bits 0 and 2 pick the client's request (0: "none",
+ * 1: "password", 4 or 5: keyboard-interactive, prompts answered empty),
+ * bit 1 sends the request only after the first fuzzed message; then the
+ * server's messages as [u16 big-endian length][payload], sent after the
+ * handshake.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -20,142 +25,121 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-struct srv {
-    sshbpp_engine *e;
-    sshbpp_kex *k;
-    int have_version, failed;
-    const uint8_t *fz;
-    size_t fzlen, fzoff;
-};
+#define MAX_ROUNDS 10000
 
-static int
-s_send(void *ctx, const uint8_t *p, size_t n)
-{
-    struct srv *s = ctx;
-    return sshbpp_engine_send(s->e, p, n);
-}
-static int
-s_keys(void *ctx, enum sshbpp_dir dir, const sshbpp_keys *k)
-{
-    struct srv *s = ctx;
-    return sshbpp_engine_set_keys(s->e, dir, k);
-}
-static int
-s_comp(void *ctx, enum sshbpp_dir dir, const char *name)
-{
-    struct srv *s = ctx;
-    return sshbpp_engine_set_compression(s->e, dir, name);
-}
+/* Runs the client's events: accept the host key, answer prompts empty. */
 static void
-s_reset(void *ctx, enum sshbpp_dir dir)
+client_events(sshbpp_conn *c)
 {
-    struct srv *s = ctx;
-    sshbpp_engine_reset_seqno(s->e, dir);
+    static const char *const empty[SSHBPP_CONN_MAX_PROMPTS] = {
+        "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""};
+    sshbpp_conn_event ev;
+    unsigned n = 0;
+
+    while (n++ < MAX_ROUNDS && sshbpp_conn_next_event(c, &ev) == 0) {
+        if (ev.type == SSHBPP_CONN_EV_HOSTKEY && sshbpp_conn_hostkey_verdict(c, 1) != 0)
+            return;
+        if (ev.type == SSHBPP_CONN_EV_AUTH_PROMPT &&
+            sshbpp_conn_auth_kbdint_answer(c, ev.nprompts, empty) != 0)
+            return;
+    }
 }
 
-/* The client wrote: the server reads and runs its side of the exchange. */
-static long
-c_write(void *ctx, const void *buf, size_t len)
+static void
+server_events(sshbpp_conn *s)
 {
-    struct srv *s = ctx;
-    sshbpp_packet pkt;
-    char line[256];
-    size_t n;
-    int r;
+    sshbpp_conn_event ev;
+    unsigned n = 0;
 
-    if (s->failed)
-        return (long)len; /* a server that gave up just reads and drops */
-    if (sshbpp_engine_feed(s->e, buf, len) != 0) {
-        s->failed = 1;
-        return (long)len;
-    }
-    if (!s->have_version) {
-        r = sshbpp_engine_rx_line(s->e, line, sizeof(line), &n);
-        if (r == SSHBPP_EAGAIN)
-            return (long)len;
-        if (r != 0 || sshbpp_kex_set_versions(s->k, line, "SSH-2.0-fuzzsrv") != 0) {
-            s->failed = 1;
-            return (long)len;
-        }
-        s->have_version = 1;
-    }
-    while ((r = sshbpp_engine_rx_next(s->e, &pkt)) == 0)
-        if (sshbpp_kex_input(s->k, &pkt) < 0) {
-            s->failed = 1;
-            break;
-        }
-    return (long)len;
+    while (n++ < MAX_ROUNDS && sshbpp_conn_next_event(s, &ev) == 0)
+        ;
 }
 
-/* The client reads: the server's output, then (once the exchange is done)
- * the fuzzed messages one by one, then end of file. */
-static long
-c_read(void *ctx, void *buf, size_t len, int timeout_ms)
+/* Moves everything a has to send into b (or drops it if b is NULL). */
+static size_t
+move(sshbpp_conn *a, sshbpp_conn *b)
 {
-    struct srv *s = ctx;
-    const uint8_t *d;
-    size_t n;
+    const uint8_t *p;
+    size_t len, moved = 0;
 
-    (void)timeout_ms;
-    d = sshbpp_engine_tx_data(s->e, &n);
-    if (n == 0 && !s->failed && sshbpp_kex_completed(s->k) >= 1 && s->fzoff + 2 <= s->fzlen) {
-        size_t m = (size_t)s->fz[s->fzoff] << 8 | s->fz[s->fzoff + 1];
-        s->fzoff += 2;
-        if (m > s->fzlen - s->fzoff)
-            m = s->fzlen - s->fzoff;
-        if (m > 0 && sshbpp_engine_send(s->e, s->fz + s->fzoff, m) != 0)
-            s->failed = 1;
-        s->fzoff += m;
-        d = sshbpp_engine_tx_data(s->e, &n);
+    while ((p = sshbpp_conn_tx_data(a, &len)) != NULL && len > 0) {
+        if (b != NULL && sshbpp_conn_feed(b, p, len, 0) != 0) {
+            /* b failed: its error is sticky, nothing more to do */
+        }
+        sshbpp_conn_tx_consume(a, len);
+        moved += len;
     }
-    if (n == 0)
-        return 0;
-    if (n > len)
-        n = len;
-    memcpy(buf, d, n);
-    sshbpp_engine_tx_consume(s->e, n);
-    return (long)n;
+    return moved;
+}
+
+static int
+start_auth(sshbpp_conn *c, uint8_t flags)
+{
+    if (flags & 4)
+        return sshbpp_conn_auth_kbdint(c, "fuzz", NULL, NULL);
+    if (flags & 1)
+        return sshbpp_conn_auth_password(c, "fuzz", "pw");
+    return sshbpp_conn_auth_none(c, "fuzz");
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const sshbpp_kex_transport st = {s_send, s_keys, s_comp, s_reset};
-    static const sshbpp_io_callbacks cb = {c_read, c_write, NULL};
-    struct srv s;
-    sshbpp_packetizer *p = NULL;
-    sshbpp_session *c = NULL;
-    sshbpp_packet pkt;
-    char methods[128];
-    int success = 0, i;
+    sshbpp_conn_config ccfg, scfg;
+    sshbpp_conn *c = NULL, *s = NULL;
+    size_t off = 1, m;
+    unsigned rounds = 0, sent = 0;
+    int started = 0;
 
     if (size < 1)
         return 0;
-    memset(&s, 0, sizeof(s));
-    s.fz = data + 1;
-    s.fzlen = size - 1;
-    if ((s.e = sshbpp_engine_new()) == NULL ||
-        (s.k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &(sshbpp_kex_config){0}, &st, &s)) == NULL ||
-        sshbpp_kex_generate_hostkey(s.k, "ssh-ed25519") != 0 ||
-        sshbpp_engine_tx_raw(s.e, "SSH-2.0-fuzzsrv\r\n", 17) != 0)
+    sshbpp_conn_config_init(&ccfg, SSHBPP_ROLE_CLIENT);
+    sshbpp_conn_config_init(&scfg, SSHBPP_ROLE_SERVER);
+    ccfg.software_version = "fuzz";
+    scfg.software_version = "fuzzsrv";
+    if ((c = sshbpp_conn_new(&ccfg)) == NULL || (s = sshbpp_conn_new(&scfg)) == NULL ||
+        sshbpp_conn_generate_hostkey(s, "ssh-ed25519") != 0 || sshbpp_conn_start(c, 0) != 0 ||
+        sshbpp_conn_start(s, 0) != 0)
         goto out;
-    if ((p = sshbpp_packetizer_new_cb(&cb, &s)) == NULL ||
-        (c = sshbpp_session_new(p, SSHBPP_ROLE_CLIENT, NULL, "fuzz")) == NULL)
+    /* the handshake */
+    while (!sshbpp_conn_handshake_done(c) && rounds++ < MAX_ROUNDS) {
+        size_t moved = move(c, s);
+
+        server_events(s);
+        moved += move(s, c);
+        client_events(c);
+        if (moved == 0 || sshbpp_conn_error(c) != 0 || sshbpp_conn_error(s) != 0)
+            break;
+    }
+    if (!sshbpp_conn_handshake_done(c) || sshbpp_conn_error(c) != 0)
         goto out;
-    if (sshbpp_session_handshake(c, 10000) != 0)
-        goto out;
-    if ((data[0] & 1) && sshbpp_session_service_request(c, "ssh-userauth") != 0)
-        goto out;
-    if (sshbpp_session_auth_none(c, "fuzz", methods, (data[0] & 4) ? 8 : sizeof(methods),
-                                 &success) < 0)
-        goto out;
-    if (data[0] & 2)
-        for (i = 0; i < 8 && sshbpp_session_recv(c, &pkt) == 0; i++)
-            ;
+    move(s, c); /* the server's EXT_INFO, if any */
+    client_events(c);
+    if (!(data[0] & 2)) {
+        if (start_auth(c, data[0]) != 0)
+            goto out;
+        started = 1;
+    }
+    while (off + 2 <= size && sshbpp_conn_error(c) == 0) {
+        m = (size_t)data[off] << 8 | data[off + 1];
+        off += 2;
+        if (m > size - off)
+            m = size - off;
+        if (m > 0 && sshbpp_engine_send(sshbpp_conn_engine(s), data + off, m) != 0)
+            break;
+        off += m;
+        move(c, NULL); /* the server's conn never answers: the input does */
+        move(s, c);
+        client_events(c);
+        if (!started && ++sent == 1) {
+            if (start_auth(c, data[0]) != 0 && sshbpp_conn_error(c) == 0) {
+                /* refused in this state (already authenticated, ...): read on */
+            }
+            started = 1;
+        }
+    }
 out:
-    sshbpp_session_free(c);
-    sshbpp_packetizer_free(p);
-    sshbpp_kex_free(s.k);
-    sshbpp_engine_free(s.e);
+    sshbpp_conn_free(c);
+    sshbpp_conn_free(s);
     return 0;
 }

@@ -24,3 +24,8 @@ if [ -z "$port" ]; then
 fi
 "$build/cli/sshbpp" probe --json --ignore-bytes 8M --rekey-bytes 1M -p "$port" 127.0.0.1
 wait "$pid"
+
+echo
+echo "== sshbpp bench (short default: two suites, 256 B and 32 KiB, 0.3 s each) =="
+"$build/cli/sshbpp" bench --suite aes128-gcm@openssh.com --suite aes128-ctr+hmac-sha2-256 \
+    --size 256 --size 32768 --seconds 0.3

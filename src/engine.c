@@ -2,6 +2,7 @@
  * engine.c: engine lifecycle, keys, limits, statistics and rekey
  * accounting. The packet paths live in rx.c and tx.c.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,13 +12,53 @@
 
 #define POW2(n) ((uint64_t)1 << (n))
 
+/* Bumped in every child after fork(), so pools filled before it are
+ * dropped (see struct sshbpp__rngpool). */
+static atomic_uint fork_gen;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void
+on_fork_child(void)
+{
+    atomic_fetch_add(&fork_gen, 1);
+}
+
+static void
+register_fork(void)
+{
+    (void)pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+/* The default RNG: RAND_bytes() output, through the tx half's pool for
+ * small requests (padding is at most 255 bytes; a 256-byte payload under
+ * AES-GCM takes 4 to 19). ctx is the pool; NULL means no pool. */
 static int
 default_rng(void *ctx, uint8_t *buf, size_t len)
 {
-    (void)ctx;
+    struct sshbpp__rngpool *pool = ctx;
+    unsigned gen;
+
     if (len > (size_t)0x7fffffff)
         return -1;
-    return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
+    if (pool == NULL || len > SSHBPP__RNG_POOL / 2)
+        return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
+    gen = atomic_load_explicit(&fork_gen, memory_order_relaxed);
+    if (pool->fork_gen != gen) {
+        sshbpp__wipe(pool->b, sizeof(pool->b));
+        pool->avail = 0;
+        pool->fork_gen = gen;
+    }
+    if (pool->avail < len) {
+        if (RAND_bytes(pool->b, (int)sizeof(pool->b)) != 1) {
+            pool->avail = 0;
+            return -1;
+        }
+        pool->avail = sizeof(pool->b);
+    }
+    memcpy(buf, pool->b + sizeof(pool->b) - pool->avail, len);
+    memset(pool->b + sizeof(pool->b) - pool->avail, 0, len);
+    pool->avail -= len;
+    return 0;
 }
 
 /* see sshbpp.h */
@@ -57,7 +98,10 @@ sshbpp_engine_new(void)
     atomic_init(&e->kex_done, 0);
     e->max_packet = SSHBPP_DEFAULT_MAX_PACKET;
     sshbpp_rekey_limits_default(&e->limits);
+    (void)pthread_once(&fork_once, register_fork);
+    e->tx.pool.fork_gen = atomic_load(&fork_gen);
     e->rng = default_rng;
+    e->rng_ctx = &e->tx.pool;
     dir_init(&e->rx.d);
     dir_init(&e->tx.d);
     return e;
@@ -521,7 +565,7 @@ sshbpp_engine_set_rng(sshbpp_engine *e, sshbpp_rng_fn fn, void *ctx)
     if (e == NULL)
         return;
     e->rng = fn != NULL ? fn : default_rng;
-    e->rng_ctx = fn != NULL ? ctx : NULL;
+    e->rng_ctx = fn != NULL ? ctx : &e->tx.pool;
 }
 
 /* see sshbpp.h */

@@ -85,8 +85,21 @@ struct sshbpp__rx {
     size_t discard_pin;    /* test hook: fixed total, 0 for random */
 };
 
+/* Padding randomness for the default RNG: RAND_bytes() costs a DRBG
+ * call with its locks per request, about as much as sealing a small
+ * packet, so the tx half draws RAND_bytes() output a pool at a time and
+ * hands it out; bytes are cleared as they are handed out. fork_gen drops
+ * a pool inherited across fork() so parent and child never share one. */
+#define SSHBPP__RNG_POOL 256
+struct sshbpp__rngpool {
+    uint8_t b[SSHBPP__RNG_POOL];
+    size_t avail; /* unused bytes, at the end of b */
+    unsigned fork_gen;
+};
+
 struct sshbpp__tx {
     struct sshbpp__dir d;
+    struct sshbpp__rngpool pool; /* default RNG state; tx half only */
     uint8_t *buf;
     size_t cap, off, len; /* unwritten wire bytes are [off, len) */
     size_t begun;     /* tx_begin() max_len, 0 when no packet is begun */

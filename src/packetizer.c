@@ -100,6 +100,9 @@ struct sshbpp_packetizer {
     int fd;
     int own_fd;
     int fd_is_sock; /* cleared on ENOTSOCK; only touched under wlock */
+    int rd_not_sock; /* set on ENOTSOCK by the reader; only the reader touches it */
+    int rd_more;     /* the last read was large (see pz_streaming()): more is
+                      * likely queued, so try recv() before poll(); reader only */
     sshbpp_io_callbacks cb;
     void *cb_ctx;
 
@@ -225,6 +228,16 @@ fd_leave(sshbpp_packetizer *p)
 /* ---------------------------------------------------------------------- */
 /* reading                                                                 */
 
+/* A read of n bytes into room says the peer is streaming: it filled the
+ * room, or brought at least PZ_STREAM_BYTES (several packets' worth), so
+ * the next read will likely find data queued. */
+#define PZ_STREAM_BYTES 4096
+static int
+pz_streaming(size_t n, size_t room)
+{
+    return n == room || n >= PZ_STREAM_BYTES;
+}
+
 /* Waits up to timeout_ms (>= 0) for input and reads once: into dst (len
  * bytes at most) or, with dst NULL, into the engine's input buffer. EINTR
  * is retried with the time left. Returns the byte count (> 0) or an RD_*
@@ -238,6 +251,31 @@ pz_fill(sshbpp_packetizer *p, int timeout_ms, uint8_t *dst, size_t len)
 
     if (!p->use_cb && fd_enter(p) != 0)
         return RD_CLOSED;
+    /* Fast path on a socket: when the last read was large (a busy
+     * connection, the peer ahead of us), more input is probably
+     * queued, and one non-blocking recv() takes it without the poll()
+     * first. Otherwise (or if nothing is queued after all) the normal
+     * poll-then-read path runs, which also reports EOF and errors, so an
+     * idle connection costs no extra system call. */
+    if (!p->use_cb && p->rd_more && !p->rd_not_sock && !atomic_load(&p->closed)) {
+        uint8_t *buf = dst;
+        size_t room = len;
+        if (buf == NULL)
+            buf = sshbpp_engine_rx_space(p->e, 0, &room);
+        if (buf != NULL && room > 0) {
+            n = (long)recv(p->fd, buf, room, MSG_DONTWAIT);
+            if (n > 0) {
+                if (dst == NULL)
+                    sshbpp_engine_rx_commit(p->e, (size_t)n);
+                p->rd_more = pz_streaming((size_t)n, room);
+                fd_leave(p);
+                return n;
+            }
+            p->rd_more = 0;
+            if (n < 0 && errno == ENOTSOCK)
+                p->rd_not_sock = 1;
+        }
+    }
     for (;;) {
         int err;
 
@@ -295,6 +333,8 @@ pz_fill(sshbpp_packetizer *p, int timeout_ms, uint8_t *dst, size_t len)
             }
             if (n > 0 && dst == NULL)
                 sshbpp_engine_rx_commit(p->e, (size_t)n);
+            if (n > 0)
+                p->rd_more = pz_streaming((size_t)n, room);
         }
 
         if (n > 0)
@@ -793,6 +833,28 @@ sshbpp_packetizer_send_message(sshbpp_packetizer *p, const void *payload, size_t
     }
     p->send_depth++;
     r = sshbpp_engine_send(p->e, payload, len);
+    if (r == 0)
+        r = pz_write_loop(p, NULL, 0, 1);
+    p->send_depth--;
+    pthread_mutex_unlock(&p->wlock);
+    return r;
+}
+
+/* see sshbpp_io.h */
+int
+sshbpp_packetizer_send_messages(sshbpp_packetizer *p, const sshbpp_iov *msgs, size_t n)
+{
+    int r;
+
+    if (p == NULL || (msgs == NULL && n > 0))
+        return SSHBPP_EINVAL;
+    pthread_mutex_lock(&p->wlock);
+    if (p->send_depth > 0) {
+        pthread_mutex_unlock(&p->wlock);
+        return SSHBPP_EINVAL;
+    }
+    p->send_depth++;
+    r = sshbpp_engine_send_batch(p->e, msgs, n, NULL);
     if (r == 0)
         r = pz_write_loop(p, NULL, 0, 1);
     p->send_depth--;

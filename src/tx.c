@@ -223,6 +223,54 @@ sshbpp_engine_send(sshbpp_engine *e, const void *payload, size_t len)
     return sshbpp_engine_tx_end(e, len);
 }
 
+/* see sshbpp_engine.h */
+int
+sshbpp_engine_send_batch(sshbpp_engine *e, const sshbpp_iov *msgs, size_t n, size_t *sent)
+{
+    size_t i, maxp, total = 0, one;
+    int zlib, r;
+
+    if (sent != NULL)
+        *sent = 0;
+    if (e == NULL || (msgs == NULL && n > 0))
+        return SSHBPP_EINVAL;
+    if ((r = sshbpp__err(e)) != 0)
+        return r;
+    if (e->tx.begun != 0)
+        return SSHBPP_EINVAL;
+    maxp = max_payload(e);
+    zlib = e->tx.d.zlib.zs != NULL;
+    /* All lengths first: a soft error must build nothing. The sum is
+     * checked against overflow before it is used to reserve. */
+    for (i = 0; i < n; i++) {
+        if (msgs[i].base == NULL && msgs[i].len > 0)
+            return SSHBPP_EINVAL;
+        if (msgs[i].len == 0 || msgs[i].len > maxp)
+            return SSHBPP_EPAYLOADLEN;
+        one = TX_OVERHEAD + (zlib ? sshbpp__zlib_bound(msgs[i].len) : msgs[i].len);
+        if (total > SIZE_MAX / 2 - one)
+            return SSHBPP_EPAYLOADLEN;
+        total += one;
+    }
+    if (n == 0)
+        return 0;
+    /* One reservation for the whole batch (tx_reserve adds one packet's
+     * overhead itself); tx_begin() below then only finds room. */
+    if ((r = tx_reserve(e, total - TX_OVERHEAD)) != 0)
+        return sshbpp__fail(e, r);
+    for (i = 0; i < n; i++) {
+        uint8_t *dst = sshbpp_engine_tx_begin(e, msgs[i].len);
+        if (dst == NULL)
+            return sshbpp__err(e) != 0 ? sshbpp__err(e) : sshbpp__fail(e, SSHBPP_ENOMEM);
+        memcpy(dst, msgs[i].base, msgs[i].len);
+        if ((r = sshbpp_engine_tx_end(e, msgs[i].len)) != 0)
+            return r;
+        if (sent != NULL)
+            *sent = i + 1;
+    }
+    return 0;
+}
+
 /* see sshbpp.h */
 int
 sshbpp_engine_tx_raw(sshbpp_engine *e, const void *data, size_t len)

@@ -6,8 +6,8 @@
  *   sshbpp_error.h    the one error table
  *   sshbpp_engine.h   the packet engine, sans I/O (RFC 4253 section 6)
  *   sshbpp_kex.h      the key exchange state machine, sans I/O
- *   sshbpp_io.h       the blocking Packetizer (paramiko's shape)
- *   sshbpp_session.h  the blocking session over a Packetizer
+ *   sshbpp_io.h       the blocking Packetizer (paramiko's shape): packets
+ *                     only; the handshake runs on sshbpp_conn
  *   sshbpp_keys.h     key files, known_hosts, authorized_keys, ssh-agent
  *   sshbpp_conn.h     one whole connection (transport + userauth), sans I/O
  *   sshbpp_driver.h   the blocking run-until driver over a sshbpp_conn
@@ -47,9 +47,10 @@
 #include "sshbpp_engine.h"
 #include "sshbpp_kex.h"
 #include "sshbpp_io.h"
-#include "sshbpp_session.h"
 #include "sshbpp_keys.h"
 #include "sshbpp_conn.h"
 #include "sshbpp_driver.h"
+#include "sshbpp_channel.h"
+#include "sshbpp_driver_channel.h"
 
 #endif

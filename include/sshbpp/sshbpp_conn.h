@@ -340,7 +340,8 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_conn_auth_publickey(sshbpp_conn *c, const 
 /* The same with an unencrypted private key file (PEM or DER, PKCS#8 or
  * traditional, as sshbpp_kex_add_hostkey_file() reads): loaded now, kept
  * inside the conn until the request is signed, then wiped. Also returns
- * SSHBPP_EIO and SSHBPP_EHOSTKEY (file unreadable, not a supported key). */
+ * SSHBPP_EIO (file unreadable) and the key loader's codes for a file it
+ * cannot use (SSHBPP_EKEYFILE, SSHBPP_EHOSTKEY, ...). */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_conn_auth_publickey_file(sshbpp_conn *c, const char *user,
                                                                const char *path);
 /* keyboard-interactive (RFC 4256). With respond non-NULL, prompts are
@@ -381,6 +382,19 @@ SSHBPP_API const uint8_t *sshbpp_conn_session_id(const sshbpp_conn *c, size_t *l
  * characters replaced by '?') and its reason in *reason, or NULL if none
  * was received. Valid until sshbpp_conn_free(). */
 SSHBPP_API const char *sshbpp_conn_disconnect_reason(const sshbpp_conn *c, uint32_t *reason);
+
+/* The peer's name-list number list (enum sshbpp_kexinit_list) from its
+ * latest KEXINIT; NULL before one arrived or for a bad list. Valid until
+ * the next input call or next_event (a rekey replaces it): copy it, for
+ * instance on the HOSTKEY event (client), when the first one is there. */
+SSHBPP_API const char *sshbpp_conn_peer_kexinit_list(const sshbpp_conn *c,
+                                                     enum sshbpp_kexinit_list list);
+/* Client: the message of the first SSH_MSG_USERAUTH_BANNER (RFC 4252
+ * section 5.4) received, NUL-terminated, at most SSHBPP_CONN_BANNER_MAX - 1
+ * bytes (longer ones are cut), control characters other than tab, CR and
+ * LF replaced by '?'; NULL if none arrived. Valid until sshbpp_conn_free(). */
+#define SSHBPP_CONN_BANNER_MAX 4096
+SSHBPP_API const char *sshbpp_conn_auth_banner(const sshbpp_conn *c);
 
 /* Disconnect reason codes (RFC 4253 section 11.1) */
 #define SSHBPP_DISCONNECT_PROTOCOL_ERROR                 2

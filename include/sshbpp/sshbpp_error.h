@@ -105,7 +105,12 @@ extern "C" {
     /* algorithms (issue 12) */                                                         \
     X(EGEXGROUP, -80, "group exchange: server's group too small, outside the requested range, or malformed") \
     /* hardening */                                                                    \
-    X(ENAMELIST, -85, "peer name-list over the bounds (4096 bytes, 128 names, names of 1-64 chars)")
+    X(ENAMELIST, -85, "peer name-list over the bounds (4096 bytes, 128 names, names of 1-64 chars)") \
+    /* channels (sshbpp_channel.h) */                                                  \
+    X(ECHANLIMIT, -19, "channel limit reached (max_channels open)")                    \
+    X(ECHANMSG, -95, "malformed or unexpected channel message (unknown channel, wrong state)") \
+    X(ECHANWINDOW, -96, "peer sent channel data beyond the window we granted")         \
+    X(ECHANPACKET, -97, "peer sent channel data larger than the maximum packet size we granted")
 
 enum sshbpp_err {
     SSHBPP_OK = 0,

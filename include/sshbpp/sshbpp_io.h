@@ -95,6 +95,18 @@ SSHBPP_API SSHBPP_MUST_USE long sshbpp_packetizer_readline(sshbpp_packetizer *p,
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_packetizer_send_message(sshbpp_packetizer *p, const void *payload,
                                                    size_t len);
 
+/* Sends n messages with one write (one send(2) of the contiguous wire
+ * bytes; more only if the socket takes them in parts), under the send
+ * mutex, so no other sender's packet lands between them. Built by
+ * sshbpp_engine_send_batch(): a soft error (SSHBPP_EINVAL,
+ * SSHBPP_EPAYLOADLEN on any message) sends nothing; a fatal build error
+ * on message k closes the connection and nothing of the batch is written
+ * (the peer would see a truncated stream either way). Returns 0 once all
+ * were written, or those errors, or any fatal error of
+ * sshbpp_packetizer_write_all(). Thread-safe. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_packetizer_send_messages(sshbpp_packetizer *p,
+                                                               const sshbpp_iov *msgs, size_t n);
+
 /* Blocks until one message arrives and fills *pkt (payload valid until the
  * next read call). Returns 0 with *pkt set, SSHBPP_ENEEDREKEY (soft: the rekey flag is on
  * and nothing of the next packet has arrived for a poll interval, as

@@ -10,9 +10,10 @@
  *    (sshbpp_kex_input) and talks to the packet layer only through the
  *    sshbpp_kex_transport callbacks (send a message, install keys, reset a
  *    sequence number). It never blocks, reads a clock or touches a socket.
- *  - sshbpp_session (sshbpp_session.h): a blocking driver over a
- *    Packetizer, kept apart so that this header stays free of blocking
- *    I/O.
+ *  - sshbpp_conn (sshbpp_conn.h): the connection object that drives it
+ *    (version exchange, rekeys, user authentication), sans I/O too, and
+ *    its blocking driver (sshbpp_driver.h), kept apart so that this header
+ *    stays free of blocking I/O.
  *
  * The packet engine does not depend on any of this.
  *
@@ -147,8 +148,8 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_set_versions(sshbpp_kex *k, const char
  * exchange with SSHBPP_EREKEYREFUSED instead of leaving it waiting for a
  * KEXINIT that never comes. It is a setter rather than a field of
  * sshbpp_kex_transport so that existing positional initialisers of that
- * struct stay free of -Wmissing-field-initializers warnings. The session
- * (sshbpp_session_new()) installs it itself. Returns 0 or SSHBPP_EINVAL. */
+ * struct stay free of -Wmissing-field-initializers warnings. The conn
+ * (sshbpp_conn_new()) installs it itself. Returns 0 or SSHBPP_EINVAL. */
 SSHBPP_API int sshbpp_kex_set_seqno_fn(sshbpp_kex *k, sshbpp_kex_seqno_fn fn);
 
 /* Sends our KEXINIT: the first exchange, or a rekey we start. A no-op
@@ -226,8 +227,7 @@ SSHBPP_API const char *sshbpp_kex_server_sig_algs(const sshbpp_kex *k);
  * negotiated it (that method is defined to start after authentication),
  * and makes every later NEWKEYS switch it on with the keys, like "zlib".
  * A second call is a no-op. Call it from the thread that feeds
- * sshbpp_kex_input() (the sshbpp_session_auth_* calls below do so
- * themselves). Returns 0, SSHBPP_EINVAL (NULL, or before the first
+ * sshbpp_kex_input() (sshbpp_conn does so itself). Returns 0, SSHBPP_EINVAL (NULL, or before the first
  * exchange), the sticky error, or a transport error (which becomes
  * sticky). */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_auth_done(sshbpp_kex *k);

@@ -254,6 +254,7 @@ sshbpp_conn_free(sshbpp_conn *c)
     sshbpp_engine_free(c->e);
     free(c->auth_methods);
     free(c->pubkey_algs);
+    free(c->banner);
     OPENSSL_cleanse(c, sizeof(*c));
     free(c);
 }
@@ -586,6 +587,22 @@ const char *
 sshbpp_conn_server_sig_algs(const sshbpp_conn *c)
 {
     return c != NULL ? sshbpp_kex_server_sig_algs(c->k) : NULL;
+}
+
+/* see sshbpp_conn.h */
+const char *
+sshbpp_conn_peer_kexinit_list(const sshbpp_conn *c, enum sshbpp_kexinit_list list)
+{
+    if (c == NULL || (int)list < 0 || (int)list >= SSHBPP_KEXINIT_NLISTS)
+        return NULL;
+    return sshbpp_kex_peer_list(c->k, (int)list);
+}
+
+/* see sshbpp_conn.h */
+const char *
+sshbpp_conn_auth_banner(const sshbpp_conn *c)
+{
+    return c != NULL ? c->banner : NULL;
 }
 
 /* see sshbpp_conn.h */

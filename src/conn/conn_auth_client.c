@@ -509,6 +509,28 @@ info_request(sshbpp_conn *c, const sshbpp_packet *pkt)
     return r;
 }
 
+/* Keeps a copy of the first banner for sshbpp_conn_auth_banner(): cut to
+ * its bound, control characters other than tab, CR, LF made '?'. */
+static int
+keep_banner(sshbpp_conn *c, const uint8_t *s, size_t n)
+{
+    size_t i;
+
+    if (n > SSHBPP_CONN_BANNER_MAX - 1)
+        n = SSHBPP_CONN_BANNER_MAX - 1;
+    if ((c->banner = malloc(n + 1)) == NULL)
+        return SSHBPP_ENOMEM;
+    for (i = 0; i < n; i++) {
+        unsigned char ch = s[i];
+
+        c->banner[i] = ((ch < 0x20 && ch != '\t' && ch != '\r' && ch != '\n') || ch == 0x7f)
+                           ? '?'
+                           : (char)ch;
+    }
+    c->banner[n] = '\0';
+    return 0;
+}
+
 int
 sshbpp__conn_client_auth_input(sshbpp_conn *c, const sshbpp_packet *pkt)
 {
@@ -534,7 +556,10 @@ sshbpp__conn_client_auth_input(sshbpp_conn *c, const sshbpp_packet *pkt)
     case MSG_USERAUTH_BANNER:
         if (c->authed || ++c->banners > CONN_MAX_BANNERS)
             return SSHBPP_EAUTH;
-        return 0;
+        /* string message, string language tag (RFC 4252 section 5.4) */
+        if (sshbpp__rb_string(&rb, &s, &n) != 0)
+            return SSHBPP_EAUTH;
+        return c->banner == NULL ? keep_banner(c, s, n) : 0;
     case MSG_USERAUTH_SUCCESS:
         if (c->auth_state != AUTH_WAIT_RESULT || pkt->len != 1)
             return SSHBPP_EAUTH;
@@ -542,8 +567,9 @@ sshbpp__conn_client_auth_input(sshbpp_conn *c, const sshbpp_packet *pkt)
     case MSG_USERAUTH_FAILURE:
         if (c->auth_state != AUTH_WAIT_RESULT && c->auth_state != AUTH_WAIT_ANSWER)
             return SSHBPP_EAUTH;
+        /* a name-list holds no NUL (RFC 4251 section 5) */
         if (sshbpp__rb_string(&rb, &s, &n) != 0 || sshbpp__rb_bool(&rb, &partial) != 0 ||
-            !sshbpp__rb_done(&rb))
+            !sshbpp__rb_done(&rb) || (n > 0 && memchr(s, '\0', n) != NULL))
             return SSHBPP_EAUTH;
         return auth_result(c, 0, partial, s, n);
     case MSG_USERAUTH_60:

@@ -119,6 +119,7 @@ struct sshbpp_conn {
     sshbpp_kbdint_fn kbd;
     void *kbd_ctx;
     unsigned banners;
+    char *banner; /* the first USERAUTH_BANNER's message, or NULL */
     char *kb_buf; /* prompt strings of the pending INFO_REQUEST */
     const char *kb_prompts[SSHBPP_CONN_MAX_PROMPTS];
     int kb_echo[SSHBPP_CONN_MAX_PROMPTS];

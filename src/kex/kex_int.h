@@ -8,8 +8,7 @@
  *   hostkey.c   host keys: load/generate, public blob, sign, verify,
  *               SHA256 fingerprint
  *   kex.c       the sans-I/O state machine (sshbpp_kex in sshbpp_kex.h)
- *   session.c   the blocking driver over a Packetizer (sshbpp_session)
- *   userauth.c  client user authentication (RFC 4252) over a session
+ * (the connection object above it, with user authentication, is src/conn/)
  *
  * Every function returns 0 on success or a negative SSHBPP_E* code.
  */
@@ -19,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sshbpp/sshbpp_session.h"
+#include "sshbpp/sshbpp_kex.h"
 
 struct evp_pkey_st; /* EVP_PKEY */
 struct bignum_st;   /* BIGNUM */
@@ -268,13 +267,5 @@ const uint8_t *sshbpp__kex_hostkey_blob(const sshbpp_kex *k, size_t *len, const 
 int sshbpp__kex_hostkey_resume(sshbpp_kex *k);
 /* Records err as the sticky error (wiping the exchange); returns it. */
 int sshbpp__kex_fail(sshbpp_kex *k, int err);
-
-/* ---- session.c, for userauth.c ------------------------------------------ */
-
-/* The Packetizer under s (for its rekey flag). */
-sshbpp_packetizer *sshbpp__session_packetizer(sshbpp_session *s);
-/* sshbpp_kex_auth_done() under the session's lock; a failure becomes the
- * session's sticky error. */
-int sshbpp__session_auth_done(sshbpp_session *s);
 
 #endif

@@ -865,9 +865,13 @@ test_error_table(void **state)
         {-60, "SSHBPP_EAUTH", "authentication protocol error"},
         {-61, "SSHBPP_EREKEYREFUSED", "peer refused the key exchange (SSH_MSG_UNIMPLEMENTED)"},
         {-85, "SSHBPP_ENAMELIST", "peer name-list over the bounds (4096 bytes, 128 names, names of 1-64 chars)"},
+        {-19, "SSHBPP_ECHANLIMIT", "channel limit reached (max_channels open)"},
+        {-95, "SSHBPP_ECHANMSG", "malformed or unexpected channel message (unknown channel, wrong state)"},
+        {-96, "SSHBPP_ECHANWINDOW", "peer sent channel data beyond the window we granted"},
+        {-97, "SSHBPP_ECHANPACKET", "peer sent channel data larger than the maximum packet size we granted"},
     };
     size_t n = sizeof(tab) / sizeof(tab[0]);
-    assert_int_equal(n, 44);
+    assert_int_equal(n, 48);
     /* Every code the library knows, listed here or not: a well-formed,
      * unique name and message, and the fatal split at -20. */
     for (int v = -1; v >= -200; v--) {
@@ -903,7 +907,7 @@ test_error_table(void **state)
     }
     assert_string_equal(sshbpp_err_name(0), "SSHBPP_OK");
     assert_string_equal(sshbpp_strerror(0), "success");
-    static const int unknown[] = {1, 5, -11, -19, -43, -100, -2147483647 - 1, 2147483647};
+    static const int unknown[] = {1, 5, -11, -18, -43, -100, -2147483647 - 1, 2147483647};
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
         assert_string_equal(sshbpp_err_name(unknown[i]), "SSHBPP_UNKNOWN");
         assert_string_equal(sshbpp_strerror(unknown[i]), "unknown error");

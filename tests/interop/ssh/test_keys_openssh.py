@@ -24,7 +24,8 @@ Cases:
                                 StrictHostKeyChecking=yes reads it: match
   known_hosts.keyscan           ssh-keyscan's output ([127.0.0.1]:port) matches
   known_hosts.changed           a different ed25519 key for the host: refused,
-                                OpenSSH's warning naming file and line
+                                OpenSSH's warning naming file and line; refused
+                                before our NEWKEYS (-vvv packet log)
   known_hosts.revoked           @revoked line with the server's key: refused
   known_hosts.unknown_yes       empty file, StrictHostKeyChecking=yes: refused
   known_hosts.accept_new.<h>    probe appends (hashed / plain); OpenSSH's ssh
@@ -293,6 +294,13 @@ def case_kh_changed(sshbpp, sshd, directory):
         peers.check(r.rc == 1 and "REMOTE HOST IDENTIFICATION HAS CHANGED" in r.err and
                     ("%s:3" % kh) in r.err and "SSHBPP_EHOSTKEYCHANGED" not in r.out,
                     "%s: changed key not refused with file:line\n%s" % (strict, r.describe()))
+    # The check runs on the connection's host-key event: refused before our
+    # NEWKEYS, so nothing goes out under keys agreed with that server (the
+    # packet log at -vvv shows the server's NEWKEYS may come, ours never).
+    r = probe_kh(sshbpp, sshd, kh, "yes", ["--hostkey-algorithms", "ssh-ed25519", "-vvv"])
+    peers.check(r.rc == 1 and "Write packet <kexinit>" in r.err and
+                "Write packet <newkeys>" not in r.err and "Write packet <disconnect>" in r.err,
+                "changed key: NEWKEYS sent before the known_hosts check\n" + r.describe())
     r = probe_kh(sshbpp, sshd, kh, "no", ["--hostkey-algorithms", "ssh-ed25519"])
     data = json_of(r)
     peers.check(r.rc == 0 and data and data["known_hosts"] == "changed",

@@ -15,6 +15,8 @@ host key algorithm that both sshd and sshbpp know enabled explicitly
   kex+hostkey.K.H every KEX x every host key algorithm
   compression     --compression negotiates zlib@openssh.com
   mismatch        a cipher sshd does not enable: clean 'sshbpp: error:'
+  auth_banner     a second sshd with a Banner file: the JSON's auth_banner
+                  holds its text (control bytes other than CR/LF/tab '?')
 
 Each successful case checks the negotiated names equal what was forced in
 both directions, the host key fingerprint equals `ssh-keygen -l`'s for the
@@ -144,6 +146,26 @@ def main():
                         "error does not say what did not match: %r" % line)
             return line
         runner.case("mismatch.cipher_not_enabled", mismatch)
+
+        def auth_banner():
+            # sshd's Banner file reaches the JSON's auth_banner (the conn
+            # keeps the first USERAUTH_BANNER), CR LF and all, with the
+            # escape byte made '?'.
+            path = os.path.join(peers.temp_dir("probe-openssh-banner"), "banner")
+            with open(path, "wb") as f:
+                f.write(b"Authorised use only.\r\n\x1b[1mno escapes\x1b[0m\r\n")
+            bsshd = peers.Sshd("probe-openssh-banner", extra_config="Banner " + path,
+                               kex=kexes, hostkey_algorithms=hostkeys, keys_from=sshd).start()
+            try:
+                r, data = peers.probe(sshbpp, bsshd.port, ["--timeout", "20"])
+            finally:
+                bsshd.stop()
+            want = "Authorised use only.\r\n?[1mno escapes?[0m\r\n"
+            peers.check(r.rc == 0 and data is not None and data["auth_banner"] == want,
+                        "auth_banner %r, wanted %r\n%s"
+                        % (data and data.get("auth_banner"), want, r.describe()))
+            return "auth_banner %r" % data["auth_banner"]
+        runner.case("auth_banner", auth_banner)
         log = sshd.log()
         if "fatal" in log.lower():
             print("note: sshd log has fatal lines:\n" +

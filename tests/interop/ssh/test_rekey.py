@@ -30,7 +30,7 @@ Cases:
   openssh.auth.64MiB_every_1MiB       probe -i KEY -l root against sshd:
                                       authenticated, then 64 MiB of IGNORE with
                                       a rekey every 1 MiB: exit 0, rekeys >= 60
-  openssh.auth.rekeylimit_16K         sshd with RekeyLimit 16K, probe -i, 16 MiB
+  openssh.auth.rekeylimit_16K         sshd with RekeyLimit 16K, probe -i, 64 MiB
                                       without --rekey-bytes: sshd rekeys against
                                       us mid-stream (rekeys >= 2), no error
   openssh.preauth_rekey_refused       sshd answers the probe's KEXINIT with
@@ -256,7 +256,7 @@ def main():
                 peers.rekeys_at_least(2)(data)
             note = peers.probe_expect(sshbpp, sshd_auth_limit,
                                       ["-i", sshd_auth_limit.client_key, "-l", "root",
-                                       "--ignore-bytes", "16777216"],
+                                       "--ignore-bytes", "67108864"],
                                       strict=True, extra=extra, timeout=180)
             log = sshd_auth_limit.log()
             bad = [l for l in log.splitlines() if "error" in l.lower() or "fatal" in l.lower()

@@ -15,7 +15,7 @@ started here on a free 127.0.0.1 port with keys in a temporary folder
                                 of IGNORE with a rekey every 256 KiB: rekeys
                                 >= 12, all under the hybrid
   probe.sshd10.sshd_rekeys      sshd with RekeyLimit 16K rekeys against an
-                                authenticated probe sending 16 MiB: rekeys
+                                authenticated probe sending 64 MiB: rekeys
                                 >= 2 (sshd-initiated, under the hybrid)
   ssh10.vs_serve.default        trixie's ssh -v (default algorithms) against
                                 sshbpp serve: "kex: algorithm:
@@ -128,7 +128,7 @@ def main():
                     auth + ["--kex", PQ, "--ignore-bytes", "4M", "--rekey-bytes", "256K"],
                     kex=PQ, extra=peers.rekeys_at_least(12), timeout=120)
         runner.case("probe.sshd10.sshd_rekeys", peers.probe_expect, sshbpp, sshd_limit,
-                    ["-i", sshd_limit.client_key, "-l", "root", "--ignore-bytes", "16M"],
+                    ["-i", sshd_limit.client_key, "-l", "root", "--ignore-bytes", "64M"],
                     kex=PQ, extra=peers.rekeys_at_least(2), timeout=120)
         runner.case("ssh10.vs_serve.default", ssh_vs_serve, serve, fp["ssh-ed25519"], False)
         runner.case("ssh10.vs_serve.forced", ssh_vs_serve, serve, fp["ssh-ed25519"], True)

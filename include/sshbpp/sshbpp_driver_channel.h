@@ -1,0 +1,97 @@
+/*
+ * sshbpp_driver_channel.h: blocking session channels over a sshbpp_driver
+ * (sshbpp_driver.h), on the sans-I/O channel layer (sshbpp_channel.h).
+ *
+ * The object takes the driver's received application messages: once it
+ * exists, do not call sshbpp_driver_recv() yourself. Received channel data
+ * is buffered per channel and stream (stdout, stderr) up to our window
+ * (the window is granted back as the caller reads, so a peer can never
+ * make us hold more than the window plus one packet per channel); a
+ * caller that waits for the exit status without reading a command's
+ * output can therefore wait until its timeout when the output exceeds the
+ * window, as with any SSH client.
+ *
+ * The peer's channel opens, channel requests and global requests are
+ * refused (a client has no use for them yet).
+ *
+ * Threads: this first version is for one thread at a time (a mutex of its
+ * own is future work); the driver's other calls must not run meanwhile.
+ *
+ * Timeouts: as the driver's (> 0 a limit, < 0 none, 0 the driver's
+ * default); a timeout is the soft SSHBPP_ETIMEDOUT.
+ */
+#ifndef SSHBPP_DRIVER_CHANNEL_H
+#define SSHBPP_DRIVER_CHANNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sshbpp_channel.h"
+#include "sshbpp_driver.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sshbpp_driver_channels sshbpp_driver_channels;
+
+/* Creates the blocking channel layer over d (authenticated or not yet;
+ * cfg NULL: defaults; manual_window is implied). d must outlive it.
+ * Returns NULL on bad arguments or out of memory. */
+SSHBPP_API sshbpp_driver_channels *sshbpp_driver_channels_new(sshbpp_driver *d,
+                                                              const sshbpp_channels_config *cfg);
+SSHBPP_API void sshbpp_driver_channels_free(sshbpp_driver_channels *dc);
+
+/* Opens a session channel and waits for the answer. Returns 0 (*id set),
+ * SSHBPP_EREFUSED (the peer refused: *reason, if not NULL, gets the RFC
+ * 4254 reason code), SSHBPP_ECHANLIMIT, SSHBPP_ETIMEDOUT, or the conn's
+ * error. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_channel_open_session(sshbpp_driver_channels *dc,
+                                                                  uint32_t *id, uint32_t *reason,
+                                                                  int64_t timeout_ms);
+
+/* exec / shell / subsystem, waiting for the answer. Returns 0,
+ * SSHBPP_EREFUSED, SSHBPP_ESTATE, SSHBPP_ETIMEDOUT or the conn's error. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_channel_exec(sshbpp_driver_channels *dc, uint32_t id,
+                                                          const char *command,
+                                                          int64_t timeout_ms);
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_channel_subsystem(sshbpp_driver_channels *dc,
+                                                               uint32_t id, const char *name,
+                                                               int64_t timeout_ms);
+
+/* Reads up to cap bytes of stream ext (0 stdout, 1 stderr). Returns the
+ * count (> 0), 0 at the peer's EOF or CLOSE, SSHBPP_ETIMEDOUT, SSHBPP_ESTATE
+ * (unknown channel), or the conn's error. */
+SSHBPP_API SSHBPP_MUST_USE long sshbpp_driver_channel_read(sshbpp_driver_channels *dc, uint32_t id,
+                                                           int ext, void *buf, size_t cap,
+                                                           int64_t timeout_ms);
+
+/* Writes all of data (ext 0 data, 1 stderr), waiting for the peer's
+ * window. Returns 0, SSHBPP_ETIMEDOUT (part may have been sent),
+ * SSHBPP_ESTATE (EOF or CLOSE sent, channel not open), or the conn's
+ * error. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_channel_write(sshbpp_driver_channels *dc, uint32_t id,
+                                                           int ext, const void *data, size_t len,
+                                                           int64_t timeout_ms);
+
+/* Sends EOF. Returns 0, SSHBPP_ESTATE or the conn's error. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_channel_eof(sshbpp_driver_channels *dc, uint32_t id);
+
+/* Waits for the command's end: returns 0 with *status the exit status, or
+ * *status -1 and the signal name in sig (cap bytes; "" if the channel
+ * closed with neither). Output still unread stays readable.
+ * SSHBPP_ETIMEDOUT, SSHBPP_ESTATE or the conn's error otherwise. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_channel_wait_exit(sshbpp_driver_channels *dc,
+                                                               uint32_t id, int *status, char *sig,
+                                                               size_t cap, int64_t timeout_ms);
+
+/* Sends CLOSE (if not yet sent) and waits for the peer's; the channel's
+ * number and buffers are released. Returns 0, SSHBPP_ETIMEDOUT, SSHBPP_ESTATE
+ * or the conn's error. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_channel_close(sshbpp_driver_channels *dc, uint32_t id,
+                                                           int64_t timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

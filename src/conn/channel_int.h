@@ -1,0 +1,22 @@
+/*
+ * channel_int.h (internal): test and fuzz entry of the channel layer.
+ */
+#ifndef SSHBPP_CHANNEL_INT_H
+#define SSHBPP_CHANNEL_INT_H
+
+#include "sshbpp/sshbpp_channel.h"
+
+/* Decodes one channel-layer message (type 80 or 90..100, type byte first)
+ * as if the conn had delivered it, after settling decisions owed from the
+ * previous event. Returns 0 with *ev, SSHBPP_EAGAIN when the message made
+ * no event, or the conn's sticky error. */
+int sshbpp__channels_input(sshbpp_channels *chs, const uint8_t *p, size_t len,
+                           sshbpp_chan_event *ev);
+
+/* Where the layer's messages go (data 1: channel data, which may be
+ * refused with SSHBPP_EAGAIN; 0: control, never refused softly). NULL: the
+ * conn's own send. Returns 0 or a negative code. */
+typedef int (*sshbpp__chan_send_fn)(void *ctx, const uint8_t *p, size_t len, int data);
+void sshbpp__channels_set_sender(sshbpp_channels *chs, sshbpp__chan_send_fn fn, void *ctx);
+
+#endif

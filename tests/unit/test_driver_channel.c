@@ -1,0 +1,366 @@
+/*
+ * test_driver_channel.c: the blocking channel API (sshbpp_driver_channel.h)
+ * over a socketpair against a server made of the sans-I/O conn and channel
+ * layer in a thread: exec with output, stderr and exit status; a refused
+ * exec and open; a read that times out within its bounds; a server that
+ * floods a client that does not read (the server stops exactly at our
+ * window, the client's buffers stay within it) and then all of it read
+ * with SHA-256; a killed command.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "sshbpp/sshbpp_driver_channel.h"
+
+#define FLOOD (6u * 1024u * 1024u)
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint8_t
+flood_byte(size_t off)
+{
+    return (uint8_t)((off * 7u) ^ (off >> 9));
+}
+
+/* ---- the server: sans-I/O conn + channels over a non-blocking fd -------- */
+
+struct srv {
+    int fd;
+    volatile int stop;
+    sshbpp_conn *c;
+    sshbpp_channels *chs;
+    uint32_t sid;
+    int flooding;
+    size_t sent;
+    size_t sent_when_blocked; /* bytes sent when the window first closed */
+    int refuse_open;
+};
+
+static enum sshbpp_auth_decision
+auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
+{
+    (void)ctx;
+    (void)methods;
+    return strcmp(a->method, "password") == 0 && strcmp(a->password, "pw") == 0
+               ? SSHBPP_AUTH_ACCEPT
+               : SSHBPP_AUTH_REJECT;
+}
+
+static void
+srv_event(struct srv *s, const sshbpp_chan_event *ev)
+{
+    uint32_t id = ev->channel;
+
+    switch (ev->type) {
+    case SSHBPP_CHAN_EV_OPEN_REQUEST:
+        if (s->refuse_open)
+            assert_int_equal(sshbpp_channel_reject(s->chs, id, SSHBPP_OPEN_RESOURCE_SHORTAGE, "x"),
+                             0);
+        else
+            assert_int_equal(sshbpp_channel_accept(s->chs, id), 0);
+        break;
+    case SSHBPP_CHAN_EV_REQUEST:
+        if (ev->arg_len == 4 && memcmp(ev->arg, "nope", 4) == 0) {
+            assert_int_equal(sshbpp_channel_request_reply(s->chs, id, 0), 0);
+            break;
+        }
+        assert_int_equal(sshbpp_channel_request_reply(s->chs, id, 1), 0);
+        if (ev->arg_len == 5 && memcmp(ev->arg, "hello", 5) == 0) {
+            assert_int_equal(sshbpp_channel_write(s->chs, id, 0, "hello\n", 6), 6);
+            assert_int_equal(sshbpp_channel_write(s->chs, id, 1, "warn\n", 5), 5);
+            assert_int_equal(sshbpp_channel_exit_status(s->chs, id, 7), 0);
+            assert_int_equal(sshbpp_channel_eof(s->chs, id), 0);
+            assert_int_equal(sshbpp_channel_close(s->chs, id), 0);
+        } else if (ev->arg_len == 4 && memcmp(ev->arg, "kill", 4) == 0) {
+            assert_int_equal(sshbpp_channel_exit_signal(s->chs, id, "TERM", 0, ""), 0);
+            assert_int_equal(sshbpp_channel_close(s->chs, id), 0);
+        } else if (ev->arg_len == 5 && memcmp(ev->arg, "flood", 5) == 0) {
+            s->sid = id;
+            s->flooding = 1;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+srv_flood(struct srv *s)
+{
+    uint8_t buf[16384];
+    size_t k, j;
+    int n;
+
+    while (s->flooding && s->sent < FLOOD) {
+        k = FLOOD - s->sent < sizeof(buf) ? FLOOD - s->sent : sizeof(buf);
+        for (j = 0; j < k; j++)
+            buf[j] = flood_byte(s->sent + j);
+        n = sshbpp_channel_write(s->chs, s->sid, 0, buf, k);
+        if (n == SSHBPP_EAGAIN) {
+            if (s->sent_when_blocked == 0 && sshbpp_channel_send_window(s->chs, s->sid) == 0)
+                s->sent_when_blocked = s->sent;
+            return;
+        }
+        assert_true(n > 0);
+        s->sent += (size_t)n;
+    }
+    if (s->flooding && s->sent == FLOOD) {
+        s->flooding = 0;
+        assert_int_equal(sshbpp_channel_exit_status(s->chs, s->sid, 0), 0);
+        assert_int_equal(sshbpp_channel_eof(s->chs, s->sid), 0);
+        assert_int_equal(sshbpp_channel_close(s->chs, s->sid), 0);
+    }
+}
+
+static void *
+srv_main(void *p)
+{
+    struct srv *s = p;
+    uint8_t buf[65536];
+    sshbpp_chan_event ev;
+
+    while (!s->stop && sshbpp_conn_error(s->c) == 0) {
+        struct pollfd pfd = {s->fd, POLLIN, 0};
+        const uint8_t *out;
+        size_t len;
+        ssize_t k;
+
+        if ((out = sshbpp_conn_tx_data(s->c, &len)) != NULL && len > 0)
+            pfd.events |= POLLOUT;
+        (void)poll(&pfd, 1, 10);
+        if (pfd.revents & (POLLIN | POLLHUP)) {
+            k = read(s->fd, buf, sizeof(buf));
+            if (k == 0)
+                break;
+            if (k > 0 && sshbpp_conn_feed(s->c, buf, (size_t)k, now_ms()) != 0)
+                break;
+        }
+        while (sshbpp_channels_next_event(s->chs, &ev) == 0)
+            srv_event(s, &ev);
+        srv_flood(s);
+        while ((out = sshbpp_conn_tx_data(s->c, &len)) != NULL && len > 0) {
+            k = write(s->fd, out, len);
+            if (k <= 0)
+                break;
+            sshbpp_conn_tx_consume(s->c, (size_t)k);
+        }
+    }
+    return NULL;
+}
+
+static int
+accept_any(void *ctx, const char *alg, const char *fp, const uint8_t *blob, size_t len)
+{
+    (void)ctx;
+    (void)alg;
+    (void)blob;
+    (void)len;
+    return strncmp(fp, "SHA256:", 7) == 0;
+}
+
+struct pair {
+    struct srv s;
+    pthread_t t;
+    sshbpp_driver *d;
+    sshbpp_driver_channels *dc;
+};
+
+static void
+pair_up(struct pair *p, int refuse_open)
+{
+    sshbpp_conn_config cc, sc;
+    int fds[2];
+
+    memset(p, 0, sizeof(*p));
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    assert_int_equal(fcntl(fds[1], F_SETFL, O_NONBLOCK), 0);
+    sshbpp_conn_config_init(&sc, SSHBPP_ROLE_SERVER);
+    sc.auth_cb = auth_cb;
+    p->s.fd = fds[1];
+    p->s.refuse_open = refuse_open;
+    p->s.c = sshbpp_conn_new(&sc);
+    assert_non_null(p->s.c);
+    assert_int_equal(sshbpp_conn_generate_hostkey(p->s.c, "ssh-ed25519"), 0);
+    p->s.chs = sshbpp_channels_new(p->s.c, NULL);
+    assert_non_null(p->s.chs);
+    assert_int_equal(sshbpp_conn_start(p->s.c, now_ms()), 0);
+    assert_int_equal(pthread_create(&p->t, NULL, srv_main, &p->s), 0);
+
+    sshbpp_conn_config_init(&cc, SSHBPP_ROLE_CLIENT);
+    p->d = sshbpp_driver_new(fds[0], &cc);
+    assert_non_null(p->d);
+    sshbpp_driver_set_hostkey_cb(p->d, accept_any, NULL);
+    assert_int_equal(sshbpp_driver_handshake(p->d, 20000), 0);
+    assert_int_equal(sshbpp_driver_auth_password(p->d, "u", "pw", 20000), 0);
+    p->dc = sshbpp_driver_channels_new(p->d, NULL);
+    assert_non_null(p->dc);
+}
+
+static void
+pair_down(struct pair *p)
+{
+    p->s.stop = 1;
+    pthread_join(p->t, NULL);
+    sshbpp_driver_channels_free(p->dc);
+    sshbpp_driver_free(p->d);
+    sshbpp_channels_free(p->s.chs);
+    sshbpp_conn_free(p->s.c);
+    close(p->s.fd);
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+static void
+test_exec_output_status(void **state)
+{
+    struct pair p;
+    uint32_t id, reason = 99;
+    char buf[64], sig[16];
+    long n;
+    int st;
+
+    (void)state;
+    pair_up(&p, 0);
+    assert_int_equal(sshbpp_driver_channel_open_session(p.dc, &id, &reason, 10000), 0);
+    assert_int_equal(sshbpp_driver_channel_exec(p.dc, id, "nope", 10000), SSHBPP_EREFUSED);
+    assert_int_equal(sshbpp_driver_channel_exec(p.dc, id, "hello", 10000), 0);
+    n = sshbpp_driver_channel_read(p.dc, id, 0, buf, sizeof(buf), 10000);
+    assert_int_equal(n, 6);
+    assert_memory_equal(buf, "hello\n", 6);
+    assert_int_equal(sshbpp_driver_channel_read(p.dc, id, 0, buf, sizeof(buf), 10000), 0);
+    n = sshbpp_driver_channel_read(p.dc, id, 1, buf, sizeof(buf), 10000);
+    assert_int_equal(n, 5);
+    assert_memory_equal(buf, "warn\n", 5);
+    assert_int_equal(sshbpp_driver_channel_wait_exit(p.dc, id, &st, sig, sizeof(sig), 10000), 0);
+    assert_int_equal(st, 7);
+    assert_string_equal(sig, "");
+    assert_int_equal(sshbpp_driver_channel_close(p.dc, id, 10000), 0);
+    assert_int_equal(sshbpp_driver_channel_read(p.dc, id, 0, buf, sizeof(buf), 10), SSHBPP_ESTATE);
+
+    /* killed */
+    assert_int_equal(sshbpp_driver_channel_open_session(p.dc, &id, NULL, 10000), 0);
+    assert_int_equal(sshbpp_driver_channel_exec(p.dc, id, "kill", 10000), 0);
+    assert_int_equal(sshbpp_driver_channel_wait_exit(p.dc, id, &st, sig, sizeof(sig), 10000), 0);
+    assert_int_equal(st, -1);
+    assert_string_equal(sig, "TERM");
+    assert_int_equal(sshbpp_driver_channel_close(p.dc, id, 10000), 0);
+    pair_down(&p);
+}
+
+static void
+test_timeout_and_refused_open(void **state)
+{
+    struct pair p;
+    uint32_t id, reason = 0;
+    char buf[8];
+    int64_t t0, dt;
+
+    (void)state;
+    pair_up(&p, 0);
+    assert_int_equal(sshbpp_driver_channel_open_session(p.dc, &id, NULL, 10000), 0);
+    assert_int_equal(sshbpp_driver_channel_exec(p.dc, id, "idle", 10000), 0);
+    t0 = now_ms();
+    assert_int_equal(sshbpp_driver_channel_read(p.dc, id, 0, buf, sizeof(buf), 300),
+                     SSHBPP_ETIMEDOUT);
+    dt = now_ms() - t0;
+    assert_true(dt >= 300 && dt < 600);
+    pair_down(&p);
+
+    pair_up(&p, 1);
+    assert_int_equal(sshbpp_driver_channel_open_session(p.dc, &id, &reason, 10000),
+                     SSHBPP_EREFUSED);
+    assert_int_equal(reason, SSHBPP_OPEN_RESOURCE_SHORTAGE);
+    pair_down(&p);
+}
+
+static void
+test_flood_bounded_by_window(void **state)
+{
+    static uint8_t buf[100000];
+    uint8_t got[32], want[32];
+    EVP_MD_CTX *h = EVP_MD_CTX_new(), *w = EVP_MD_CTX_new();
+    struct pair p;
+    size_t total = 0, j;
+    unsigned hl;
+    uint32_t id;
+    long n;
+    int st;
+
+    (void)state;
+    pair_up(&p, 0);
+    assert_int_equal(sshbpp_driver_channel_open_session(p.dc, &id, NULL, 10000), 0);
+    assert_int_equal(sshbpp_driver_channel_exec(p.dc, id, "flood", 10000), 0);
+    /* read one byte: everything up to the window arrives meanwhile, no more */
+    EVP_DigestInit_ex(h, EVP_sha256(), NULL);
+    n = sshbpp_driver_channel_read(p.dc, id, 0, buf, 1, 10000);
+    assert_int_equal(n, 1);
+    EVP_DigestUpdate(h, buf, 1);
+    total = 1;
+    {
+        /* let the server run into the window: the exit wait decodes all
+         * that comes (it times out: the server cannot finish) */
+        char sig[8];
+
+        assert_int_equal(sshbpp_driver_channel_wait_exit(p.dc, id, &st, sig, sizeof(sig), 500),
+                         SSHBPP_ETIMEDOUT);
+    }
+    /* the server stopped exactly at our window (plus the one byte read) */
+    assert_int_equal(p.s.sent_when_blocked, SSHBPP_CHAN_DEFAULT_WINDOW);
+    while ((n = sshbpp_driver_channel_read(p.dc, id, 0, buf, sizeof(buf), 10000)) > 0) {
+        EVP_DigestUpdate(h, buf, (size_t)n);
+        total += (size_t)n;
+    }
+    assert_int_equal(n, 0);
+    assert_int_equal(total, FLOOD);
+    EVP_DigestFinal_ex(h, got, &hl);
+    EVP_DigestInit_ex(w, EVP_sha256(), NULL);
+    for (j = 0; j < FLOOD; j += sizeof(buf)) {
+        size_t k = FLOOD - j < sizeof(buf) ? FLOOD - j : sizeof(buf), i;
+
+        for (i = 0; i < k; i++)
+            buf[i] = flood_byte(j + i);
+        EVP_DigestUpdate(w, buf, k);
+    }
+    EVP_DigestFinal_ex(w, want, &hl);
+    assert_memory_equal(got, want, 32);
+    assert_int_equal(sshbpp_driver_channel_wait_exit(p.dc, id, &st, NULL, 0, 10000), 0);
+    assert_int_equal(st, 0);
+    assert_int_equal(sshbpp_driver_channel_close(p.dc, id, 10000), 0);
+    EVP_MD_CTX_free(h);
+    EVP_MD_CTX_free(w);
+    pair_down(&p);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exec_output_status),
+        cmocka_unit_test(test_timeout_and_refused_open),
+        cmocka_unit_test(test_flood_bounded_by_window),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
