@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +55,7 @@ struct conn;
 struct server {
     /* options */
     struct cli_algs algs;
+    const char *pubkey_algs; /* -o PubkeyAcceptedAlgorithms= (NULL: default) */
     const char *hostkeys[MAX_HOSTKEYS];
     /* group-exchange groups: --moduli, else /etc/ssh/moduli when readable,
      * else (NULL) the library's built-in RFC 3526 groups */
@@ -135,7 +137,8 @@ serve_help(void)
            "  -m mac_spec           MACs to offer, comma-separated (sshbpp -Q mac)\n"
            "  -o option             OpenSSH-style: KexAlgorithms=, HostKeyAlgorithms=,\n"
            "                        Ciphers=, MACs= (lists), Compression=yes|no; lists take\n"
-           "                        OpenSSH's +a (append), -a,b* (remove), ^a (first)\n"
+           "                        OpenSSH's +a (append), -a,b* (remove), ^a (first);\n"
+           "                        PubkeyAcceptedAlgorithms= (user keys; +ssh-rsa for SHA-1)\n"
            "  --kex algorithms      key exchange methods to offer (sshbpp -Q kex)\n"
            "  --hostkey-algorithms algorithms\n"
            "                        host key algorithms to offer (sshbpp -Q key)\n"
@@ -452,6 +455,7 @@ serve_conn(struct conn *c)
     cfg.auth_ctx = c;
     cfg.auth_methods = "publickey";
     cfg.max_auth_tries = MAX_AUTH_ATTEMPTS;
+    cfg.pubkey_algs = srv->pubkey_algs;
     /* The driver owns its fd; c->fd stays ours for the janitor's shutdown. */
     if ((fd = dup(c->fd)) < 0 || (d = sshbpp_driver_new(fd, &cfg)) == NULL) {
         if (fd >= 0)
@@ -973,8 +977,14 @@ cli_serve(int argc, char **argv)
             srv.moduli = optarg;
             break;
         case 'o':
+            if (strncasecmp(optarg, "PubkeyAcceptedAlgorithms", 24) == 0 &&
+                (optarg[24] == '=' || optarg[24] == ' ' || optarg[24] == '\t')) {
+                srv.pubkey_algs = optarg + 25;
+                break;
+            }
             cli_error("-o %s: unsupported option (serve takes KexAlgorithms, "
-                      "HostKeyAlgorithms, Ciphers, MACs, Compression)", optarg);
+                      "HostKeyAlgorithms, Ciphers, MACs, Compression, "
+                      "PubkeyAcceptedAlgorithms)", optarg);
             return CLI_EXIT_USAGE;
         case OPT_MAX_CLIENTS:
             if (cli_parse_long(optarg, 1, 100000, &srv.max_clients) != 0) {
@@ -1036,6 +1046,20 @@ cli_serve(int argc, char **argv)
     if (rc != 0) {
         cli_error("%s: %s", what, sshbpp_strerror(rc));
         return CLI_EXIT_USAGE;
+    }
+    if (srv.pubkey_algs != NULL) {
+        /* The conn refuses a list it cannot use: try one now. */
+        sshbpp_conn_config pc;
+        sshbpp_conn *probe_conn;
+
+        sshbpp_conn_config_init(&pc, SSHBPP_ROLE_SERVER);
+        pc.pubkey_algs = srv.pubkey_algs;
+        if ((probe_conn = sshbpp_conn_new(&pc)) == NULL) {
+            cli_error("PubkeyAcceptedAlgorithms %s: %s", srv.pubkey_algs,
+                      sshbpp_strerror(SSHBPP_EUNSUPPORTED));
+            return CLI_EXIT_USAGE;
+        }
+        sshbpp_conn_free(probe_conn);
     }
     if (srv.nhostkeys > 0 && check_hostkeys(&srv) != 0)
         return CLI_EXIT_FAIL;

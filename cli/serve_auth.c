@@ -48,8 +48,12 @@ cli_serve_authorize(const sshbpp_authorized_keys *ak, const char *peer,
 
     if (ak == NULL || a->pubkey_blob == NULL || strcmp(a->method, "publickey") != 0)
         return SSHBPP_AUTH_REJECT;
+    /* "ssh-rsa" (SHA-1) reaches here only when -o PubkeyAcceptedAlgorithms
+     * allowed it: the conn refuses it otherwise. */
     if (sshbpp_key_from_blob(a->pubkey_blob, a->pubkey_len, &k) != 0 ||
-        !sshbpp_key_can_sign(k, a->pubkey_alg)) {
+        (!sshbpp_key_can_sign(k, a->pubkey_alg) &&
+         !(strcmp(a->pubkey_alg, "ssh-rsa") == 0 &&
+           strcmp(sshbpp_key_type_name(k), "ssh-rsa") == 0))) {
         sshbpp_key_free(k);
         return SSHBPP_AUTH_REJECT;
     }

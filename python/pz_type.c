@@ -597,6 +597,9 @@ pz__set_compat_need_rekey(sbpy_pz *p, PyObject *v)
     if (on < 0)
         return NULL;
     p->compat_need_rekey = on;
+    /* The C loops (read_all's check_rekey, read_message, keepalive) must
+     * see it too: paramiko's NeedRekeyException on an idle peer. */
+    sshbpp_packetizer_set_rekey_flag(p->pz, on);
     Py_RETURN_NONE;
 }
 

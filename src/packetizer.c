@@ -116,6 +116,7 @@ struct sshbpp_packetizer {
     atomic_int poll_ms;
     atomic_int out_keyed; /* an outbound cipher other than none is set */
     atomic_int writing;   /* a write loop is running */
+    atomic_int ext_rekey; /* sshbpp_packetizer_set_rekey_flag() */
 
     /* keepalive: set before the reader starts or on the reader thread;
      * last_write is refreshed by every sender and read by the reader */
@@ -384,6 +385,13 @@ pz_fill_error(sshbpp_packetizer *p, long rd, int eof_code)
     }
 }
 
+/* The engine's rekey flag, or the one set from outside. */
+static int
+pz_need_rekey(const sshbpp_packetizer *p)
+{
+    return atomic_load(&p->ext_rekey) || sshbpp_engine_need_rekey(p->e);
+}
+
 /* paramiko's _check_keepalive(): only on a read's idle wake-up. */
 static void
 pz_check_keepalive(sshbpp_packetizer *p)
@@ -391,7 +399,7 @@ pz_check_keepalive(sshbpp_packetizer *p)
     int64_t now;
 
     if (p->ka_interval_ns <= 0 || p->ka_cb == NULL || !atomic_load(&p->out_keyed) ||
-        sshbpp_engine_need_rekey(p->e))
+        pz_need_rekey(p))
         return;
     /* Not in paramiko: a write in progress means the connection is not
      * idle. It also keeps the reader from queueing behind a sender stuck
@@ -577,6 +585,7 @@ pz_new(void)
     atomic_init(&p->poll_ms, PZ_DEFAULT_POLL_MS);
     atomic_init(&p->out_keyed, 0);
     atomic_init(&p->writing, 0);
+    atomic_init(&p->ext_rekey, 0);
     atomic_init(&p->last_write_ns, now_ns());
     atomic_init(&p->hs_armed, 0);
     atomic_init(&p->hs_complete, 0);
@@ -728,7 +737,7 @@ sshbpp_packetizer_read_all(sshbpp_packetizer *p, void *buf, size_t n, int check_
             return pz_closed_err(p);
         if (sshbpp_packetizer_handshake_timed_out(p))
             return pz_fail(p, SSHBPP_EHANDSHAKE);
-        if (check_rekey && got == 0 && sshbpp_engine_need_rekey(p->e))
+        if (check_rekey && got == 0 && pz_need_rekey(p))
             return SSHBPP_ENEEDREKEY;
         pz_check_keepalive(p);
     }
@@ -888,7 +897,7 @@ sshbpp_packetizer_read_message(sshbpp_packetizer *p, sshbpp_packet *pkt)
             return pz_fail(p, SSHBPP_EHANDSHAKE);
         /* paramiko's NeedRekeyException: only between packets */
         if (!sshbpp_engine_rx_in_packet(p->e) && sshbpp_engine_rx_pending(p->e) == 0 &&
-            sshbpp_engine_need_rekey(p->e))
+            pz_need_rekey(p))
             return SSHBPP_ENEEDREKEY;
         pz_check_keepalive(p);
     }
@@ -981,7 +990,15 @@ sshbpp_packetizer_reset_seqno_out(sshbpp_packetizer *p)
 int
 sshbpp_packetizer_need_rekey(const sshbpp_packetizer *p)
 {
-    return p != NULL && sshbpp_engine_need_rekey(p->e);
+    return p != NULL && pz_need_rekey(p);
+}
+
+/* see sshbpp_io.h */
+void
+sshbpp_packetizer_set_rekey_flag(sshbpp_packetizer *p, int on)
+{
+    if (p != NULL)
+        atomic_store(&p->ext_rekey, on != 0);
 }
 
 /* ---------------------------------------------------------------------- */

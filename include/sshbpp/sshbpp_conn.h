@@ -121,14 +121,29 @@ typedef struct sshbpp_conn_config {
                                  "publickey,password" */
     unsigned max_auth_tries;  /* failed attempts before DISCONNECT and the
                                  fatal SSHBPP_EAUTH; 0: 20 */
+    /* both roles: OpenSSH's PubkeyAcceptedAlgorithms, in its list syntax
+     * ("+ssh-rsa", "-ecdsa*", "^a,b" or a plain list, as the kex lists).
+     * NULL: SSHBPP_CONN_PUBKEY_ALGS_DEFAULT, which has no "ssh-rsa". The
+     * client signs only with these (for an RSA key, the first of them that
+     * the server's server-sig-algs lists; without server-sig-algs,
+     * "ssh-rsa" if it is in the list, as OpenSSH does, else
+     * rsa-sha2-256); the server refuses any other signature algorithm
+     * and lists these in server-sig-algs. */
+    const char *pubkey_algs;
 } sshbpp_conn_config;
+
+/* The default user authentication signature algorithms (no SHA-1). */
+#define SSHBPP_CONN_PUBKEY_ALGS_DEFAULT                                                   \
+    "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512," \
+    "rsa-sha2-256"
 
 /* Fills *cfg with the defaults above for role (all timers off). */
 SSHBPP_API void sshbpp_conn_config_init(sshbpp_conn_config *cfg, enum sshbpp_role role);
 
 /* Creates a connection. cfg and the strings in it are copied. Returns NULL
  * on a bad role, an invalid software version (empty, not printable ASCII,
- * too long) or out of memory. Free with sshbpp_conn_free(). */
+ * too long), a pubkey_algs list with a name this build does not sign or
+ * verify with (or nothing left), or out of memory. Free with sshbpp_conn_free(). */
 SSHBPP_API sshbpp_conn *sshbpp_conn_new(const sshbpp_conn_config *cfg);
 
 /* Wipes and frees everything (keys, queued messages). NULL is a no-op. */
@@ -312,9 +327,12 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_conn_auth_none(sshbpp_conn *c, const char 
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_conn_auth_password(sshbpp_conn *c, const char *user,
                                                          const char *password);
 /* pubkey_blob (copied) is the public key in SSH wire form. The signature
- * algorithm is the key's own, or for RSA ("ssh-rsa" blobs) rsa-sha2-512 if
- * the server's server-sig-algs lists it, else rsa-sha2-256. sign and ctx
- * are kept until the request has been built. */
+ * algorithm is the key's own, or for RSA ("ssh-rsa" blobs) one picked from
+ * sshbpp_conn_config.pubkey_algs and server-sig-algs (see there): by
+ * default rsa-sha2-512 if the server lists it, else rsa-sha2-256, never
+ * "ssh-rsa" (SHA-1). sign and ctx are kept until the request has been
+ * built. Also returns SSHBPP_EHOSTKEY (not a key blob) and
+ * SSHBPP_EUNSUPPORTED (pubkey_algs allows no algorithm for this key). */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_conn_auth_publickey(sshbpp_conn *c, const char *user,
                                                           const uint8_t *pubkey_blob,
                                                           size_t pub_len, sshbpp_sign_fn sign,

@@ -133,8 +133,16 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_packetizer_set_outbound_compressor(sshbpp_
 SSHBPP_API void sshbpp_packetizer_reset_seqno_in(sshbpp_packetizer *p);
 SSHBPP_API void sshbpp_packetizer_reset_seqno_out(sshbpp_packetizer *p);
 
-/* 1 if a rekey should be started, else 0. */
+/* 1 if a rekey should be started, else 0: the engine's limits were hit,
+ * or the flag below is on. */
 SSHBPP_API int sshbpp_packetizer_need_rekey(const sshbpp_packetizer *p);
+
+/* For a caller that frames some packets itself (the Python binding's
+ * compatible path, with paramiko's own cipher objects) or asks for a rekey
+ * (paramiko's _trigger_rekey()): a rekey flag that need_rekey(), read_all's
+ * check_rekey, read_message's SSHBPP_ENEEDREKEY and the keepalive condition
+ * honour as they do the engine's. Stays on until cleared with on = 0. */
+SSHBPP_API void sshbpp_packetizer_set_rekey_flag(sshbpp_packetizer *p, int on);
 
 /* ---- keepalive, handshake timer, logging, close ---- */
 

@@ -144,6 +144,43 @@ dup_s(const char *s)
     return p;
 }
 
+/* Resolves cfg's pubkey_algs (OpenSSH list syntax) into c->pubkey_algs;
+ * every name of the result must be one we sign and verify with. */
+static int
+resolve_pubkey_algs(sshbpp_conn *c, const char *spec)
+{
+    const char *p, *end;
+    size_t n, i;
+    int ok;
+
+    if (sshbpp__alglist_resolve(spec, SSHBPP_CONN_PUBKEY_ALGS_DEFAULT, sshbpp__hostkey_names,
+                                &c->pubkey_algs) != 0)
+        return -1;
+    p = c->pubkey_algs;
+    if (*p == '\0')
+        return -1;
+    for (;;) {
+        end = strchr(p, ',');
+        n = end != NULL ? (size_t)(end - p) : strlen(p);
+        for (ok = 0, i = 0; sshbpp__hostkey_names[i] != NULL; i++)
+            if (strlen(sshbpp__hostkey_names[i]) == n &&
+                memcmp(sshbpp__hostkey_names[i], p, n) == 0)
+                ok = 1;
+        if (!ok)
+            return -1;
+        if (end == NULL)
+            return 0;
+        p = end + 1;
+    }
+}
+
+int
+sshbpp__conn_pubkey_alg_ok(const sshbpp_conn *c, const char *alg)
+{
+    return c->pubkey_algs != NULL &&
+           sshbpp__namelist_has(c->pubkey_algs, strlen(c->pubkey_algs), alg);
+}
+
 /* ---------------------------------------------------------------------- */
 /* lifecycle                                                               */
 
@@ -192,7 +229,10 @@ sshbpp_conn_new(const sshbpp_conn_config *cfg)
     if ((c->e = sshbpp_engine_new()) == NULL ||
         (c->k = sshbpp_kex_new(cfg->role, &cfg->kex, &t, c)) == NULL ||
         (c->auth_methods =
-             dup_s(cfg->auth_methods != NULL ? cfg->auth_methods : "publickey,password")) == NULL) {
+             dup_s(cfg->auth_methods != NULL ? cfg->auth_methods : "publickey,password")) == NULL ||
+        resolve_pubkey_algs(c, cfg->pubkey_algs) != 0 ||
+        (c->role == SSHBPP_ROLE_SERVER &&
+         sshbpp__kex_set_server_sig_algs(c->k, c->pubkey_algs) != 0)) {
         sshbpp_conn_free(c);
         return NULL;
     }
@@ -213,6 +253,7 @@ sshbpp_conn_free(sshbpp_conn *c)
     sshbpp_kex_free(c->k);
     sshbpp_engine_free(c->e);
     free(c->auth_methods);
+    free(c->pubkey_algs);
     free(c->banner);
     OPENSSL_cleanse(c, sizeof(*c));
     free(c);

@@ -64,28 +64,58 @@ dup_s(const char *s)
     return p;
 }
 
-/* The signature algorithm for a public key blob. */
+/* The signature algorithm for a public key blob, from pubkey_algs
+ * (PubkeyAcceptedAlgorithms). For an RSA key: the first RSA algorithm of
+ * that list which the server's server-sig-algs names; when none is named,
+ * rsa-sha2-256 (the one every RFC 8332 server has) if allowed; without
+ * server-sig-algs at all, "ssh-rsa" if allowed (the server predates RFC
+ * 8308, as OpenSSH reasons), else rsa-sha2-256. SHA-1 is therefore never
+ * used unless the caller put "ssh-rsa" in the list. Returns 0,
+ * SSHBPP_EHOSTKEY (bad blob) or SSHBPP_EUNSUPPORTED (no allowed
+ * algorithm for this key). */
 static int
 pick_alg(const sshbpp_conn *c, const uint8_t *blob, size_t len, char *alg, size_t cap)
 {
+    static const char *const rsa_algs[] = {"rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"};
     sshbpp__rbuf rb;
     const uint8_t *name;
-    size_t n;
-    const char *ssa;
+    const char *ssa, *p, *end, *first = NULL;
+    size_t n, i, k;
 
     sshbpp__rb_init(&rb, blob, len);
     if (sshbpp__rb_string(&rb, &name, &n) != 0 || n == 0 || n >= cap)
         return SSHBPP_EHOSTKEY;
-    if (n == 7 && memcmp(name, "ssh-rsa", 7) == 0) {
-        /* Never SHA-1; SHA-512 only when the server says it knows it. */
-        ssa = sshbpp_kex_server_sig_algs(c->k);
-        strcpy(alg, ssa != NULL && sshbpp__namelist_has(ssa, strlen(ssa), "rsa-sha2-512")
-                        ? "rsa-sha2-512"
-                        : "rsa-sha2-256");
-        return 0;
+    if (!(n == 7 && memcmp(name, "ssh-rsa", 7) == 0)) {
+        memcpy(alg, name, n);
+        alg[n] = '\0';
+        return sshbpp__conn_pubkey_alg_ok(c, alg) ? 0 : SSHBPP_EUNSUPPORTED;
     }
-    memcpy(alg, name, n);
-    alg[n] = '\0';
+    ssa = sshbpp_kex_server_sig_algs(c->k);
+    /* Walk our list in its order: the caller's preference comes first. */
+    for (p = c->pubkey_algs; p != NULL && *p != '\0'; p = end != NULL ? end + 1 : NULL) {
+        end = strchr(p, ',');
+        k = end != NULL ? (size_t)(end - p) : strlen(p);
+        for (i = 0; i < sizeof(rsa_algs) / sizeof(rsa_algs[0]); i++) {
+            if (strlen(rsa_algs[i]) != k || memcmp(rsa_algs[i], p, k) != 0)
+                continue;
+            if (first == NULL)
+                first = rsa_algs[i];
+            if (ssa != NULL && sshbpp__namelist_has(ssa, strlen(ssa), rsa_algs[i])) {
+                snprintf(alg, cap, "%s", rsa_algs[i]);
+                return 0;
+            }
+        }
+        if (end == NULL)
+            break;
+    }
+    if (first == NULL)
+        return SSHBPP_EUNSUPPORTED;
+    if (ssa == NULL && sshbpp__conn_pubkey_alg_ok(c, "ssh-rsa"))
+        snprintf(alg, cap, "%s", "ssh-rsa");
+    else if (sshbpp__conn_pubkey_alg_ok(c, "rsa-sha2-256"))
+        snprintf(alg, cap, "%s", "rsa-sha2-256");
+    else
+        snprintf(alg, cap, "%s", first);
     return 0;
 }
 
@@ -254,6 +284,7 @@ int
 sshbpp_conn_auth_publickey(sshbpp_conn *c, const char *user, const uint8_t *pubkey_blob,
                            size_t pub_len, sshbpp_sign_fn sign, void *ctx)
 {
+    char alg[64];
     int r;
 
     if ((r = check_user(c, user)) != 0)
@@ -264,6 +295,11 @@ sshbpp_conn_auth_publickey(sshbpp_conn *c, const char *user, const uint8_t *pubk
         return c->err;
     if (c->role != SSHBPP_ROLE_CLIENT || !c->hs_done || c->authed || c->auth_state != AUTH_IDLE)
         return SSHBPP_ESTATE;
+    /* A key that pubkey_algs leaves no algorithm for is refused here, not
+     * when the request is built (whether one exists does not depend on
+     * server-sig-algs). */
+    if ((r = pick_alg(c, pubkey_blob, pub_len, alg, sizeof(alg))) != 0)
+        return r;
     free(c->auth_blob);
     if ((c->auth_blob = malloc(pub_len)) == NULL)
         return SSHBPP_ENOMEM;

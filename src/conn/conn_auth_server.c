@@ -9,7 +9,9 @@
  * 7: over string session id + the request up to the blob) before the
  * callback sees it; a bad signature is a plain failure, the callback is not
  * asked. A query without a signature asks the callback too (signature_ok
- * 0): accept then sends PK_OK. Failures are counted like OpenSSH's
+ * 0): accept then sends PK_OK. A signature algorithm outside the
+ * configured pubkey_algs (by default "ssh-rsa", SHA-1) is refused without
+ * verifying or asking. Failures are counted like OpenSSH's
  * MaxAuthTries (a first "none" and queries do not count); beyond
  * max_auth_tries the server sends DISCONNECT and fails with SSHBPP_EAUTH.
  * Every field is bounded before it is copied.
@@ -155,7 +157,11 @@ userauth_request(sshbpp_conn *c, const sshbpp_packet *pkt)
         a.pubkey_len = blen;
         query = !flag;
         counts = flag;
-        if (flag) {
+        if (!sshbpp__conn_pubkey_alg_ok(c, alg)) {
+            /* Not in PubkeyAcceptedAlgorithms (by default "ssh-rsa", SHA-1):
+             * refused unverified. */
+            a.method = NULL;
+        } else if (flag) {
             a.signature_ok = verify_publickey(c, pkt, signed_len, alg, blob, blen, sig, slen);
             if (!a.signature_ok)
                 a.method = NULL;

@@ -130,10 +130,15 @@ struct sshbpp_conn {
     void *auth_ctx;
     char *auth_methods;
     unsigned max_tries, failures;
+
+    /* both roles: resolved PubkeyAcceptedAlgorithms (never NULL) */
+    char *pubkey_algs;
 };
 
 /* conn.c */
 int sshbpp__conn_fail(sshbpp_conn *c, int err);
+/* 1 if alg is in the connection's pubkey_algs. */
+int sshbpp__conn_pubkey_alg_ok(const sshbpp_conn *c, const char *alg);
 struct ievent *sshbpp__conn_push_event(sshbpp_conn *c, enum sshbpp_conn_event_type type);
 void sshbpp__conn_copy_text(char *dst, size_t cap, const uint8_t *src, size_t n);
 

@@ -141,6 +141,7 @@ struct sshbpp_kex {
     int strict;       /* decided by the first KEXINIT pair */
     int ext_info_c;   /* server: the client's first KEXINIT offered ext-info-c */
     char *server_sig_algs;
+    char *ext_sig_algs; /* server: server-sig-algs to send; NULL: default */
     sshbpp__wbuf first_hostkey; /* client: K_S of the first exchange */
     uint8_t sid[MAX_HASH];
     size_t sidlen;
@@ -458,6 +459,7 @@ sshbpp_kex_free(sshbpp_kex *k)
     free(k->v_c);
     free(k->v_s);
     free(k->server_sig_algs);
+    free(k->ext_sig_algs);
     sshbpp__moduli_free(k->moduli);
     sshbpp__wb_free(&k->first_hostkey);
     OPENSSL_cleanse(k, sizeof(*k));
@@ -1356,7 +1358,7 @@ send_ext_info(sshbpp_kex *k)
     sshbpp__wb_u8(&msg, MSG_EXT_INFO);
     sshbpp__wb_u32(&msg, 1);
     sshbpp__wb_cstring(&msg, "server-sig-algs");
-    sshbpp__wb_cstring(&msg, default_hk_buf);
+    sshbpp__wb_cstring(&msg, k->ext_sig_algs != NULL ? k->ext_sig_algs : default_hk_buf);
     r = msg.err != 0 ? msg.err : k->t.send(k->ctx, msg.p, msg.len);
     sshbpp__wb_free(&msg);
     return r;
@@ -1782,6 +1784,24 @@ sshbpp_kex_auth_done(sshbpp_kex *k)
         if ((r = k->t.set_compression(k->ctx, dirs[i], "zlib@openssh.com")) != 0)
             return fail(k, r);
     }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* server-sig-algs, for the connection object (src/conn/)                  */
+
+int
+sshbpp__kex_set_server_sig_algs(sshbpp_kex *k, const char *list)
+{
+    char *copy;
+
+    if (k == NULL || list == NULL || list[0] == '\0')
+        return SSHBPP_EINVAL;
+    if ((copy = malloc(strlen(list) + 1)) == NULL)
+        return SSHBPP_ENOMEM;
+    memcpy(copy, list, strlen(list) + 1);
+    free(k->ext_sig_algs);
+    k->ext_sig_algs = copy;
     return 0;
 }
 

@@ -255,6 +255,10 @@ void sshbpp__hostkey_free(sshbpp__hostkey *hk);
  * sends it. A NEWKEYS from the peer meanwhile is SSHBPP_EKEXORDER (the
  * caller does not feed input while paused). */
 void sshbpp__kex_pause_hostkey(sshbpp_kex *k, int on);
+/* Server: the list sent as server-sig-algs (RFC 8308 section 3.1) instead
+ * of the default host key list (the user authentication algorithms the
+ * server accepts). Copied. Returns 0, SSHBPP_EINVAL or SSHBPP_ENOMEM. */
+int sshbpp__kex_set_server_sig_algs(sshbpp_kex *k, const char *list);
 int sshbpp__kex_hostkey_pending(const sshbpp_kex *k);
 /* The server's host key blob of the first exchange (K_S), its algorithm and
  * SHA256 fingerprint; valid until the kex is freed. NULL before the reply. */

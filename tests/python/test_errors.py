@@ -8,6 +8,7 @@ import errno
 import hashlib
 import socket
 import struct
+import threading
 import time
 
 import paramiko.packet
@@ -191,6 +192,48 @@ def case_need_rekey(cls, kind, path):
     return lambda: p.read_all(4, check_rekey=True)
 
 
+def _bounded(sock, fn, seconds=3.0):
+    """fn() with a watchdog: if it still blocks after `seconds`, the peer
+    socket is closed, so a read that never raises NeedRekeyException ends
+    in EOFError (a different outcome) instead of hanging the test."""
+    def run():
+        t = threading.Timer(seconds, sock.close)
+        t.start()
+        try:
+            return fn()
+        finally:
+            t.cancel()
+    return run
+
+
+def _need_rekey_keyed(cls, kind, path, by_send):
+    # Keyed with real ciphers (the compatible path: cryptography objects),
+    # the rekey limit hit by a received packet or by a sent one, then the
+    # peer goes idle: paramiko's read_message raises NeedRekeyException
+    # after one socket timeout (spec 3.3 step 1, 4.1).
+    a, b, w, r = _keyed_pair(cls, kind, path, False)
+    if by_send:
+        # b also sends, keyed, to a reader on a that is never used.
+        enc = _raw(True) if (cls is sshbpp.Packetizer and path == "fast") else _cipher(True)
+        r.set_outbound_cipher(enc, 16, hashlib.sha256, 32, b"\x1f" * 32, True)
+        r.REKEY_PACKETS = 1
+        r.send_message(_msg())
+    else:
+        r.REKEY_PACKETS = 1
+        w.send_message(_msg())
+        r.read_message()
+    assert r.need_rekey()
+    return _bounded(a, r.read_message)
+
+
+def case_need_rekey_read_message(cls, kind, path):
+    return _need_rekey_keyed(cls, kind, path, False)
+
+
+def case_need_rekey_read_message_sent(cls, kind, path):
+    return _need_rekey_keyed(cls, kind, path, True)
+
+
 def case_rekey_ignored(cls, kind, path):
     a, b = _sockpair(kind)
     p = cls(b)
@@ -254,6 +297,8 @@ CASES = {
     "send-proxy-failure": case_send_proxy_failure,
     "recv-connection-reset": case_recv_reset,
     "need-rekey": case_need_rekey,
+    "need-rekey-read-message": case_need_rekey_read_message,
+    "need-rekey-read-message-sent": case_need_rekey_read_message_sent,
     "rekey-ignored": case_rekey_ignored,
     "readline-timeout": case_readline_timeout,
     "readline-eof": case_readline_eof,
@@ -318,3 +363,4 @@ def test_sequence_rollover_before_initial_kex():
                 r.read_message()
         a.close()
         b.close()
+

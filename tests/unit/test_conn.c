@@ -58,10 +58,19 @@ static sshbpp__wbuf ed_blob, rsa_blob;
 
 /* ---- server auth policy ------------------------------------------------- */
 
+/* The last publickey attempt the server's callback was asked about. */
+static int seen_pk_calls, seen_pk_sig_ok;
+static char seen_pk_alg[64];
+
 static enum sshbpp_auth_decision
 auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
 {
     (void)ctx;
+    if (strcmp(a->method, "publickey") == 0) {
+        seen_pk_calls++;
+        seen_pk_sig_ok = a->signature_ok;
+        snprintf(seen_pk_alg, sizeof(seen_pk_alg), "%s", a->pubkey_alg);
+    }
     if (strcmp(a->method, "password") == 0) {
         if (strcmp(a->user, "partial") == 0 && strcmp(a->password, "first") == 0) {
             *methods = "publickey";
@@ -659,6 +668,151 @@ test_auth_publickey_signer_rsa_sha512(void **state)
     rig_free(&r);
 }
 
+/* ---- legacy "ssh-rsa" (SHA-1) user authentication, on request only ------- */
+
+/* Client and server configured with pubkey_algs; the client signs with the
+ * RSA key through file_signer. Leaves the rig handshaken and the attempt
+ * done; the caller checks and frees. */
+static void
+rsa_attempt(rig *r, const char *client_algs, const char *server_algs, struct signer *s)
+{
+    sshbpp_conn_config cc, sc;
+
+    sshbpp_conn_config_init(&cc, SSHBPP_ROLE_CLIENT);
+    sshbpp_conn_config_init(&sc, SSHBPP_ROLE_SERVER);
+    cc.pubkey_algs = client_algs;
+    sc.pubkey_algs = server_algs;
+    rig_init(r, &cc, &sc);
+    handshake(r);
+    seen_pk_calls = seen_pk_sig_ok = 0;
+    seen_pk_alg[0] = '\0';
+    memset(s, 0, sizeof(*s));
+    assert_int_equal(
+        sshbpp_conn_auth_publickey(r->c.c, "carol", rsa_blob.p, rsa_blob.len, file_signer, s), 0);
+    pump(r);
+    assert_int_equal(sshbpp_conn_error(r->c.c), 0);
+    assert_int_equal(sshbpp_conn_error(r->s.c), 0);
+    assert_int_equal(s->calls, 1);
+}
+
+static void
+test_auth_ssh_rsa_when_both_allow(void **state)
+{
+    rig r;
+    struct signer s;
+
+    (void)state;
+    /* The server lists what it accepts in server-sig-algs. */
+    rsa_attempt(&r, "^ssh-rsa", "+ssh-rsa", &s);
+    assert_non_null(strstr(sshbpp_conn_server_sig_algs(r.c.c), "ssh-rsa"));
+    assert_string_equal(s.alg, "ssh-rsa");
+    assert_int_equal(seen_pk_calls, 1);
+    assert_string_equal(seen_pk_alg, "ssh-rsa");
+    assert_int_equal(seen_pk_sig_ok, 1);
+    assert_int_equal(r.c.last_success, 1);
+    assert_true(sshbpp_conn_authenticated(r.s.c));
+    rig_free(&r);
+
+    /* "+ssh-rsa" appends: SHA-2 still wins when the server has it. */
+    rsa_attempt(&r, "+ssh-rsa", "+ssh-rsa", &s);
+    assert_string_equal(s.alg, "rsa-sha2-512");
+    assert_string_equal(seen_pk_alg, "rsa-sha2-512");
+    assert_int_equal(r.c.last_success, 1);
+    rig_free(&r);
+
+    /* A server that names only ssh-rsa gets it from a "+ssh-rsa" client. */
+    rsa_attempt(&r, "+ssh-rsa", "ssh-rsa", &s);
+    assert_string_equal(sshbpp_conn_server_sig_algs(r.c.c), "ssh-rsa");
+    assert_string_equal(s.alg, "ssh-rsa");
+    assert_int_equal(seen_pk_sig_ok, 1);
+    assert_int_equal(r.c.last_success, 1);
+    rig_free(&r);
+}
+
+static void
+test_auth_default_client_never_ssh_rsa(void **state)
+{
+    rig r;
+    struct signer s;
+
+    (void)state;
+    /* Even with ssh-rsa first in server-sig-algs. */
+    rsa_attempt(&r, NULL, "ssh-rsa,rsa-sha2-256", &s);
+    assert_string_equal(sshbpp_conn_server_sig_algs(r.c.c), "ssh-rsa,rsa-sha2-256");
+    assert_string_equal(s.alg, "rsa-sha2-256");
+    assert_int_equal(seen_pk_calls, 1);
+    assert_string_equal(seen_pk_alg, "rsa-sha2-256");
+    assert_int_equal(r.c.last_success, 1);
+    rig_free(&r);
+
+    /* And when ssh-rsa is all the server names: SHA-2 regardless (and the
+     * server, which does not accept that, refuses it unasked). */
+    rsa_attempt(&r, NULL, "ssh-rsa", &s);
+    assert_string_equal(s.alg, "rsa-sha2-256");
+    assert_int_equal(seen_pk_calls, 0);
+    assert_int_equal(r.c.last_success, 0);
+    rig_free(&r);
+
+    /* The default list itself. */
+    rsa_attempt(&r, NULL, NULL, &s);
+    assert_null(strstr(sshbpp_conn_server_sig_algs(r.c.c), "ssh-rsa"));
+    assert_string_equal(s.alg, "rsa-sha2-512");
+    assert_int_equal(r.c.last_success, 1);
+    rig_free(&r);
+}
+
+static void
+test_auth_server_refuses_ssh_rsa_by_default(void **state)
+{
+    rig r;
+    struct signer s;
+
+    (void)state;
+    /* A client that insists on SHA-1 against a default server: the
+     * signature is valid, but the server refuses it without asking its
+     * callback, and the connection goes on. */
+    rsa_attempt(&r, "ssh-rsa", NULL, &s);
+    assert_string_equal(s.alg, "ssh-rsa");
+    assert_int_equal(seen_pk_calls, 0);
+    assert_int_equal(r.c.last_success, 0);
+    assert_false(sshbpp_conn_authenticated(r.s.c));
+    assert_string_equal(r.c.last_methods, "publickey,password");
+    /* That client has no algorithm left for an Ed25519 key. */
+    assert_int_equal(sshbpp_conn_auth_publickey(r.c.c, "carol", ed_blob.p, ed_blob.len,
+                                                file_signer, &s),
+                     SSHBPP_EUNSUPPORTED);
+    rig_free(&r);
+
+    /* Removing rsa-sha2-512 on the server: the client (default) sees it
+     * gone from server-sig-algs and uses rsa-sha2-256. */
+    rsa_attempt(&r, NULL, "-rsa-sha2-512", &s);
+    assert_string_equal(s.alg, "rsa-sha2-256");
+    assert_int_equal(r.c.last_success, 1);
+    rig_free(&r);
+}
+
+static void
+test_pubkey_algs_bad_lists(void **state)
+{
+    static const char *const bad[] = {"+ssh-dss", "ssh-rsa,foo", "", "-*", "^nope", ",", NULL};
+    sshbpp_conn_config cfg;
+    sshbpp_conn *c;
+    size_t i;
+
+    (void)state;
+    for (i = 0; bad[i] != NULL; i++) {
+        sshbpp_conn_config_init(&cfg, i % 2 ? SSHBPP_ROLE_SERVER : SSHBPP_ROLE_CLIENT);
+        cfg.pubkey_algs = bad[i];
+        c = sshbpp_conn_new(&cfg);
+        if (c != NULL)
+            fail_msg("pubkey_algs \"%s\" accepted", bad[i]);
+    }
+    sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_CLIENT);
+    cfg.pubkey_algs = "ssh-ed25519,ssh-rsa";
+    assert_non_null(c = sshbpp_conn_new(&cfg));
+    sshbpp_conn_free(c);
+}
+
 static int
 kbd_responder(void *ctx, const char *name, const char *instruction, unsigned n,
               const char *const *prompts, const int *echo, char (*answers)[256])
@@ -1218,6 +1372,10 @@ main(void)
         cmocka_unit_test(test_auth_partial_then_publickey),
         cmocka_unit_test(test_auth_publickey_file),
         cmocka_unit_test(test_auth_publickey_signer_rsa_sha512),
+        cmocka_unit_test(test_auth_ssh_rsa_when_both_allow),
+        cmocka_unit_test(test_auth_default_client_never_ssh_rsa),
+        cmocka_unit_test(test_auth_server_refuses_ssh_rsa_by_default),
+        cmocka_unit_test(test_pubkey_algs_bad_lists),
         cmocka_unit_test(test_auth_kbdint_refused_by_our_server),
         cmocka_unit_test(test_server_max_auth_tries),
         cmocka_unit_test(test_disconnect_reason_text),

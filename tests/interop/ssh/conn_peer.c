@@ -3,8 +3,9 @@
  * (test_conn_interop.py): one authentication attempt per argument after
  * the connection, reported one line each, then a global request.
  *
- * usage: conn_peer HOST PORT USER STEP...
+ * usage: conn_peer [-o PubkeyAcceptedAlgorithms=LIST] HOST PORT USER STEP...
  *   STEP: none | password:PW | kbdint:ANSWER | key:PATH
+ *   LIST: sshbpp_conn_config.pubkey_algs (OpenSSH list syntax)
  * Output lines: "hostkey ALG FP", "auth METHOD ok", "auth METHOD refused
  * METHODS partial=N", "greq REQUEST_SUCCESS|REQUEST_FAILURE",
  * "disconnect CODE TEXT", "error NAME". Exit 0 if the last step succeeded.
@@ -48,11 +49,23 @@ main(int argc, char **argv)
     uint32_t reason;
     int r, i, partial = 0;
 
+    sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_CLIENT);
+    if (argc > 2 && strcmp(argv[1], "-o") == 0) {
+        static const char kw[] = "PubkeyAcceptedAlgorithms=";
+
+        if (strncmp(argv[2], kw, sizeof(kw) - 1) != 0) {
+            fprintf(stderr, "bad -o %s\n", argv[2]);
+            return 2;
+        }
+        cfg.pubkey_algs = argv[2] + sizeof(kw) - 1;
+        argv += 2;
+        argc -= 2;
+    }
     if (argc < 5) {
-        fprintf(stderr, "usage: %s host port user step...\n", argv[0]);
+        fprintf(stderr, "usage: %s [-o PubkeyAcceptedAlgorithms=LIST] host port user step...\n",
+                argv[0]);
         return 2;
     }
-    sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_CLIENT);
     if ((d = sshbpp_driver_connect(argv[1], argv[2], &cfg, 10000, &r)) == NULL) {
         printf("error %s\n", sshbpp_err_name(r));
         return 1;

@@ -20,6 +20,19 @@ Cases:
                                 one accepted; the prompt text arrives
   paramiko.password_only_wrong  only wrong passwords: every one refused, exit
                                 != 0, no crash, no error line
+  openssh.ssh_rsa_on_request    sshd with PubkeyAcceptedAlgorithms +ssh-rsa,
+                                conn_peer -o PubkeyAcceptedAlgorithms=ssh-rsa
+                                with an RSA key: accepted (a SHA-1 signature)
+  openssh.ssh_rsa_only_sshd     sshd accepting ssh-rsa alone: the same client
+                                is accepted (so it signed with SHA-1), the
+                                default client is refused and sshd logs that
+                                rsa-sha2-* is not accepted: it never sent
+                                ssh-rsa
+  openssh.ssh_rsa_default_sshd  sshd with its default list: the ssh-rsa
+                                client is refused and sshd logs "signature
+                                algorithm ssh-rsa not in
+                                PubkeyAcceptedAlgorithms"; the default client
+                                gets in with the same RSA key (rsa-sha2-512)
 
 Usage: test_conn_interop.py PATH/TO/conn_peer
 """
@@ -34,8 +47,49 @@ PASSWORD = "right-pw"
 ANSWER = "right-answer"
 
 
-def conn_peer(binary, port, user, steps, timeout=60):
-    return peers.run([binary, "127.0.0.1", str(port), user] + list(steps), timeout=timeout)
+def conn_peer(binary, port, user, steps, timeout=60, pubkey_algs=None):
+    opt = ["-o", "PubkeyAcceptedAlgorithms=" + pubkey_algs] if pubkey_algs else []
+    return peers.run([binary] + opt + ["127.0.0.1", str(port), user] + list(steps),
+                     timeout=timeout)
+
+
+def sshd_log(sshd):
+    with open(sshd.log_path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def add_authorized(sshd, pub):
+    with open(pub, encoding="ascii") as src, open(sshd.authorized_keys, "a",
+                                                  encoding="ascii") as dst:
+        dst.write(src.read())
+
+
+def ssh_rsa_on_request(binary, sshd, rsa_key):
+    r = conn_peer(binary, sshd.port, "root", ["key:" + rsa_key], pubkey_algs="ssh-rsa")
+    peers.check(r.rc == 0 and "auth publickey ok" in r.out, r.describe())
+    return "ssh-rsa accepted by sshd +ssh-rsa"
+
+
+def ssh_rsa_only_sshd(binary, sshd, rsa_key):
+    r = conn_peer(binary, sshd.port, "root", ["key:" + rsa_key], pubkey_algs="ssh-rsa")
+    peers.check(r.rc == 0 and "auth publickey ok" in r.out, r.describe())
+    r = conn_peer(binary, sshd.port, "root", ["key:" + rsa_key])
+    peers.check(r.rc != 0 and "auth publickey refused" in r.out, r.describe())
+    log = sshd_log(sshd)
+    peers.check("signature algorithm rsa-sha2-" in log and
+                "signature algorithm ssh-rsa not in" not in log,
+                "sshd log does not show a SHA-2 attempt refused\n" + log[-3000:])
+    return "ssh-rsa client ok; default client refused (sent rsa-sha2-*)"
+
+
+def ssh_rsa_default_sshd(binary, sshd, rsa_key):
+    r = conn_peer(binary, sshd.port, "root", ["key:" + rsa_key], pubkey_algs="ssh-rsa")
+    peers.check(r.rc != 0 and "auth publickey refused" in r.out, r.describe())
+    peers.check("signature algorithm ssh-rsa not in PubkeyAcceptedAlgorithms" in sshd_log(sshd),
+                "sshd did not see ssh-rsa\n" + sshd_log(sshd)[-3000:])
+    r = conn_peer(binary, sshd.port, "root", ["key:" + rsa_key])
+    peers.check(r.rc == 0 and "auth publickey ok" in r.out, r.describe())
+    return "ssh-rsa refused by default sshd; default client ok"
 
 
 def openssh_publickey(binary, sshd):
@@ -132,6 +186,20 @@ def main():
                        wrong_key], timeout=60)
         if r.rc != 0:
             raise peers.CaseFailure("ssh-keygen failed\n" + r.describe())
+        rsa_dir = peers.temp_dir("conn-rsakey")
+        rsa_key = os.path.join(rsa_dir, "rsa")
+        r = peers.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "3072", "-m", "PEM", "-N", "",
+                       "-f", rsa_key], timeout=120)
+        if r.rc != 0:
+            raise peers.CaseFailure("ssh-keygen failed\n" + r.describe())
+        plus_rsa = peers.Sshd(tag="conn-sshd-plusrsa", client_key=True,
+                              extra_config="PubkeyAcceptedAlgorithms +ssh-rsa")
+        only_rsa = peers.Sshd(tag="conn-sshd-onlyrsa", client_key=True,
+                              extra_config="PubkeyAcceptedAlgorithms ssh-rsa")
+        for s in (sshd, plus_rsa, only_rsa):
+            add_authorized(s, rsa_key + ".pub")
+        plus_rsa.start()
+        only_rsa.start()
         srv = make_server().start()
     except Exception as exc:  # pylint: disable=broad-except
         runner.fatal("setup", exc)
@@ -143,9 +211,15 @@ def main():
         runner.case("paramiko.password", paramiko_password, binary, srv)
         runner.case("paramiko.kbdint", paramiko_kbdint, binary, srv)
         runner.case("paramiko.password_only_wrong", paramiko_wrong_only, binary, srv)
+        runner.case("openssh.ssh_rsa_on_request", ssh_rsa_on_request, binary, plus_rsa, rsa_key)
+        runner.case("openssh.ssh_rsa_only_sshd", ssh_rsa_only_sshd, binary, only_rsa, rsa_key)
+        runner.case("openssh.ssh_rsa_default_sshd", ssh_rsa_default_sshd, binary, sshd,
+                    rsa_key)
     finally:
         sshd.stop()
         strict.stop()
+        plus_rsa.stop()
+        only_rsa.stop()
         srv.stop()
     return runner.finish()
 

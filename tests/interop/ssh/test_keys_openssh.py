@@ -38,6 +38,10 @@ Cases:
                                 key, from="10.0.0.0/8", a past expiry-time= and
                                 a line with an unknown option
   serve.probe_login             probe -i against serve --authorized-keys
+  serve.ssh_rsa.<case>          OpenSSH's ssh -o PubkeyAcceptedAlgorithms=ssh-rsa
+                                (a SHA-1 signature) with an RSA key: refused by
+                                serve by default, accepted by serve -o
+                                PubkeyAcceptedAlgorithms=+ssh-rsa
 
 Usage: test_keys_openssh.py PATH/TO/sshbpp
 """
@@ -382,6 +386,24 @@ def case_serve_login(sshbpp, directory, client_key, other_key, ak_line, accepted
     peers.check(("accepted publickey" in log) == accepted, "serve log:\n" + log[-1500:])
 
 
+def case_serve_ssh_rsa(sshbpp, directory, rsa_key, serve_args, accepted):
+    ak = os.path.join(directory, "serve_ak_rsa")
+    shutil.copy(rsa_key + ".pub", ak)
+    with peers.SshbppServe(sshbpp, [], ["--authorized-keys", ak] + serve_args) as srv:
+        argv = [SSH, "-F", "/dev/null", "-v", "-o", "BatchMode=yes", "-o",
+                "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o",
+                "IdentitiesOnly=yes", "-o", "PubkeyAcceptedAlgorithms=ssh-rsa", "-i", rsa_key,
+                "-p", str(srv.port), "me@127.0.0.1", "true"]
+        r = peers.run(argv, timeout=60)
+        log = srv.log()
+    ok = "Authenticated to 127.0.0.1" in r.err
+    peers.check(ok == accepted, "authenticated=%s, expected %s\n%s\nserve:\n%s"
+                % (ok, accepted, r.describe(), log[-1500:]))
+    if not accepted:
+        peers.check("Permission denied (publickey)" in r.err, "no refusal\n" + r.describe())
+    return "accepted" if ok else "refused"
+
+
 def case_serve_probe(sshbpp, directory, client_key):
     ak = os.path.join(directory, "serve_ak_probe")
     shutil.copy(client_key + ".pub", ak)
@@ -472,6 +494,11 @@ def main():
             runner.case("serve.ssh_login." + label, case_serve_login, sshbpp, d, client_key, other,
                         line, accepted)
         runner.case("serve.probe_login", case_serve_probe, sshbpp, d, client_key)
+        rsa_key = next(p for l, p, pw in keys if l == "rsa.openssh")
+        runner.case("serve.ssh_rsa.default_refused", case_serve_ssh_rsa, sshbpp, d, rsa_key, [],
+                    False)
+        runner.case("serve.ssh_rsa.on_request", case_serve_ssh_rsa, sshbpp, d, rsa_key,
+                    ["-o", "PubkeyAcceptedAlgorithms=+ssh-rsa"], True)
     finally:
         if agent is not None:
             agent.stop()
