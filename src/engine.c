@@ -2,7 +2,6 @@
  * engine.c: engine lifecycle, keys, limits, statistics and rekey
  * accounting. The packet paths live in rx.c and tx.c.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,23 +10,6 @@
 #include "engine_int.h"
 
 #define POW2(n) ((uint64_t)1 << (n))
-
-/* Bumped in every child after fork(), so pools filled before it are
- * dropped (see struct sshbpp__rngpool). */
-static atomic_uint fork_gen;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-
-static void
-on_fork_child(void)
-{
-    atomic_fetch_add(&fork_gen, 1);
-}
-
-static void
-register_fork(void)
-{
-    (void)pthread_atfork(NULL, NULL, on_fork_child);
-}
 
 /* The default RNG: RAND_bytes() output, through the tx half's pool for
  * small requests (padding is at most 255 bytes; a 256-byte payload under
@@ -42,7 +24,7 @@ default_rng(void *ctx, uint8_t *buf, size_t len)
         return -1;
     if (pool == NULL || len > SSHBPP__RNG_POOL / 2)
         return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
-    gen = atomic_load_explicit(&fork_gen, memory_order_relaxed);
+    gen = sshbpp__fork_generation();
     if (pool->fork_gen != gen) {
         sshbpp__wipe(pool->b, sizeof(pool->b));
         pool->avail = 0;
@@ -98,8 +80,8 @@ sshbpp_engine_new(void)
     atomic_init(&e->kex_done, 0);
     e->max_packet = SSHBPP_DEFAULT_MAX_PACKET;
     sshbpp_rekey_limits_default(&e->limits);
-    (void)pthread_once(&fork_once, register_fork);
-    e->tx.pool.fork_gen = atomic_load(&fork_gen);
+    sshbpp__fork_watch();
+    e->tx.pool.fork_gen = sshbpp__fork_generation();
     e->rng = default_rng;
     e->rng_ctx = &e->tx.pool;
     dir_init(&e->rx.d);

@@ -91,6 +91,10 @@ struct sshbpp__rx {
  * hands it out; bytes are cleared as they are handed out. fork_gen drops
  * a pool inherited across fork() so parent and child never share one. */
 #define SSHBPP__RNG_POOL 256
+/* forkgen.c: sshbpp__fork_watch() arms the counter (idempotent, any
+ * thread); sshbpp__fork_generation() is bumped in every fork() child. */
+void sshbpp__fork_watch(void);
+unsigned sshbpp__fork_generation(void);
 struct sshbpp__rngpool {
     uint8_t b[SSHBPP__RNG_POOL];
     size_t avail; /* unused bytes, at the end of b */

@@ -163,7 +163,8 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_channel_reject(sshbpp_channels *chs, uint3
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_channel_request(sshbpp_channels *chs, uint32_t id,
                                                       const char *name, int want_reply,
                                                       const void *data, size_t len);
-/* Client session requests (want reply, except env as OpenSSH sends it). */
+/* Client session requests (want reply, except env as OpenSSH sends it).
+ * Strings are copied into the request. Return as sshbpp_channel_request(). */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_channel_exec(sshbpp_channels *chs, uint32_t id,
                                                    const char *command);
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_channel_shell(sshbpp_channels *chs, uint32_t id);

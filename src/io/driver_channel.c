@@ -303,10 +303,12 @@ wait_result(sshbpp_driver_channels *dc, struct bch *b, unsigned before, int64_t 
     return b->last_result ? 0 : SSHBPP_EREFUSED;
 }
 
-/* see sshbpp_driver_channel.h */
-int
-sshbpp_driver_channel_exec(sshbpp_driver_channels *dc, uint32_t id, const char *command,
-                           int64_t timeout_ms)
+/* Sends one want-reply channel request (req with its one string argument)
+ * and waits for its answer: exec and subsystem share everything else. */
+static int
+request_and_wait(sshbpp_driver_channels *dc, uint32_t id,
+                 int (*req)(sshbpp_channels *, uint32_t, const char *), const char *arg,
+                 int64_t timeout_ms)
 {
     struct bch *b = slot(dc, id);
     unsigned before;
@@ -316,9 +318,17 @@ sshbpp_driver_channel_exec(sshbpp_driver_channels *dc, uint32_t id, const char *
         return SSHBPP_ESTATE;
     before = b->results;
     dc->send_timeout = -1;
-    if ((r = sshbpp_channel_exec(dc->chs, id, command)) != 0)
+    if ((r = req(dc->chs, id, arg)) != 0)
         return r;
     return wait_result(dc, b, before, deadline_of(dc, timeout_ms));
+}
+
+/* see sshbpp_driver_channel.h */
+int
+sshbpp_driver_channel_exec(sshbpp_driver_channels *dc, uint32_t id, const char *command,
+                           int64_t timeout_ms)
+{
+    return request_and_wait(dc, id, sshbpp_channel_exec, command, timeout_ms);
 }
 
 /* see sshbpp_driver_channel.h */
@@ -326,17 +336,7 @@ int
 sshbpp_driver_channel_subsystem(sshbpp_driver_channels *dc, uint32_t id, const char *name,
                                 int64_t timeout_ms)
 {
-    struct bch *b = slot(dc, id);
-    unsigned before;
-    int r;
-
-    if (b == NULL)
-        return SSHBPP_ESTATE;
-    before = b->results;
-    dc->send_timeout = -1;
-    if ((r = sshbpp_channel_subsystem(dc->chs, id, name)) != 0)
-        return r;
-    return wait_result(dc, b, before, deadline_of(dc, timeout_ms));
+    return request_and_wait(dc, id, sshbpp_channel_subsystem, name, timeout_ms);
 }
 
 /* see sshbpp_driver_channel.h */
