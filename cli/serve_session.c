@@ -574,14 +574,12 @@ pump(struct loop *L, struct session *s)
         }
     }
 
+    /* The end, once the child is reaped and its output all sent:
+     * exit-status (or exit-signal), EOF, CLOSE, in that order, as
+     * Dropbear's client wants the status before the EOF it ends on. */
     try_reap(L, s);
-    if (!s->eof_sent && s->out[0].eof && s->out[1].eof && s->out[0].len == 0 &&
-        s->out[1].len == 0) {
-        s->eof_sent = 1;
-        if ((rc = sshbpp_channel_eof(L->chs, s->id)) != 0 && rc != SSHBPP_ESTATE)
-            return rc;
-    }
-    if (s->eof_sent && !s->running && !s->close_sent) {
+    if (!s->running && !s->close_sent && s->out[0].eof && s->out[1].eof &&
+        s->out[0].len == 0 && s->out[1].len == 0) {
         s->close_sent = 1;
         if (WIFSIGNALED(s->status)) {
             const char *name = sigabbrev_np(WTERMSIG(s->status));
@@ -594,6 +592,9 @@ pump(struct loop *L, struct session *s)
         if (rc != 0 && rc != SSHBPP_ESTATE)
             return rc;
         close_fd(&s->in_fd);
+        s->eof_sent = 1;
+        if ((rc = sshbpp_channel_eof(L->chs, s->id)) != 0 && rc != SSHBPP_ESTATE)
+            return rc;
         if ((rc = sshbpp_channel_close(L->chs, s->id)) != 0 && rc != SSHBPP_ESTATE)
             return rc;
     }
