@@ -4,11 +4,13 @@
  * logs the negotiated algorithms, and answers ssh-userauth: "publickey"
  * succeeds for a key in --authorized-keys, everything else fails with a
  * list of "publickey" (enough for `ssh` to end with "Permission denied
- * (publickey)" and for probes to see a real server's transport).
+ * (publickey)" and for probes to see a real server's transport). An
+ * authenticated client gets session channels (serve_session.c).
  *
- * Threads: the main thread accepts; one detached thread per client; a
- * janitor closes clients whose --login-grace ran out (closing the
- * driver fails every blocked call on that connection); a signal thread
+ * Threads: the main thread accepts; one detached thread per client, which
+ * runs the sans-I/O conn in its own poll loop (serve_session.c); a
+ * janitor closes clients whose --login-grace ran out (shutting the socket
+ * down ends that client's loop); a signal thread
  * turns SIGINT/SIGTERM into an orderly stop. All of them share `srv`
  * under srv->mu.
  */
@@ -127,7 +129,9 @@ serve_usage(FILE *f)
             "                    [--bind address] [--hostkey file] [--kex algorithms]\n"
             "                    [--hostkey-algorithms algorithms] [--compression[=algorithms]]\n"
             "                    [--max-clients n] [--login-grace seconds]\n"
-            "                    [--authorized-keys file]\n"
+            "                    [--authorized-keys file] [--shell] [--max-channels n]\n"
+            "                    [--max-children n] [--max-conn-children n]\n"
+            "                    [--log-format text|json]\n"
             "                    [--max-startups start:rate:full] [--per-source-max n]\n"
             "                    [--preauth-bytes n] [--moduli file]\n");
 }
@@ -137,16 +141,28 @@ serve_help(void)
 {
     serve_usage(stdout);
     printf("\n"
-           "Accepts SSH connections, completes the key exchange with each client, logs the\n"
-           "negotiated algorithms, and answers every authentication request with a failure\n"
-           "listing \"publickey\". Prints \"sshbpp: listening on ADDRESS:PORT\" on stdout\n"
-           "once it accepts connections.\n"
+           "Accepts SSH connections, completes the key exchange with each client and logs\n"
+           "the negotiated algorithms. Without --authorized-keys every authentication\n"
+           "request fails with a list of \"publickey\"; with it, a client whose key is\n"
+           "listed gets session channels: exec runs /bin/sh -c COMMAND as the serving\n"
+           "user, subsystem sftp runs " SERVE_SFTP_SERVER ", env takes LANG and\n"
+           "LC_*, pty-req is refused. Prints \"sshbpp: listening on ADDRESS:PORT\" on\n"
+           "stdout once it accepts connections.\n"
            "\n"
            "  -p port               port to listen on (default 2222; 0 picks a free one)\n"
            "  --bind address        address to listen on (default 127.0.0.1)\n"
            "  --authorized-keys file  accept \"publickey\" for keys in this authorized_keys\n"
-           "                        file (from= and expiry-time= enforced; any user); an\n"
-           "                        authenticated client's channel opens are refused\n"
+           "                        file (from=, expiry-time=, command= and restrict\n"
+           "                        enforced; any user name; commands run as this user)\n"
+           "  --shell               allow shell requests ($SHELL as a login shell, no pty)\n"
+           "  --max-channels n      channels open at once per connection (default 10)\n"
+           "  --max-children n      running commands of the whole server (default 64)\n"
+           "  --max-conn-children n running commands per connection (default 10)\n"
+           "  --log-format text|json\n"
+           "                        json: one object per line per event on stderr\n"
+           "                        (accepted, version, kex, auth_attempt, auth_result,\n"
+           "                        channel_open, exec, subsystem, child_exit,\n"
+           "                        channel_close, request_refused, disconnect, error)\n"
            "  --hostkey file        host private key: OpenSSH format, PEM or PKCS#8\n"
            "                        (repeatable); default: an ephemeral ed25519 key\n"
            "  -c cipher_spec        ciphers to offer, comma-separated (sshbpp -Q cipher)\n"

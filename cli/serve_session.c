@@ -461,7 +461,7 @@ kill_children(struct loop *L)
         close_fd(&s->out[0].fd);
         close_fd(&s->out[1].fd);
         if (s->running)
-            (void)kill(s->pid, SIGHUP);
+            (void)kill(-s->pid, SIGHUP); /* its process group (setsid) */
     }
     for (;;) {
         any = 0;
@@ -474,7 +474,7 @@ kill_children(struct loop *L)
         if (!killed && mono_ms() >= until) {
             for (s = L->sessions; s != NULL; s = s->next)
                 if (s->running)
-                    (void)kill(s->pid, SIGKILL);
+                    (void)kill(-s->pid, SIGKILL);
             killed = 1;
         }
         {
@@ -860,7 +860,7 @@ on_event(struct loop *L, const sshbpp_chan_event *ev)
         close_fd(&s->out[0].fd);
         close_fd(&s->out[1].fd);
         if (s->running)
-            (void)kill(s->pid, SIGHUP); /* the client went first */
+            (void)kill(-s->pid, SIGHUP); /* the client went first: its group */
         else
             free_session(L, s);
         return 0;
