@@ -9,7 +9,9 @@ and paramiko against one serve, plus servers started with tight bounds.
   sftp.put_get           SSHBPP_TEST_SFTP_BYTES (default 16 MiB) put then get
   scp.up_down            the same through scp (SFTP underneath in OpenSSH 9)
   dbclient.exec          Dropbear's client: exit status and a checksummed transfer
+  dbclient.bulk          SSHBPP_TEST_BULK_BYTES each way through dbclient, SHA-256
   paramiko.exec          exit status, stderr apart, stdin to cat
+  paramiko.bulk          SSHBPP_TEST_BULK_BYTES each way through paramiko, SHA-256
   ssh.wrong_key          a key not in authorized_keys is refused
   ssh.command_forced     command= runs instead, the client's command in
                          SSH_ORIGINAL_COMMAND; restrict: pty refused
@@ -26,6 +28,8 @@ and paramiko against one serve, plus servers started with tight bounds.
                          zombie), its fd count back to where it started
   json_log               every stderr line parses as JSON; kex algorithms,
                          exec, child_exit and disconnect reasons present
+  stop.reaps_children    SIGTERM: serve exits 0 and the command's whole
+                         process group is gone
 
 Usage: test_serve_exec.py PATH/TO/sshbpp
 """
@@ -284,6 +288,93 @@ def case_dbclient(e, srv):
     return "rc 5; %d MiB sha256 matches" % (n // MiB)
 
 
+def dbclient_argv(e, port, cmd):
+    return [e.dbclient, "-y", "-y", "-i", os.path.join(e.dir, "user.db"), "-p", str(port),
+            "-l", "root", "127.0.0.1", cmd]
+
+
+def case_dbclient_bulk(e, srv):
+    p = subprocess.run(["sh", "-c", 'f=$1; shift; head -c %d "$f" | "$@"' % BULK, "sh", e.data] +
+                       dbclient_argv(e, srv.port, "sha256sum"),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    got = p.stdout.decode().split()[0] if p.stdout else ""
+    peers.check(p.returncode == 0, "up: rc %s: %s" % (p.returncode, p.stderr[-500:]))
+    peers.check(got == e.bulk_sha, "up: remote sha256 %s, sent %s" % (got, e.bulk_sha))
+    rc, digest, n, err, dt = run_stream(dbclient_argv(e, srv.port, "head -c %d %s" %
+                                                      (BULK, e.data)))
+    peers.check(rc == 0 and n == BULK and digest == e.bulk_sha,
+                "down: rc %s, %d bytes, sha256 %s: %s" % (rc, n, digest == e.bulk_sha, err[-300:]))
+    return "%d MiB each way, sha256 matches (down %.2f s)" % (BULK // MiB, dt)
+
+
+def case_paramiko_bulk(e, srv, paramiko):
+    c = paramiko_client(e, paramiko, srv.port)
+    try:
+        ch = c.get_transport().open_session()
+        ch.exec_command("sha256sum")
+        with open(e.data, "rb") as f:
+            left = BULK
+            while left > 0:
+                b = f.read(min(left, 256 * 1024))
+                ch.sendall(b)
+                left -= len(b)
+        ch.shutdown_write()
+        out = ch.makefile("rb").read()
+        peers.check(ch.recv_exit_status() == 0, "up: exit status")
+        peers.check(out.split()[0].decode() == e.bulk_sha, "up: remote sha256 differs")
+        ch = c.get_transport().open_session()
+        ch.exec_command("head -c %d %s" % (BULK, e.data))
+        h = hashlib.sha256()
+        n = 0
+        t0 = time.monotonic()
+        while True:
+            b = ch.recv(1 * MiB)
+            if not b:
+                break
+            h.update(b)
+            n += len(b)
+        dt = time.monotonic() - t0
+        peers.check(ch.recv_exit_status() == 0, "down: exit status")
+        peers.check(n == BULK and h.hexdigest() == e.bulk_sha, "down: %d bytes, sha256 differs" % n)
+    finally:
+        c.close()
+    return "%d MiB each way, sha256 matches (down %.2f s)" % (BULK // MiB, dt)
+
+
+def case_stop_reaps(e):
+    srv = server(e, tag="serve-stop").start()
+    try:
+        p = subprocess.Popen([e.ssh] + ssh_opts(e) + ["-p", str(srv.port), "127.0.0.1",
+                                                     "sleep 100 & sleep 100"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            peers.wait_until(lambda: len(proc_children(srv.proc.pid)) == 1, 10,
+                             "the command did not start")
+            shell = proc_children(srv.proc.pid)[0][0]
+            group = [d for d in os.listdir("/proc") if d.isdigit() and _pgid(d) == shell]
+            peers.check(len(group) >= 2, "process group of the command: %r" % group)
+            srv.proc.terminate()
+            srv.proc.wait(timeout=10)
+            peers.check(srv.proc.returncode == 0, "serve exited %s on SIGTERM" % srv.proc.returncode)
+            peers.wait_until(lambda: not any(_pgid(d) == shell for d in group), 5,
+                             "the command's processes outlived serve")
+        finally:
+            p.kill()
+            p.wait()
+    finally:
+        srv.stop()
+    return "SIGTERM: serve exited 0, command group (%d processes) gone" % len(group)
+
+
+def _pgid(pid):
+    try:
+        with open("/proc/%s/stat" % pid) as f:
+            st = f.read()
+    except OSError:
+        return None
+    return int(st[st.rindex(")") + 2:].split()[2])
+
+
 def case_paramiko(e, srv, paramiko):
     c = paramiko_client(e, paramiko, srv.port)
     try:
@@ -503,7 +594,9 @@ def main():
         runner.case("sftp.put_get", case_sftp, e, srv)
         runner.case("scp.up_down", case_scp, e, srv)
         runner.case("dbclient.exec", case_dbclient, e, srv)
+        runner.case("dbclient.bulk", case_dbclient_bulk, e, srv)
         runner.case("paramiko.exec", case_paramiko, e, srv, paramiko)
+        runner.case("paramiko.bulk", case_paramiko_bulk, e, srv, paramiko)
         runner.case("ssh.wrong_key", case_wrong_key, e, srv)
         runner.case("ssh.command_forced", case_forced, e, srv, paramiko)
         runner.case("shell.refused", case_shell_refused, e, srv)
@@ -522,6 +615,7 @@ def main():
         srv.stop()
     runner.case("shell.allowed", case_shell_allowed, e)
     runner.case("bounds.children", case_children_bounds, e, paramiko)
+    runner.case("stop.reaps_children", case_stop_reaps, e)
     return runner.finish()
 
 
