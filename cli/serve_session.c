@@ -471,6 +471,12 @@ kill_children(struct loop *L)
         }
         if (!any)
             break;
+        if (killed && mono_ms() >= until + KILL_GRACE_MS) {
+            /* SIGKILL did not end it (uninterruptible sleep): give up
+             * waiting rather than hold the connection's thread forever */
+            cli_error("client %s: a child survives SIGKILL; not reaped", L->cl->peer);
+            break;
+        }
         if (!killed && mono_ms() >= until) {
             for (s = L->sessions; s != NULL; s = s->next)
                 if (s->running)
