@@ -44,6 +44,7 @@
  * only inside one connection's kex object, and a per-connection key would
  * change the fingerprint on every connection. OpenSSL is already the
  * library's dependency, so the tool may use it directly. */
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -562,6 +563,8 @@ serve_conn(struct conn *c)
             snprintf(reason, sizeof(reason), "handshake failed: %s", sshbpp_strerror(rc));
             conn_error(c, "%s", reason);
         }
+    } else if (stopping) {
+        snprintf(reason, sizeof(reason), "closed on shutdown");
     } else if (rc == SSHBPP_EAUTH || rc == SSHBPP_EEOF || rc == SSHBPP_EDISCONNECT) {
         if (rc == SSHBPP_EAUTH)
             snprintf(reason, sizeof(reason), "too many authentication attempts, cut off");
@@ -577,8 +580,6 @@ serve_conn(struct conn *c)
     } else if (expired) {
         snprintf(reason, sizeof(reason), "login grace time of %g s exceeded", srv->login_grace);
         conn_error(c, "%s", reason);
-    } else if (stopping) {
-        snprintf(reason, sizeof(reason), "closed on shutdown");
     } else {
         snprintf(reason, sizeof(reason), "%s", sshbpp_strerror(rc));
         conn_error(c, "%s", reason);
@@ -606,6 +607,10 @@ conn_main(void *arg)
     struct conn **pp;
     int rc = serve_conn(c);
 
+    /* OpenSSL's per-thread state (its thread-local random generators)
+     * goes now, not in a destructor after this detached thread is
+     * counted out: main may return before that runs. */
+    OPENSSL_thread_stop();
     pthread_mutex_lock(&srv->mu);
     for (pp = &srv->conns; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == c) {
