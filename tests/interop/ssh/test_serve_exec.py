@@ -24,6 +24,8 @@ and paramiko against one serve, plus servers started with tight bounds.
                          bounded while the child writes without end; the
                          child is stopped by its pipe, killed and reaped
                          when the channel closes
+  paramiko.stdin_not_read  a child that never reads stdin: the client
+                         can push no more than our window (2 MiB) + a pipe
   reaped_and_closed      after all of it: no child of serve left (no
                          zombie), its fd count back to where it started
   json_log               every stderr line parses as JSON; kex algorithms,
@@ -533,6 +535,39 @@ def case_no_read(e, srv, paramiko):
     return "RSS %d KiB -> peak %d KiB (+%d) while the child writes" % (base, peak, peak - base)
 
 
+def case_stdin_not_read(e, srv, paramiko):
+    """A child that never reads its stdin: the client can push at most our
+    window (2 MiB) plus the pipe's 64 KiB before it has to stop."""
+    import socket  # pylint: disable=import-outside-toplevel
+    base = vm_rss_kib(srv.proc.pid)
+    c = paramiko_client(e, paramiko, srv.port)
+    try:
+        ch = c.get_transport().open_session()
+        ch.exec_command("sleep 30")
+        ch.settimeout(1.0)
+        sent = 0
+        chunk = b"x" * 32768
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                n = ch.send(chunk)
+            except socket.timeout:
+                break
+            if n <= 0:
+                break
+            sent += n
+            peers.check(sent <= 64 * MiB, "serve took %d bytes for a child that reads none" % sent)
+        rss = vm_rss_kib(srv.proc.pid)
+        peers.check(sent <= 2 * MiB + 256 * 1024,
+                    "the client pushed %d bytes, past the 2 MiB window" % sent)
+        peers.check(sent >= 1 * MiB, "only %d bytes taken" % sent)
+        peers.check(rss - base < 16 * 1024, "RSS grew by %d KiB" % (rss - base))
+        ch.close()
+    finally:
+        c.close()
+    return "the client stopped after %d KiB; RSS +%d KiB" % (sent // 1024, rss - base)
+
+
 def case_json_log(srv):
     lines = [l for l in srv.log().splitlines() if l.strip()]
     peers.check(len(lines) > 10, "only %d log lines" % len(lines))
@@ -602,6 +637,7 @@ def main():
         runner.case("shell.refused", case_shell_refused, e, srv)
         runner.case("paramiko.100_channels", case_100_channels, e, srv, paramiko)
         runner.case("paramiko.no_read", case_no_read, e, srv, paramiko)
+        runner.case("paramiko.stdin_not_read", case_stdin_not_read, e, srv, paramiko)
 
         def reaped_and_closed():
             peers.wait_until(lambda: proc_children(srv.proc.pid) == [], 10,
