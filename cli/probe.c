@@ -1042,22 +1042,6 @@ probe_run(struct probe *pr)
     return 0;
 }
 
-/* Splits "user@host" (the last '@', as ssh does). */
-static void
-split_user_host(struct probe *pr, char *arg)
-{
-    char *at = strrchr(arg, '@');
-
-    if (at != NULL && at != arg) {
-        *at = '\0';
-        if (pr->user == NULL)
-            pr->user = arg;
-        pr->host = at + 1;
-    } else {
-        pr->host = arg;
-    }
-}
-
 /* Runs one host from a filled-in struct probe (options, host, port,
  * user): the watchdog, the run, the counters. Returns 0 or -1 (the error
  * printed, or kept in err_code/err_msg for one of many hosts). The caller
@@ -1304,10 +1288,11 @@ print_summary(struct probe *pr, int ok, FILE *f)
     }
     cli_sanitize(banner, sizeof(banner), sshbpp_conn_peer_version(sshbpp_driver_conn(pr->d)));
     cli_sanitize(methods, sizeof(methods), pr->auth_methods);
-    fprintf(f, "%s ok %s kex=%s hostkey=%s %s cipher=%s auth=%s%s%s (%.0f ms)\n", where, banner,
+    /* auth=METHOD when we got in, otherwise the methods on offer. */
+    fprintf(f, "%s ok %s kex=%s hostkey=%s %s cipher=%s %s=%s (%.0f ms)\n", where, banner,
             pr->info.kex, pr->info.hostkey_alg, pr->info.hostkey_fingerprint, pr->info.cipher_c2s,
-            pr->authenticated ? pr->auth_method : "none", pr->authenticated ? "" : " methods=",
-            pr->authenticated ? "" : methods, span_ms(pr->t_start, pr->t_end));
+            pr->authenticated ? "auth" : "methods",
+            pr->authenticated ? pr->auth_method : methods, span_ms(pr->t_start, pr->t_end));
 }
 
 /* Writes one host's line under the output lock, in one piece: it is
@@ -1497,6 +1482,7 @@ cli_probe(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct probe pr;
+    struct target one;
     const char *what, *file = NULL, *user_opt;
     long port, parallel = PARALLEL_DEFAULT;
     int opt, rc, ret = CLI_EXIT_FAIL;
@@ -1593,11 +1579,21 @@ cli_probe(int argc, char **argv)
     }
     user_opt = pr.user;
     if (file == NULL && optind == argc - 1) {
-        split_user_host(&pr, argv[optind]);
-        if (pr.host[0] == '\0') {
-            cli_error("empty host name");
+        /* One host: the same forms as a list's ([user@]host[:port]). */
+        if (strlen(argv[optind]) >= sizeof(one.line)) {
+            cli_error("host name too long");
             return CLI_EXIT_USAGE;
         }
+        snprintf(one.line, sizeof(one.line), "%s", argv[optind]);
+        parse_target(&one, pr.port);
+        if (one.bad != NULL) {
+            cli_error("%s: '%s'", one.bad, argv[optind]);
+            return CLI_EXIT_USAGE;
+        }
+        pr.host = one.host;
+        pr.port = one.port;
+        if (pr.user == NULL && one.user != NULL && one.user[0] != '\0')
+            pr.user = one.user;
     }
     if (pr.user == NULL)
         pr.user = getenv("USER");
