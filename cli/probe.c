@@ -961,6 +961,7 @@ probe_run(struct probe *pr)
     const char *v;
     int fd, rc;
 
+    errno = 0;
     fd = cli_connect(pr->host, pr->port, pr->deadline, err, sizeof(err));
     if (fd < 0) {
         /* cli_connect() leaves the last connect's errno. */
@@ -1134,6 +1135,7 @@ struct target {
     const char *host, *user;
     const char *bad;  /* not NULL: the target is invalid, this says why */
     int bad_code;
+    char why[64];     /* room for a reason that names the line */
 };
 
 /* Reads the next non-blank, non-comment line of s->f into out (cap bytes,
@@ -1157,9 +1159,10 @@ read_line(struct scan *s, char *out, size_t cap)
         n = strlen(out);
         if (n > 0 && out[n - 1] == '\n') {
             out[--n] = '\0';
-        } else if (!feof(s->f)) {
-            /* The rest of an over-long line is read and dropped: memory
-             * stays at cap whatever the line. */
+        } else if ((c = getc(s->f)) != EOF && c != '\n') {
+            /* Over cap - 1 bytes: the rest is read and dropped, so memory
+             * stays at cap whatever the line. (A line of exactly cap - 1
+             * bytes ends here, at its newline or the end of the file.) */
             long_line = 1;
             while ((c = getc(s->f)) != EOF && c != '\n')
                 ;
@@ -1241,6 +1244,7 @@ parse_target(struct target *t, const char *def_port)
 static int
 next_target(struct scan *s, struct target *t)
 {
+    unsigned long lineno = 0;
     int r = 0;
 
     pthread_mutex_lock(&s->mu);
@@ -1249,13 +1253,16 @@ next_target(struct scan *s, struct target *t)
         r = 1;
     } else if (s->f != NULL) {
         r = read_line(s, t->line, sizeof(t->line));
+        lineno = s->lineno;
     }
     pthread_mutex_unlock(&s->mu);
     if (r == 0)
         return 0;
     parse_target(t, s->tmpl->port);
     if (r == 2) {
-        t->bad = "target line longer than 1023 bytes";
+        snprintf(t->why, sizeof(t->why), "line %lu is longer than %u bytes", lineno,
+                 (unsigned)sizeof(t->line) - 1);
+        t->bad = t->why;
         t->bad_code = SSHBPP_ELINELONG;
     }
     return 1;
