@@ -40,6 +40,11 @@
 
 #define OUT_BUF       65536u
 #define TX_HIGH       (1024u * 1024u)
+/* Beyond this much output queued for the client, its input is not read:
+ * a client that sends requests (each answered) and never reads the
+ * answers would otherwise grow our buffer without bound. Above TX_HIGH
+ * and what the pumps may add past it, so bulk output never stops input. */
+#define RX_STOP       (8u * TX_HIGH)
 #define MAX_ENV       32
 #define MAX_ENV_VALUE 1024
 #define PUMP_ROUNDS   8
@@ -1007,7 +1012,9 @@ serve_session_run(sshbpp_conn *c, int fd, const struct serve_opts *o, struct ser
         /* what to wait for */
         space = sshbpp_conn_rx_space(c, &room);
         pfd[np].fd = fd;
-        pfd[np].events = (short)((space != NULL && room > 0 ? POLLIN : 0) | (want_out ? POLLOUT : 0));
+        pfd[np].events =
+            (short)((space != NULL && room > 0 && tx_pending(&L) < RX_STOP ? POLLIN : 0) |
+                    (want_out ? POLLOUT : 0));
         pfd[np].revents = 0;
         np++;
         for (s = L.sessions; s != NULL && np + 4 <= MAX_POLL; s = s->next) {

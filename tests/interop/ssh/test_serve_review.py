@@ -1,0 +1,442 @@
+#!/usr/bin/python3
+"""An attacker's and an OpenSSH user's review of `sshbpp serve` with
+--authorized-keys: paramiko as the client, with raw RFC 4254 messages
+where a well-behaved client would not send them.
+
+  preauth.channel_open    CHANNEL_OPEN + exec before userauth: the
+                          connection is cut, nothing runs
+  auth.from_expiry        from= that excludes 127.0.0.1, and an expired
+                          expiry-time=, are refused; a valid key is not
+  forced.all_kinds        command= is run for exec, shell and subsystem
+                          (sftp), as sshd does; the client's command only
+                          in SSH_ORIGINAL_COMMAND
+  exec.second_refused     a second exec on one channel is refused and the
+                          first command's output is intact
+  env.filtered            env requests: LD_PRELOAD, PATH, a name with '='
+                          or a newline refused; LC_* kept with its value
+  child.fds               the child has fds 0, 1, 2 and nothing else
+  json_log.injection      quotes, newlines and control bytes in the user
+                          name, the exec command and request names: every
+                          log line parses, no forged event
+  window.overflow         WINDOW_ADJUST beyond 2^32-1 total: disconnect
+  maxpacket.zero          a channel whose maximum packet is 0: serve does
+                          not spin (CPU bounded) and still serves others
+  flood.no_read           a client that sends requests with want-reply and
+                          never reads the replies: serve stops reading it,
+                          its memory stays bounded
+  open_close.loop         150 channels opened and closed in turn: no fd,
+                          child or memory left behind
+
+Usage: test_serve_review.py PATH/TO/sshbpp
+"""
+
+import json
+import logging
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peers  # noqa: E402
+
+MSG_CHANNEL_OPEN = 90
+MSG_CHANNEL_WINDOW_ADJUST = 93
+MSG_CHANNEL_REQUEST = 98
+
+
+class Env:
+    pass
+
+
+def setup(sshbpp):
+    e = Env()
+    e.sshbpp = sshbpp
+    peers.need_tool("/usr/lib/openssh/sftp-server")
+    e.dir = peers.temp_dir("serve-review")
+    pubs = {}
+    for stem in ("user", "forced", "from", "expired"):
+        r = peers.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", stem,
+                       "-f", os.path.join(e.dir, stem)])
+        peers.check(r.rc == 0, "ssh-keygen: " + r.describe())
+        with open(os.path.join(e.dir, stem + ".pub")) as f:
+            pubs[stem] = f.read().strip()
+    e.marker = os.path.join(e.dir, "ran")
+    e.ak = os.path.join(e.dir, "authorized_keys")
+    with open(e.ak, "w") as f:
+        f.write(pubs["user"] + "\n")
+        f.write('restrict,command="echo forced:$SSH_ORIGINAL_COMMAND" ' + pubs["forced"] + "\n")
+        f.write('from="10.0.0.0/8,!127.0.0.1" ' + pubs["from"] + "\n")
+        f.write('expiry-time="20000101" ' + pubs["expired"] + "\n")
+    return e
+
+
+def server(e, args=(), tag="serve-review"):
+    return peers.SshbppServe(e.sshbpp, [], ["--authorized-keys", e.ak, "--log-format", "json",
+                                            "--login-grace", "60"] + list(args), tag=tag)
+
+
+def proc_children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        rest = st[st.rindex(")") + 2:].split()
+        if int(rest[1]) == pid:
+            out.append((int(d), rest[0]))
+    return out
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def vm_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise peers.CaseFailure("no VmRSS for %d" % pid)
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        st = f.read()
+    rest = st[st.rindex(")") + 2:].split()
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def transport(e, paramiko, port, key="user", user="root"):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    t = paramiko.Transport(sock)
+    t.banner_timeout = 15
+    t.start_client(timeout=15)
+    if key is not None:
+        pkey = paramiko.Ed25519Key.from_private_key_file(os.path.join(e.dir, key))
+        t.auth_publickey(user, pkey)
+    return t
+
+
+def raw(paramiko, t, *parts):
+    """Sends one message built from (kind, value) parts."""
+    m = paramiko.Message()
+    for kind, v in parts:
+        if kind == "byte":
+            m.add_byte(bytes([v]))
+        elif kind == "u32":
+            m.add_int(v)
+        elif kind == "bool":
+            m.add_boolean(v)
+        elif kind == "str":
+            m.add_string(v)
+    t._send_user_message(m)  # pylint: disable=protected-access
+
+
+def run_on(ch, timeout=15):
+    """Output and exit status of a command already started on ch."""
+    out = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        if ch.recv_ready():
+            out += ch.recv(65536)
+            continue
+        if ch.exit_status_ready() and not ch.recv_ready():
+            break
+        if time.monotonic() > deadline:
+            raise peers.CaseFailure("command did not end in %ss (got %r)" % (timeout, out))
+        time.sleep(0.02)
+    return out, ch.recv_exit_status()
+
+
+def exec_out(t, cmd):
+    ch = t.open_session(timeout=10)
+    ch.exec_command(cmd)
+    return run_on(ch)
+
+
+# ---------------------------------------------------------------------------
+
+def case_preauth_open(e, srv, paramiko):
+    t = transport(e, paramiko, srv.port, key=None)
+    try:
+        raw(paramiko, t, ("byte", MSG_CHANNEL_OPEN), ("str", "session"), ("u32", 0),
+            ("u32", 2 * 1024 * 1024), ("u32", 32768))
+        raw(paramiko, t, ("byte", MSG_CHANNEL_REQUEST), ("u32", 0), ("str", "exec"),
+            ("bool", True), ("str", "touch " + e.marker))
+        peers.wait_until(lambda: not t.is_active(), 10, "serve kept a client that opened a "
+                         "channel before authentication")
+    finally:
+        t.close()
+    time.sleep(0.5)
+    peers.check(not os.path.exists(e.marker), "the command ran without authentication")
+    return "cut off, nothing ran"
+
+
+def case_from_expiry(e, srv, paramiko):
+    for key in ("from", "expired"):
+        try:
+            t = transport(e, paramiko, srv.port, key=key)
+            t.close()
+            raise peers.CaseFailure("key %s accepted" % key)
+        except paramiko.AuthenticationException:
+            pass
+    t = transport(e, paramiko, srv.port, key="user")
+    t.close()
+    return "from= and expiry-time= refused, plain key accepted"
+
+
+def case_forced_all(e, srv, paramiko):
+    t = transport(e, paramiko, srv.port, key="forced")
+    try:
+        out, st = exec_out(t, "id")
+        peers.check(out == b"forced:id\n" and st == 0, "exec: %r rc %s" % (out, st))
+        ch = t.open_session(timeout=10)
+        ch.invoke_shell()  # no --shell on this server: allowed only because forced
+        out, st = run_on(ch)
+        peers.check(out == b"forced:\n" and st == 0, "shell: %r rc %s" % (out, st))
+        ch = t.open_session(timeout=10)
+        ch.invoke_subsystem("sftp")
+        out, st = run_on(ch)
+        peers.check(out.startswith(b"forced:"), "subsystem: %r rc %s (sftp-server ran?)"
+                    % (out, st))
+    finally:
+        t.close()
+    return "exec, shell and subsystem all ran the forced command"
+
+
+def case_second_exec(e, srv, paramiko):
+    t = transport(e, paramiko, srv.port)
+    try:
+        ch = t.open_session(timeout=10)
+        ch.exec_command("sleep 0.5; echo first")
+        try:
+            raw(paramiko, t, ("byte", MSG_CHANNEL_REQUEST), ("u32", ch.remote_chanid),
+                ("str", "exec"), ("bool", False), ("str", "touch " + e.marker))
+        except Exception as exc:  # pylint: disable=broad-except
+            raise peers.CaseFailure("could not send the second exec: %s" % exc)
+        out, st = run_on(ch)
+        peers.check(out == b"first\n" and st == 0, "output %r rc %s" % (out, st))
+        peers.check(t.is_active(), "connection died")
+    finally:
+        t.close()
+    peers.check(not os.path.exists(e.marker), "the second exec ran")
+    peers.wait_until(lambda: "a command already runs on this channel" in srv.log(), 5,
+                     "second exec not logged as refused")
+    return "refused, first command intact"
+
+
+def case_env(e, srv, paramiko):
+    t = transport(e, paramiko, srv.port)
+    try:
+        ch = t.open_session(timeout=10)
+        for name, value in (("LD_PRELOAD", "/tmp/x.so"), ("PATH", "/tmp"),
+                            ("LC_A=B", "c"), ("LC_N\nX", "y"), ("lc_lower", "z"),
+                            ("LC_OK", "v=1\nline2"), ("LANG", "C.UTF-8")):
+            raw(paramiko, t, ("byte", MSG_CHANNEL_REQUEST), ("u32", ch.remote_chanid),
+                ("str", "env"), ("bool", False), ("str", name), ("str", value))
+        ch.exec_command("env")
+        out, st = run_on(ch)
+    finally:
+        t.close()
+    envs = out.decode("utf-8", "replace")
+    peers.check(st == 0, "env rc %s" % st)
+    peers.check("LD_PRELOAD" not in envs and "/tmp/x.so" not in envs, "LD_PRELOAD passed")
+    peers.check("PATH=/tmp\n" not in envs, "PATH overridden")
+    peers.check("LC_A" not in envs and "LC_N" not in envs and "lc_lower" not in envs,
+                "a bad name passed: %r" % envs)
+    peers.check("LC_OK=v=1\nline2\n" in envs and "LANG=C.UTF-8" in envs,
+                "LC_OK/LANG missing: %r" % envs)
+    return "only LC_OK and LANG"
+
+
+def case_fds(e, srv, paramiko):
+    t = transport(e, paramiko, srv.port)
+    try:
+        out, st = exec_out(t, "ls /proc/$$/fd")
+    finally:
+        t.close()
+    fds = sorted(out.split())
+    peers.check(st == 0 and fds == [b"0", b"1", b"2"], "child fds %r (rc %s)" % (fds, st))
+    return "0 1 2"
+
+
+def case_json_injection(e, srv, paramiko):
+    evil = 'x"y\\z\n{"event":"forged"}\x01\x1b[2J\xe9'
+    try:
+        t = transport(e, paramiko, srv.port, key="user", user=evil)
+        out, _ = exec_out(t, 'echo "%s" >/dev/null; true' % evil.replace('"', ''))
+        ch = t.open_session(timeout=10)
+        raw(paramiko, t, ("byte", MSG_CHANNEL_REQUEST), ("u32", ch.remote_chanid),
+            ("str", 'bad"\n{"event":"forged2"}'), ("bool", False))
+        time.sleep(0.3)
+        t.close()
+    except paramiko.AuthenticationException:
+        raise peers.CaseFailure("the key was refused for a strange user name")
+    time.sleep(0.5)
+    n = 0
+    for line in srv.log().splitlines():
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            raise peers.CaseFailure("log line does not parse: %r" % line)
+        peers.check(obj.get("event") not in ("forged", "forged2"), "forged event: %r" % line)
+        n += 1
+    peers.check('forged' in srv.log(), "the evil strings are not in the log at all")
+    return "%d lines parse, nothing forged" % n
+
+
+def case_window_overflow(e, srv, paramiko):
+    t = transport(e, paramiko, srv.port)
+    try:
+        ch = t.open_session(timeout=10)
+        # serve starts with the window we offered (paramiko: 2 MiB); this
+        # grant makes it exceed 2^32-1
+        raw(paramiko, t, ("byte", MSG_CHANNEL_WINDOW_ADJUST), ("u32", ch.remote_chanid),
+            ("u32", 0xFFFFFFFF))
+        peers.wait_until(lambda: not t.is_active(), 10, "window overflow accepted")
+    finally:
+        t.close()
+    return "disconnected"
+
+
+def case_maxpacket_zero(e, srv, paramiko):
+    t = transport(e, paramiko, srv.port)
+    try:
+        # our own channel number 77: paramiko ignores what comes back for it
+        raw(paramiko, t, ("byte", MSG_CHANNEL_OPEN), ("str", "session"), ("u32", 77),
+            ("u32", 2 * 1024 * 1024), ("u32", 0))
+        time.sleep(0.3)
+        # serve's channel for it is the first free one: 0 on a new conn
+        raw(paramiko, t, ("byte", MSG_CHANNEL_REQUEST), ("u32", 0), ("str", "exec"),
+            ("bool", False), ("str", "head -c 100000 /dev/zero"))
+        time.sleep(0.3)
+        c0 = cpu_seconds(srv.proc.pid)
+        time.sleep(2.0)
+        used = cpu_seconds(srv.proc.pid) - c0
+        peers.check(used < 0.5, "serve used %.2f s of CPU in 2 s (spinning)" % used)
+        if t.is_active():
+            out, st = exec_out(t, "echo other")
+            peers.check(out == b"other\n" and st == 0, "other channel: %r" % out)
+            note = "no spin (%.2f s CPU in 2 s); other channels still served" % used
+        else:
+            note = "connection refused (%.2f s CPU)" % used
+    finally:
+        t.close()
+    return note
+
+
+def case_flood_no_read(e, paramiko):
+    """Channel opens of an unknown type, each answered by OPEN_FAILURE,
+    sent by a client whose reader is stopped: the replies can only pile
+    up in serve. serve must stop reading this client once the replies
+    back up, as sshd stops at its output buffer's bound."""
+    with server(e, tag="serve-flood") as srv:
+        base = vm_rss_kib(srv.proc.pid)
+        t = transport(e, paramiko, srv.port)
+        stop = threading.Event()
+        orig = t.packetizer.read_message
+
+        def stalled():
+            stop.wait()
+            return orig()
+        t.packetizer.read_message = stalled
+        t.sock.settimeout(None)
+        sent = [0]
+        done = threading.Event()
+
+        def flood():
+            try:
+                m = paramiko.Message()
+                m.add_byte(bytes([MSG_CHANNEL_OPEN]))
+                m.add_string("x")
+                m.add_int(1)
+                m.add_int(0)
+                m.add_int(0)
+                while not stop.is_set() and sent[0] < 48 * 1024 * 1024:
+                    t.packetizer.send_message(m)
+                    sent[0] += 48
+            except Exception:  # pylint: disable=broad-except
+                pass
+            done.set()
+        th = threading.Thread(target=flood, daemon=True)
+        th.start()
+        peak, last, still = base, -1, 0
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and not done.is_set():
+            time.sleep(0.5)
+            peak = max(peak, vm_rss_kib(srv.proc.pid))
+            still = still + 1 if sent[0] == last else 0
+            last = sent[0]
+            if still >= 6:  # our sends blocked for 3 s: serve stopped reading
+                break
+        peak = max(peak, vm_rss_kib(srv.proc.pid))
+        stop.set()
+        t.close()
+        grown = peak - base
+        peers.check(grown < 16 * 1024, "serve's RSS grew by %d KiB while a non-reading client "
+                    "sent %d KiB of requests" % (grown, sent[0] // 1024))
+        peers.check(srv.alive(), "serve died")
+    return "sent %d KiB, then serve stopped reading; RSS +%d KiB" % (sent[0] // 1024, grown)
+
+
+def case_open_close_loop(e, srv, paramiko):
+    t = transport(e, paramiko, srv.port)
+    try:
+        out, _ = exec_out(t, "true")
+        time.sleep(0.2)
+        fds0, rss0 = fd_count(srv.proc.pid), vm_rss_kib(srv.proc.pid)
+        for _ in range(150):
+            ch = t.open_session(timeout=10)
+            ch.close()
+        out, st = exec_out(t, "echo alive")
+        peers.check(out == b"alive\n" and st == 0, "after the loop: %r" % out)
+        time.sleep(0.3)
+        fds1, rss1 = fd_count(srv.proc.pid), vm_rss_kib(srv.proc.pid)
+    finally:
+        t.close()
+    peers.check(fds1 <= fds0, "fds %d -> %d" % (fds0, fds1))
+    peers.check(rss1 - rss0 < 4096, "RSS %d -> %d KiB" % (rss0, rss1))
+    peers.wait_until(lambda: proc_children(srv.proc.pid) == [], 10, "children left")
+    return "fds %d -> %d, RSS %d -> %d KiB" % (fds0, fds1, rss0, rss1)
+
+
+def main():
+    runner = peers.Runner("test_serve_review")
+    try:
+        sshbpp = peers.sshbpp_binary(sys.argv)
+        paramiko = peers.import_paramiko()
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL + 1)
+        e = setup(sshbpp)
+        srv = server(e).start()
+    except Exception as exc:  # pylint: disable=broad-except
+        runner.fatal("setup", exc)
+        return runner.finish()
+    try:
+        time.sleep(0.3)
+        runner.case("preauth.channel_open", case_preauth_open, e, srv, paramiko)
+        runner.case("auth.from_expiry", case_from_expiry, e, srv, paramiko)
+        runner.case("forced.all_kinds", case_forced_all, e, srv, paramiko)
+        runner.case("exec.second_refused", case_second_exec, e, srv, paramiko)
+        runner.case("env.filtered", case_env, e, srv, paramiko)
+        runner.case("child.fds", case_fds, e, srv, paramiko)
+        runner.case("window.overflow", case_window_overflow, e, srv, paramiko)
+        runner.case("maxpacket.zero", case_maxpacket_zero, e, srv, paramiko)
+        runner.case("open_close.loop", case_open_close_loop, e, srv, paramiko)
+        runner.case("json_log.injection", case_json_injection, e, srv, paramiko)
+    finally:
+        srv.stop()
+    runner.case("flood.no_read", case_flood_no_read, e, paramiko)
+    return runner.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
