@@ -325,8 +325,8 @@ out:
 
 /* Runs what a session request asks for: kind "exec" (cmd), "shell",
  * "subsystem" (cmd: its name). A forced command (authorized_keys
- * command=) replaces each, with the client's command in
- * SSH_ORIGINAL_COMMAND. Returns 0, or -1 with *why set. */
+ * command=) replaces each, with the client's command (or the
+ * subsystem's) in SSH_ORIGINAL_COMMAND. Returns 0, or -1 with *why set. */
 static int
 start_session(struct loop *L, struct session *s, const char *kind, const char *cmd,
               const char **why)
@@ -355,7 +355,11 @@ start_session(struct loop *L, struct session *s, const char *kind, const char *c
     }
     shell = pw->pw_shell != NULL && pw->pw_shell[0] != '\0' ? pw->pw_shell : "/bin/sh";
     if (forced != NULL) {
-        orig = strcmp(kind, "exec") == 0 ? cmd : NULL;
+        /* as sshd: the client's command, or the subsystem's (a wrapper
+         * that lets SFTP through looks for it); none for a shell */
+        orig = strcmp(kind, "exec") == 0       ? cmd
+               : strcmp(kind, "subsystem") == 0 ? SERVE_SFTP_SERVER
+                                               : NULL;
         path = "/bin/sh";
         argv[0] = sh0;
         argv[1] = dashc;

@@ -8,8 +8,8 @@ where a well-behaved client would not send them.
   auth.from_expiry        from= that excludes 127.0.0.1, and an expired
                           expiry-time=, are refused; a valid key is not
   forced.all_kinds        command= is run for exec, shell and subsystem
-                          (sftp), as sshd does; the client's command only
-                          in SSH_ORIGINAL_COMMAND
+                          (sftp), as sshd does; the client's command, or
+                          the subsystem's, in SSH_ORIGINAL_COMMAND
   exec.second_refused     a second exec on one channel is refused and the
                           first command's output is intact
   env.filtered            env requests: LD_PRELOAD, PATH, a name with '='
@@ -204,8 +204,11 @@ def case_forced_all(e, srv, paramiko):
         ch = t.open_session(timeout=10)
         ch.invoke_subsystem("sftp")
         out, st = run_on(ch)
-        peers.check(out.startswith(b"forced:"), "subsystem: %r rc %s (sftp-server ran?)"
-                    % (out, st))
+        # sshd: SSH_ORIGINAL_COMMAND is the subsystem's command, what
+        # wrappers that allow SFTP look for
+        peers.check(out == b"forced:/usr/lib/openssh/sftp-server\n",
+                    "subsystem: %r rc %s (sshd gives the subsystem's command in "
+                    "SSH_ORIGINAL_COMMAND)" % (out, st))
     finally:
         t.close()
     return "exec, shell and subsystem all ran the forced command"
