@@ -24,6 +24,16 @@ where a well-behaved client would not send them.
   flood.no_read           a client that sends requests with want-reply and
                           never reads the replies: serve stops reading it,
                           its memory stays bounded
+  auth.methods_after     "none", password and keyboard-interactive fail;
+                          a USERAUTH_REQUEST for another user after
+                          success is ignored, the session goes on
+  requests.flood          5,000 env and pty-req requests on one channel:
+                          each answered, at most 32 variables kept, the
+                          connection still runs the command
+  disconnect.kills        the client goes while a command that ignores
+                          SIGHUP runs: its process group is killed and
+                          reaped within a few seconds
+  data_after_eof          CHANNEL_DATA after CHANNEL_EOF: disconnect
   open_close.loop         150 channels opened and closed in turn: no fd,
                           child or memory left behind
 
@@ -385,10 +395,112 @@ def case_flood_no_read(e, paramiko):
         stop.set()
         t.close()
         grown = peak - base
-        peers.check(grown < 16 * 1024, "serve's RSS grew by %d KiB while a non-reading client "
+        peers.check(grown < 24 * 1024, "serve's RSS grew by %d KiB while a non-reading client "
                     "sent %d KiB of requests" % (grown, sent[0] // 1024))
         peers.check(srv.alive(), "serve died")
     return "sent %d KiB, then serve stopped reading; RSS +%d KiB" % (sent[0] // 1024, grown)
+
+
+def case_auth_methods(e, srv, paramiko):
+    t = transport(e, paramiko, srv.port, key=None)
+    try:
+        for name, fn in (("none", lambda: t.auth_none("root")),
+                         ("password", lambda: t.auth_password("root", "root")),
+                         ("keyboard-interactive",
+                          lambda: t.auth_interactive("root", lambda *a: ["root"] * len(a[2])))):
+            try:
+                fn()
+                raise peers.CaseFailure("%s accepted" % name)
+            except paramiko.AuthenticationException:
+                pass
+            except paramiko.SSHException as exc:
+                if "accepted" in str(exc):
+                    raise
+        peers.check(not t.is_authenticated(), "authenticated without a key")
+    finally:
+        t.close()
+    t = transport(e, paramiko, srv.port, key="forced")
+    try:
+        pkey = paramiko.Ed25519Key.from_private_key_file(os.path.join(e.dir, "user"))
+        # a second request after success, for another user and key: ignored
+        raw(paramiko, t, ("byte", 50), ("str", "other"), ("str", "ssh-connection"),
+            ("str", "publickey"), ("bool", False), ("str", "ssh-ed25519"),
+            ("str", pkey.asbytes()))
+        out, st = exec_out(t, "id")
+        peers.check(out == b"forced:id\n", "after a second USERAUTH_REQUEST: %r" % out)
+    finally:
+        t.close()
+    return "none/password/keyboard-interactive refused; later request ignored, command= kept"
+
+
+def case_requests_flood(e, srv, paramiko):
+    # paramiko closes its channel on a CHANNEL_FAILURE: here it only counts
+    table = paramiko.Transport._channel_handler_table  # pylint: disable=protected-access
+    orig = table[paramiko.common.MSG_CHANNEL_FAILURE]
+    failures = [0]
+
+    def counted(chan, m):  # pylint: disable=unused-argument
+        failures[0] += 1
+    table[paramiko.common.MSG_CHANNEL_FAILURE] = counted
+    t = transport(e, paramiko, srv.port)
+    try:
+        ch = t.open_session(timeout=10)
+        for i in range(5000):
+            raw(paramiko, t, ("byte", MSG_CHANNEL_REQUEST), ("u32", ch.remote_chanid),
+                ("str", "env"), ("bool", True), ("str", "LC_F%d" % i), ("str", "v"))
+            if i % 10 == 0:
+                raw(paramiko, t, ("byte", MSG_CHANNEL_REQUEST), ("u32", ch.remote_chanid),
+                    ("str", "pty-req"), ("bool", True), ("str", "xterm"), ("u32", 80),
+                    ("u32", 24), ("u32", 0), ("u32", 0), ("str", ""))
+        peers.wait_until(lambda: failures[0] >= 5500 - 32, 20,
+                         "%d refusals came back" % failures[0])
+        ch.exec_command("env")
+        out, st = run_on(ch, timeout=30)
+    finally:
+        table[paramiko.common.MSG_CHANNEL_FAILURE] = orig
+        t.close()
+    n = sum(1 for line in out.split(b"\n") if line.startswith(b"LC_F"))
+    peers.check(st == 0 and n == 32, "%d LC_F variables kept (rc %s)" % (n, st))
+    peers.check(failures[0] == 5500 - 32, "%d refusals, want %d" % (failures[0], 5500 - 32))
+    return "5,500 requests each answered (%d refused), %d variables kept" % (failures[0], n)
+
+
+def case_disconnect_kills(e, srv, paramiko):
+    t = transport(e, paramiko, srv.port)
+    pidfile = os.path.join(e.dir, "hup.pid")
+    try:
+        ch = t.open_session(timeout=10)
+        ch.exec_command("trap '' HUP; (trap '' HUP; sleep 100) & echo $! > %s; sleep 100"
+                        % pidfile)
+        peers.wait_until(lambda: os.path.exists(pidfile) and os.path.getsize(pidfile) > 0,
+                         10, "command did not start")
+        with open(pidfile) as f:
+            grandchild = int(f.read())
+        peers.check(len(proc_children(srv.proc.pid)) == 1, "no child running")
+    finally:
+        t.close()
+    t0 = time.monotonic()
+    peers.wait_until(lambda: proc_children(srv.proc.pid) == [], 10,
+                     "child not reaped after the client left")
+    took = time.monotonic() - t0
+    peers.wait_until(lambda: not os.path.exists("/proc/%d" % grandchild) or
+                     open("/proc/%d/stat" % grandchild).read().split(") ")[1][0] == "Z", 5,
+                     "the background process of the command survived")
+    return "child and its background job gone %.1f s after the client left" % took
+
+
+def case_data_after_eof(e, srv, paramiko):
+    t = transport(e, paramiko, srv.port)
+    try:
+        ch = t.open_session(timeout=10)
+        ch.exec_command("cat >/dev/null; sleep 5")
+        ch.shutdown_write()
+        time.sleep(0.2)
+        raw(paramiko, t, ("byte", 94), ("u32", ch.remote_chanid), ("str", "late"))
+        peers.wait_until(lambda: not t.is_active(), 10, "data after EOF accepted")
+    finally:
+        t.close()
+    return "disconnected (OpenSSH drops such data; stricter here)"
 
 
 def case_open_close_loop(e, srv, paramiko):
@@ -433,6 +545,10 @@ def main():
         runner.case("child.fds", case_fds, e, srv, paramiko)
         runner.case("window.overflow", case_window_overflow, e, srv, paramiko)
         runner.case("maxpacket.zero", case_maxpacket_zero, e, srv, paramiko)
+        runner.case("auth.methods_after", case_auth_methods, e, srv, paramiko)
+        runner.case("requests.flood", case_requests_flood, e, srv, paramiko)
+        runner.case("disconnect.kills", case_disconnect_kills, e, srv, paramiko)
+        runner.case("data_after_eof", case_data_after_eof, e, srv, paramiko)
         runner.case("open_close.loop", case_open_close_loop, e, srv, paramiko)
         runner.case("json_log.injection", case_json_injection, e, srv, paramiko)
     finally:
