@@ -27,6 +27,12 @@ where a well-behaved client would not send them.
   auth.methods_after     "none", password and keyboard-interactive fail;
                           a USERAUTH_REQUEST for another user after
                           success is ignored, the session goes on
+  auth.rekey_between     a key exchange after the first one and before
+                          userauth, and one after success: the session
+                          works, the forced command still applies
+  channel.other_client   a second client's exec on channel 0, which only
+                          the first client has open: the second is cut
+                          off, nothing runs, the first is untouched
   requests.flood          5,000 env and pty-req requests on one channel:
                           each answered, at most 32 variables kept, the
                           connection still runs the command
@@ -433,6 +439,39 @@ def case_auth_methods(e, srv, paramiko):
     return "none/password/keyboard-interactive refused; later request ignored, command= kept"
 
 
+def case_rekey_between(e, srv, paramiko):
+    t = transport(e, paramiko, srv.port, key=None)
+    try:
+        pkey = paramiko.Ed25519Key.from_private_key_file(os.path.join(e.dir, "forced"))
+        t.renegotiate_keys()
+        t.auth_publickey("root", pkey)
+        t.renegotiate_keys()
+        out, st = exec_out(t, "id")
+        peers.check(out == b"forced:id\n" and st == 0, "after rekeys: %r rc %s" % (out, st))
+    finally:
+        t.close()
+    return "rekeyed before and after auth; forced command kept"
+
+
+def case_other_client(e, srv, paramiko):
+    a = transport(e, paramiko, srv.port)
+    b = transport(e, paramiko, srv.port)
+    try:
+        ch = a.open_session(timeout=10)
+        raw(paramiko, b, ("byte", MSG_CHANNEL_REQUEST), ("u32", ch.remote_chanid),
+            ("str", "exec"), ("bool", True), ("str", "touch " + e.marker))
+        peers.wait_until(lambda: not b.is_active(), 10, "request on a channel it never opened "
+                         "was accepted")
+        ch.exec_command("echo mine")
+        out, st = run_on(ch)
+        peers.check(out == b"mine\n" and st == 0, "first client: %r" % out)
+    finally:
+        a.close()
+        b.close()
+    peers.check(not os.path.exists(e.marker), "the other client's command ran")
+    return "second client cut off; first client's channel works"
+
+
 def case_requests_flood(e, srv, paramiko):
     # paramiko closes its channel on a CHANNEL_FAILURE: here it only counts
     table = paramiko.Transport._channel_handler_table  # pylint: disable=protected-access
@@ -546,6 +585,8 @@ def main():
         runner.case("window.overflow", case_window_overflow, e, srv, paramiko)
         runner.case("maxpacket.zero", case_maxpacket_zero, e, srv, paramiko)
         runner.case("auth.methods_after", case_auth_methods, e, srv, paramiko)
+        runner.case("auth.rekey_between", case_rekey_between, e, srv, paramiko)
+        runner.case("channel.other_client", case_other_client, e, srv, paramiko)
         runner.case("requests.flood", case_requests_flood, e, srv, paramiko)
         runner.case("disconnect.kills", case_disconnect_kills, e, srv, paramiko)
         runner.case("data_after_eof", case_data_after_eof, e, srv, paramiko)
