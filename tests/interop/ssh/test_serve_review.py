@@ -18,6 +18,9 @@ where a well-behaved client would not send them.
   json_log.injection      quotes, newlines and control bytes in the user
                           name, the exec command and request names: every
                           log line parses, no forged event
+  text_log.injection      the same strings against --log-format text:
+                          every line starts with "sshbpp: ", no control
+                          byte reaches the log
   window.overflow         WINDOW_ADJUST beyond 2^32-1 total: disconnect
   maxpacket.zero          a channel whose maximum packet is 0: serve does
                           not spin (CPU bounded) and still serves others
@@ -313,6 +316,30 @@ def case_json_injection(e, srv, paramiko):
     return "%d lines parse, nothing forged" % n
 
 
+def case_text_injection(e, paramiko):
+    evil = 'x"y\nsshbpp: conn 9 forged\x01\x1b[2J'
+    srv = peers.SshbppServe(e.sshbpp, [], ["--authorized-keys", e.ak, "--login-grace", "60"],
+                            tag="serve-review-text").start()
+    try:
+        t = transport(e, paramiko, srv.port, key="user", user=evil)
+        ch = t.open_session(timeout=10)
+        raw(paramiko, t, ("byte", MSG_CHANNEL_REQUEST), ("u32", ch.remote_chanid),
+            ("str", 'bad\nsshbpp: conn 9 forged2'), ("bool", False))
+        exec_out(t, "true # " + evil.replace("\x01", ""))
+        t.close()
+        time.sleep(0.5)
+        log = srv.log()
+    finally:
+        srv.stop()
+    for line in log.splitlines():
+        peers.check(line.startswith("sshbpp: "), "a line not ours: %r" % line)
+        peers.check("forged" not in line or not line.startswith("sshbpp: conn 9"),
+                    "forged line: %r" % line)
+        peers.check(not any(ord(ch) < 0x20 for ch in line), "control byte: %r" % line)
+    peers.check("forged" in log, "the strings are not in the log")
+    return "%d lines, all ours" % len(log.splitlines())
+
+
 def case_window_overflow(e, srv, paramiko):
     t = transport(e, paramiko, srv.port)
     try:
@@ -594,6 +621,7 @@ def main():
         runner.case("json_log.injection", case_json_injection, e, srv, paramiko)
     finally:
         srv.stop()
+    runner.case("text_log.injection", case_text_injection, e, paramiko)
     runner.case("flood.no_read", case_flood_no_read, e, paramiko)
     return runner.finish()
 
