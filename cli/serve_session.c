@@ -694,10 +694,17 @@ on_request(struct loop *L, const sshbpp_chan_event *ev)
 {
     struct session *s = find_session(L, ev->channel);
     const char *why = "not supported";
-    char arg[4096];
+    char small[4096], *arg = small;
     int ok = 0;
 
-    if (ev->arg != NULL && ev->arg_len < sizeof(arg) && memchr(ev->arg, '\0', ev->arg_len) == NULL) {
+    /* A command as long as the packet allows (sshd takes any): the
+     * channel layer bounded arg_len by the packet already. */
+    if (ev->arg != NULL && ev->arg_len >= sizeof(small) &&
+        (arg = malloc(ev->arg_len + 1)) == NULL) {
+        arg = small;
+        why = "out of memory";
+        small[0] = '\0';
+    } else if (ev->arg != NULL && memchr(ev->arg, '\0', ev->arg_len) == NULL) {
         memcpy(arg, ev->arg, ev->arg_len);
         arg[ev->arg_len] = '\0';
     } else {
@@ -736,6 +743,8 @@ on_request(struct loop *L, const sshbpp_chan_event *ev)
         log_refused(L, ev->channel, ev->name, why);
     else if (!ok)
         cli_debug(1, "client %s: env request refused", L->cl->peer);
+    if (arg != small)
+        free(arg);
     return sshbpp_channel_request_reply(L->chs, ev->channel, ok);
 }
 

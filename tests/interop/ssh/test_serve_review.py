@@ -12,6 +12,9 @@ where a well-behaved client would not send them.
                           the subsystem's, in SSH_ORIGINAL_COMMAND
   exec.second_refused     a second exec on one channel is refused and the
                           first command's output is intact
+  exec.long_command      a 20,000-byte command (a script passed inline,
+                          as `ssh host "$(cat script)"` does) runs; sshd
+                          takes any command that fits a packet
   env.filtered            env requests: LD_PRELOAD, PATH, a name with '='
                           or a newline refused; LC_* kept with its value
   child.fds               the child has fds 0, 1, 2 and nothing else
@@ -252,6 +255,17 @@ def case_second_exec(e, srv, paramiko):
     peers.wait_until(lambda: "a command already runs on this channel" in srv.log(), 5,
                      "second exec not logged as refused")
     return "refused, first command intact"
+
+
+def case_long_command(e, srv, paramiko):
+    t = transport(e, paramiko, srv.port)
+    try:
+        body = "x" * 20000
+        out, st = exec_out(t, "printf %s " + body + " | wc -c")
+    finally:
+        t.close()
+    peers.check(st == 0 and out.strip() == b"20000", "rc %s, output %r" % (st, out[:200]))
+    return "ran, %d-byte command" % (len(body) + 18)
 
 
 def case_env(e, srv, paramiko):
@@ -607,6 +621,7 @@ def main():
         runner.case("auth.from_expiry", case_from_expiry, e, srv, paramiko)
         runner.case("forced.all_kinds", case_forced_all, e, srv, paramiko)
         runner.case("exec.second_refused", case_second_exec, e, srv, paramiko)
+        runner.case("exec.long_command", case_long_command, e, srv, paramiko)
         runner.case("env.filtered", case_env, e, srv, paramiko)
         runner.case("child.fds", case_fds, e, srv, paramiko)
         runner.case("window.overflow", case_window_overflow, e, srv, paramiko)
