@@ -12,6 +12,10 @@ and never answers; the rest of the machine keeps its resolver.
                              own 5 s x 2 attempts; the closed port still
                              fails at once
   resolver.literal_no_wait   IP literals never wait for the resolver
+  text.no_control_bytes      a target file with terminal escapes and control
+                             bytes in host names: the text lines (stdout and
+                             stderr) carry none of them, one host one line;
+                             the same for one host on the command line
 
 Needs root (mount namespace), unshare(1) and 127.0.0.53:53 free.
 
@@ -129,6 +133,25 @@ def case_literals(sshbpp, resolv):
     return "%.2f s" % took
 
 
+def case_text_control(sshbpp, refused_resolv):
+    # resolved against a loopback resolver that refuses at once: no query
+    # leaves the machine, every name fails fast
+    names = ["evil\x1b]0;owned\x07-a.invalid", "evil\x1b[2J\x01-b.invalid:22"]
+    r = probe_in_ns(sshbpp, refused_resolv, ["--timeout", "2", "-f", "-"],
+                    "\n".join(names) + "\n", timeout=60)
+    peers.check(r.rc != 0, "exit status 0")
+    lines = r.out.splitlines()
+    peers.check(len(lines) == 2 and all(" FAIL " in x for x in lines), r.describe())
+    for text in (r.out, r.err):
+        bad = [c for c in text if ord(c) < 0x20 and c != "\n"]
+        peers.check(not bad, "control bytes %r in %r" % (bad, text))
+    r = probe_in_ns(sshbpp, refused_resolv, ["--timeout", "2", names[0]], "", timeout=60)
+    peers.check(r.rc != 0, "one host: exit status 0")
+    bad = [c for c in r.out + r.err if ord(c) < 0x20 and c != "\n"]
+    peers.check(not bad, "one host: control bytes %r in %r" % (bad, r.err))
+    return "%d lines, no control byte" % len(lines)
+
+
 def main():
     runner = peers.Runner("test_probe_review")
     dns = None
@@ -138,6 +161,9 @@ def main():
         resolv = os.path.join(d, "resolv.conf")
         with open(resolv, "w") as f:
             f.write("nameserver %s\noptions timeout:5 attempts:2\n" % DNS_ADDR)
+        refused = os.path.join(d, "resolv-refused.conf")
+        with open(refused, "w") as f:
+            f.write("nameserver 127.0.0.54\noptions timeout:1 attempts:1\n")
         dns = SilentDns()
     except Exception as exc:  # pylint: disable=broad-except
         runner.fatal("setup", exc)
@@ -145,6 +171,7 @@ def main():
     try:
         runner.case("resolver.silent_deadline", case_silent, sshbpp, resolv, dns)
         runner.case("resolver.literal_no_wait", case_literals, sshbpp, resolv)
+        runner.case("text.no_control_bytes", case_text_control, sshbpp, refused)
     finally:
         dns.close()
     return runner.finish()
