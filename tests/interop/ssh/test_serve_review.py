@@ -7,6 +7,10 @@ where a well-behaved client would not send them.
                           connection is cut, nothing runs
   auth.from_expiry        from= that excludes 127.0.0.1, and an expired
                           expiry-time=, are refused; a valid key is not
+  auth.revoked_key        a key taken out of authorized_keys while serve
+                          runs is refused on the next connection, and a
+                          key added is accepted, as sshd reads the file
+                          at each authentication
   forced.all_kinds        command= is run for exec, shell and subsystem
                           (sftp), as sshd does; the client's command, or
                           the subsystem's, in SSH_ORIGINAL_COMMAND
@@ -212,6 +216,34 @@ def case_from_expiry(e, srv, paramiko):
     t = transport(e, paramiko, srv.port, key="user")
     t.close()
     return "from= and expiry-time= refused, plain key accepted"
+
+
+def case_revoked_key(e, paramiko):
+    ak = os.path.join(e.dir, "authorized_keys.live")
+    with open(e.ak) as f:
+        lines = f.read().splitlines(True)
+
+    def write(ls):
+        with open(ak + ".tmp", "w") as f:
+            f.writelines(ls)
+        os.rename(ak + ".tmp", ak)
+    write(lines)
+    srv = peers.SshbppServe(e.sshbpp, [], ["--authorized-keys", ak, "--log-format", "json",
+                                           "--login-grace", "60"], tag="serve-revoke").start()
+    try:
+        transport(e, paramiko, srv.port, key="user").close()
+        write(lines[1:])  # "user" is the first line
+        try:
+            transport(e, paramiko, srv.port, key="user").close()
+            raise peers.CaseFailure("a key removed from authorized_keys was still accepted")
+        except paramiko.AuthenticationException:
+            pass
+        transport(e, paramiko, srv.port, key="forced").close()
+        write(lines)
+        transport(e, paramiko, srv.port, key="user").close()
+    finally:
+        srv.stop()
+    return "removed key refused at once, restored key accepted"
 
 
 def case_forced_all(e, srv, paramiko):
@@ -636,6 +668,7 @@ def main():
         runner.case("json_log.injection", case_json_injection, e, srv, paramiko)
     finally:
         srv.stop()
+    runner.case("auth.revoked_key", case_revoked_key, e, paramiko)
     runner.case("text_log.injection", case_text_injection, e, paramiko)
     runner.case("flood.no_read", case_flood_no_read, e, paramiko)
     return runner.finish()
