@@ -600,7 +600,7 @@ int
 sshbpp_channel_write(sshbpp_channels *chs, uint32_t id, int ext, const void *data, size_t len)
 {
     const uint8_t *p = data;
-    size_t done = 0, cap;
+    size_t done = 0, cap, hi = 0;
     struct chan *ch;
     int r;
 
@@ -625,7 +625,9 @@ sshbpp_channel_write(sshbpp_channels *chs, uint32_t id, int ext, const void *dat
             n = cap;
         if (n > ch->rwin)
             n = ch->rwin;
-        sshbpp__wb_reset(&chs->out);
+        /* each message overwrites the last (wiped once below, not per
+         * message: the wipe of every 32 KiB cost as much as the copy) */
+        chs->out.len = 0;
         chs->out.err = 0;
         sshbpp__wb_u8(&chs->out, ext ? MSG_CHANNEL_EXTENDED_DATA : MSG_CHANNEL_DATA);
         sshbpp__wb_u32(&chs->out, ch->remote_id);
@@ -634,14 +636,21 @@ sshbpp_channel_write(sshbpp_channels *chs, uint32_t id, int ext, const void *dat
         sshbpp__wb_string(&chs->out, p + done, n);
         if (chs->out.err != 0)
             return done > 0 ? (int)done : sshbpp__conn_fail(chs->c, SSHBPP_ENOMEM);
+        if (chs->out.len > hi)
+            hi = chs->out.len;
         r = out_msg(chs, chs->out.p, chs->out.len, 1);
         if (r == SSHBPP_EAGAIN)
             break;
-        if (r != 0)
+        if (r != 0) {
+            chs->out.len = hi;
+            sshbpp__wb_reset(&chs->out);
             return r;
+        }
         ch->rwin -= (uint32_t)n;
         done += n;
     }
+    chs->out.len = hi; /* the longest message written: all of it wiped */
+    sshbpp__wb_reset(&chs->out);
     return done > 0 ? (int)done : SSHBPP_EAGAIN;
 }
 

@@ -78,9 +78,11 @@ dc_send(void *ctx, const uint8_t *p, size_t len, int data)
             return SSHBPP_EAGAIN;
     }
     /* control messages are never refused softly (internal: the conn
-     * queues them during a key exchange beyond the application's bound) */
+     * queues them during a key exchange beyond the application's bound).
+     * Data goes out once per write call (sshbpp_driver_channel_write), in
+     * as few system calls as the socket allows. */
     r = sshbpp__conn_send_internal(d->c, p, len, !data);
-    if (r == 0)
+    if (r == 0 && !data)
         sshbpp__driver_flush(d);
     return r;
 }
@@ -587,6 +589,7 @@ sshbpp_driver_channel_write(sshbpp_driver_channels *dc, uint32_t id, int ext, co
             goto out;
         r = sshbpp_channel_write(dc->chs, id, ext, p + off,
                                  len - off > (1u << 30) ? (1u << 30) : len - off);
+        sshbpp__driver_flush_output(dc->d);
         if (r > 0) {
             off += (size_t)r;
             r = 0;
