@@ -7,7 +7,14 @@
  * Each channel gets BYTES of its own pattern and must give the same bytes
  * back (SHA-256 compared). Prints one line per channel and exits 0 when
  * every channel passed, 1 otherwise, 2 on a setup error.
+ *
+ * Every thread opens its channel and starts cat before any data moves (a
+ * barrier): Debian 12's Dropbear 2022.83 closes a channel that is open but
+ * has no command yet when another channel's child exits meanwhile, then
+ * fails an assertion and drops the connection (mkj/dropbear#321, fixed in
+ * 2024.86). The transfers themselves all run at once.
  */
+#define _POSIX_C_SOURCE 200809L /* pthread barriers */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +25,8 @@
 #include "sshbpp/sshbpp.h"
 
 #define MAXT 64
+
+static pthread_barrier_t started;
 
 struct job {
     sshbpp_driver_channels *dc;
@@ -95,8 +104,10 @@ worker(void *p)
     long n;
     int r;
 
-    if ((r = sshbpp_driver_channel_open_session(j->dc, &j->id, NULL, 30000)) != 0 ||
-        (r = sshbpp_driver_channel_exec(j->dc, j->id, "cat", 30000)) != 0) {
+    if ((r = sshbpp_driver_channel_open_session(j->dc, &j->id, NULL, 30000)) == 0)
+        r = sshbpp_driver_channel_exec(j->dc, j->id, "cat", 30000);
+    pthread_barrier_wait(&started);
+    if (r != 0) {
         snprintf(j->what, sizeof(j->what), "open/exec %s", sshbpp_err_name(r));
         EVP_MD_CTX_free(h);
         return NULL;
@@ -152,6 +163,10 @@ main(int argc, char **argv)
         (r = sshbpp_driver_auth_publickey_file(d, argv[3], argv[4], 30000)) != 0 ||
         (dc = sshbpp_driver_channels_new(d, NULL)) == NULL) {
         fprintf(stderr, "setup: %s\n", sshbpp_err_name(r));
+        return 2;
+    }
+    if (pthread_barrier_init(&started, NULL, (unsigned)n) != 0) {
+        fprintf(stderr, "pthread_barrier_init\n");
         return 2;
     }
     for (i = 0; i < n; i++) {
