@@ -6,10 +6,12 @@
  *
  * It runs on the blocking driver (sshbpp_driver.h) and its channel layer
  * (sshbpp_driver_channel.h), one thread per direction: the main thread
- * copies the channel's stdout to ours, one thread its stderr, one thread
- * our stdin to the channel. The driver is the poll loop over the socket
- * (whichever of them waits drives it); the copies are large (256 KiB reads
- * and writes), with no per-byte work.
+ * copies the channel's stdout and stderr to ours
+ * (sshbpp_driver_channel_read_any), one thread our stdin to the channel.
+ * The driver is the poll loop over the socket (whichever of the two waits
+ * drives it); the copies are large (256 KiB reads and writes), with no
+ * per-byte work, and channel data goes from our buffer straight into the
+ * packet.
  *
  * As OpenSSH's ssh (checked against Debian 12's): a command killed by a
  * signal gives exit status 255 and, like ssh, no message unless -v
@@ -430,40 +432,31 @@ stdin_main(void *arg)
     return NULL;
 }
 
-struct copy {
-    struct ex *x;
-    int ext, fd, rc;
-    uint64_t bytes;
-};
-
-/* One of the channel's streams to one of our fds, until the peer's EOF.
- * A broken fd is drained on (as ssh, the command is not stopped by it). */
-static void *
-copy_main(void *arg)
+/* The channel's stdout and stderr to ours, until the peer's EOF. A broken
+ * fd is drained on (as ssh, the command is not stopped by it). Returns 0
+ * or the error. */
+static int
+copy_out(struct ex *x)
 {
-    struct copy *c = arg;
     uint8_t *buf = malloc(IO_CHUNK);
-    int broken = 0;
+    int broken[2] = {0, 0}, ext = 0;
     long n;
 
-    c->rc = SSHBPP_ENOMEM;
     if (buf == NULL)
-        return NULL;
-    while ((n = sshbpp_driver_channel_read(c->x->dc, c->x->id, c->ext, buf, IO_CHUNK, -1)) > 0) {
-        c->bytes += (uint64_t)n;
-        if (!broken && write_all(c->fd, buf, (size_t)n) != 0)
-            broken = 1;
+        return SSHBPP_ENOMEM;
+    while ((n = sshbpp_driver_channel_read_any(x->dc, x->id, &ext, buf, IO_CHUNK, -1)) > 0) {
+        x->received += (uint64_t)n;
+        if (!broken[ext] && write_all(ext ? 2 : 1, buf, (size_t)n) != 0)
+            broken[ext] = 1;
     }
-    c->rc = (int)n;
     free(buf);
-    return NULL;
+    return (int)n;
 }
 
 static int
 exec_run(struct ex *x)
 {
-    struct copy out = {x, 0, 1, 0, 0}, err = {x, 1, 2, 0, 0};
-    pthread_t tin, terr;
+    pthread_t tin;
     int have_in = 0, status = -1, rc, ret = EXEC_FAIL;
     char sig[32] = "";
     double t0 = cli_now();
@@ -481,13 +474,7 @@ exec_run(struct ex *x)
         cli_error("cannot start the stdin thread");
         return EXEC_FAIL;
     }
-    if (pthread_create(&terr, NULL, copy_main, &err) != 0) {
-        cli_error("cannot start the stderr thread");
-        return EXEC_FAIL;
-    }
-    copy_main(&out);
-    pthread_join(terr, NULL);
-    rc = out.rc != 0 ? out.rc : err.rc;
+    rc = copy_out(x);
     if (rc == 0)
         rc = sshbpp_driver_channel_wait_exit(x->dc, x->id, &status, sig, sizeof(sig), -1);
     if (rc != 0) {
@@ -510,7 +497,7 @@ exec_run(struct ex *x)
     }
     if (sshbpp_driver_get_info(x->d, &info) == 0)
         cli_debug(1, "Transferred: sent %llu, received %llu bytes, in %.1f seconds; rekeys: %u",
-                  (unsigned long long)x->sent, (unsigned long long)(out.bytes + err.bytes),
+                  (unsigned long long)x->sent, (unsigned long long)x->received,
                   cli_now() - t0, info.rekeys);
     if (rc == 0) {
         if (sshbpp_driver_channel_close(x->dc, x->id, 2000) != 0)

@@ -94,6 +94,14 @@ SSHBPP_API SSHBPP_MUST_USE long sshbpp_driver_channel_read(sshbpp_driver_channel
                                                            int ext, void *buf, size_t cap,
                                                            int64_t timeout_ms);
 
+/* As sshbpp_driver_channel_read() from whichever stream has data, stdout
+ * first; *ext gets 0 (stdout) or 1 (stderr). One thread can so copy both
+ * streams out (sshbpp exec does). Returns as sshbpp_driver_channel_read()
+ * (0: the peer's EOF or CLOSE, both streams drained). */
+SSHBPP_API SSHBPP_MUST_USE long sshbpp_driver_channel_read_any(sshbpp_driver_channels *dc,
+                                                               uint32_t id, int *ext, void *buf,
+                                                               size_t cap, int64_t timeout_ms);
+
 /* Writes all of data (ext 0 data, 1 stderr), waiting for the peer's
  * window. Returns 0, SSHBPP_ETIMEDOUT (part may have been sent),
  * SSHBPP_ESTATE (EOF or CLOSE sent, channel not open), or the conn's

@@ -63,7 +63,7 @@ struct sshbpp_driver_channels {
 
 /* With d->mu held (the layer is only called so). */
 static int
-dc_send(void *ctx, const uint8_t *p, size_t len, int data)
+dc_send(void *ctx, const uint8_t *p, size_t len, const uint8_t *body, size_t blen, int data)
 {
     sshbpp_driver_channels *dc = ctx;
     sshbpp_driver *d = dc->d;
@@ -81,7 +81,7 @@ dc_send(void *ctx, const uint8_t *p, size_t len, int data)
      * queues them during a key exchange beyond the application's bound).
      * Data goes out once per write call (sshbpp_driver_channel_write), in
      * as few system calls as the socket allows. */
-    r = sshbpp__conn_send_internal(d->c, p, len, !data);
+    r = sshbpp__conn_send2(d->c, p, len, body, blen, !data);
     if (r == 0 && !data)
         sshbpp__driver_flush(d);
     return r;
@@ -334,6 +334,13 @@ c_readable(sshbpp_driver_channels *dc, struct bch *b, uintptr_t ext)
 }
 
 static int
+c_readable_any(sshbpp_driver_channels *dc, struct bch *b, uintptr_t arg)
+{
+    (void)dc, (void)arg;
+    return b->s[0].len > 0 || b->s[1].len > 0 || b->eof || b->closed;
+}
+
+static int
 c_writable(sshbpp_driver_channels *dc, struct bch *b, uintptr_t id)
 {
     size_t pending = 0;
@@ -516,10 +523,11 @@ sshbpp_driver_channel_env(sshbpp_driver_channels *dc, uint32_t id, const char *n
     return name == NULL || value == NULL ? SSHBPP_EINVAL : request(dc, id, &q, -1);
 }
 
-/* see sshbpp_driver_channel.h */
-long
-sshbpp_driver_channel_read(sshbpp_driver_channels *dc, uint32_t id, int ext, void *buf, size_t cap,
-                           int64_t timeout_ms)
+/* ext 0 or 1: that stream; -1: whichever has data, stdout first (*which
+ * says which). */
+static long
+read_stream(sshbpp_driver_channels *dc, uint32_t id, int ext, int *which, void *buf, size_t cap,
+            int64_t timeout_ms)
 {
     struct stream *s;
     struct bch *b;
@@ -528,20 +536,26 @@ sshbpp_driver_channel_read(sshbpp_driver_channels *dc, uint32_t id, int ext, voi
     long ret;
     int r;
 
-    if (dc == NULL || (ext != 0 && ext != 1) || buf == NULL || cap == 0)
-        return SSHBPP_EINVAL;
     LOCK(dc);
     dl = sshbpp__driver_deadline(dc->d, timeout_ms);
     if ((b = slot(dc, id)) == NULL) {
         ret = SSHBPP_ESTATE;
         goto out;
     }
-    s = &b->s[ext];
     /* what is buffered is handed out even after the conn failed */
-    if (s->len == 0 && (r = wait_for(dc, b, c_readable, (uintptr_t)ext, dl)) != 0) {
-        ret = r;
-        goto out;
+    if (ext >= 0 ? b->s[ext].len == 0 : b->s[0].len == 0 && b->s[1].len == 0) {
+        r = ext >= 0 ? wait_for(dc, b, c_readable, (uintptr_t)ext, dl)
+                     : wait_for(dc, b, c_readable_any, 0, dl);
+        if (r != 0) {
+            ret = r;
+            goto out;
+        }
     }
+    if (ext < 0)
+        ext = b->s[0].len > 0 ? 0 : 1;
+    if (which != NULL)
+        *which = ext;
+    s = &b->s[ext];
     if (s->len == 0) {
         ret = 0;
         goto out;
@@ -563,6 +577,26 @@ sshbpp_driver_channel_read(sshbpp_driver_channels *dc, uint32_t id, int ext, voi
 out:
     UNLOCK(dc);
     return ret;
+}
+
+/* see sshbpp_driver_channel.h */
+long
+sshbpp_driver_channel_read(sshbpp_driver_channels *dc, uint32_t id, int ext, void *buf, size_t cap,
+                           int64_t timeout_ms)
+{
+    if (dc == NULL || (ext != 0 && ext != 1) || buf == NULL || cap == 0)
+        return SSHBPP_EINVAL;
+    return read_stream(dc, id, ext, NULL, buf, cap, timeout_ms);
+}
+
+/* see sshbpp_driver_channel.h */
+long
+sshbpp_driver_channel_read_any(sshbpp_driver_channels *dc, uint32_t id, int *ext, void *buf,
+                               size_t cap, int64_t timeout_ms)
+{
+    if (dc == NULL || ext == NULL || buf == NULL || cap == 0)
+        return SSHBPP_EINVAL;
+    return read_stream(dc, id, -1, ext, buf, cap, timeout_ms);
 }
 
 /* see sshbpp_driver_channel.h */
