@@ -335,6 +335,37 @@ test_exec_output_status(void **state)
     pair_down(&p);
 }
 
+/* read_any: both streams from one call, stdout first, then 0 at EOF */
+static void
+test_read_any(void **state)
+{
+    struct pair p;
+    uint32_t id;
+    char buf[64];
+    int ext = -1, st;
+
+    (void)state;
+    pair_up(&p, 0);
+    assert_int_equal(sshbpp_driver_channel_open_session(p.dc, &id, NULL, 10000), 0);
+    assert_int_equal(sshbpp_driver_channel_exec(p.dc, id, "hello", 10000), 0);
+    assert_int_equal(sshbpp_driver_channel_wait_exit(p.dc, id, &st, NULL, 0, 10000), 0);
+    assert_int_equal(st, 7);
+    assert_int_equal(sshbpp_driver_channel_read_any(p.dc, id, &ext, buf, sizeof(buf), 10000), 6);
+    assert_int_equal(ext, 0);
+    assert_memory_equal(buf, "hello\n", 6);
+    assert_int_equal(sshbpp_driver_channel_read_any(p.dc, id, &ext, buf, 3, 10000), 3);
+    assert_int_equal(ext, 1);
+    assert_memory_equal(buf, "war", 3);
+    assert_int_equal(sshbpp_driver_channel_read_any(p.dc, id, &ext, buf, sizeof(buf), 10000), 2);
+    assert_int_equal(ext, 1);
+    assert_memory_equal(buf, "n\n", 2);
+    assert_int_equal(sshbpp_driver_channel_read_any(p.dc, id, &ext, buf, sizeof(buf), 10000), 0);
+    assert_int_equal(sshbpp_driver_channel_read_any(p.dc, id, NULL, buf, sizeof(buf), 10),
+                     SSHBPP_EINVAL);
+    assert_int_equal(sshbpp_driver_channel_close(p.dc, id, 10000), 0);
+    pair_down(&p);
+}
+
 static void
 test_timeout_and_refused_open(void **state)
 {
@@ -531,6 +562,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exec_output_status),
+        cmocka_unit_test(test_read_any),
         cmocka_unit_test(test_timeout_and_refused_open),
         cmocka_unit_test(test_flood_bounded_by_window),
         cmocka_unit_test(test_eight_threads),
