@@ -432,25 +432,27 @@ stdin_main(void *arg)
     return NULL;
 }
 
-/* The channel's stdout and stderr to ours, until the peer's EOF. A broken
- * fd is drained on (as ssh, the command is not stopped by it). Returns 0
- * or the error. */
+/* The channel's stdout and stderr to ours, until the peer's EOF. Returns
+ * 0, 1 when our stdout broke (a closed pipe: the caller closes the
+ * channel, as ssh does), or the error. A broken stderr is drained on. */
 static int
 copy_out(struct ex *x)
 {
     uint8_t *buf = malloc(IO_CHUNK);
-    int broken[2] = {0, 0}, ext = 0;
+    int broken = 0, ext = 0;
     long n;
 
     if (buf == NULL)
         return SSHBPP_ENOMEM;
     while ((n = sshbpp_driver_channel_read_any(x->dc, x->id, &ext, buf, IO_CHUNK, -1)) > 0) {
         x->received += (uint64_t)n;
-        if (!broken[ext] && write_all(ext ? 2 : 1, buf, (size_t)n) != 0)
-            broken[ext] = 1;
+        if (ext == 0 && write_all(1, buf, (size_t)n) != 0)
+            break;
+        if (ext == 1 && !broken && write_all(2, buf, (size_t)n) != 0)
+            broken = 1;
     }
     free(buf);
-    return (int)n;
+    return n > 0 ? 1 : (int)n;
 }
 
 static int
@@ -475,6 +477,21 @@ exec_run(struct ex *x)
         return EXEC_FAIL;
     }
     rc = copy_out(x);
+    if (rc == 1) {
+        /* our stdout is gone: close the channel (the command then gets
+         * SIGPIPE or EOF) and give 255 */
+        cli_debug(1, "stdout: %s; closing the channel", strerror(errno));
+        if (sshbpp_driver_channel_close(x->dc, x->id, 1000) != 0)
+            cli_debug(1, "channel close: no answer");
+        (void)sshbpp_driver_disconnect(x->d, DISCONNECT_BY_APPLICATION, "disconnected by user",
+                                       1000);
+        sshbpp_driver_close(x->d);
+        if (have_in && atomic_load(&x->stdin_done))
+            pthread_join(tin, NULL);
+        else if (have_in)
+            x->dc = NULL, x->d = NULL;
+        return EXEC_FAIL;
+    }
     if (rc == 0)
         rc = sshbpp_driver_channel_wait_exit(x->dc, x->id, &status, sig, sizeof(sig), -1);
     if (rc != 0) {

@@ -15,6 +15,9 @@ Cases, for each server (openssh., dropbear., paramiko.):
                     (checked against ssh itself on sshd), and -v says
                     "killed by signal TERM"
   null_stdin        -n: `cat` sees EOF at once
+  stdout_closed     `yes` with our stdout closed after 100 bytes: the
+                    channel is closed and we exit with 255 at once, as ssh
+                    (checked against it on sshd)
   eight_threads     exec_mt: 8 threads, one channel each on one connection,
                     bulk/8 bytes each (at least 1 MiB) through `cat`, SHA-256
 Once:
@@ -139,6 +142,36 @@ def null_stdin(sshbpp, t):
     peers.check(p.returncode == 0 and out == b"done\n", "rc %s out %r err %s"
                 % (p.returncode, out, as_text(err)))
     return "EOF at once"
+
+
+def closed_stdout_run(argv):
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    got = p.stdout.read(100)
+    p.stdout.close()
+    t0 = time.monotonic()
+    try:
+        rc = p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise peers.CaseFailure("%s went on after its stdout closed" % argv[0])
+    err = as_text(p.stderr.read())
+    p.stderr.close()
+    return rc, got, time.monotonic() - t0, err
+
+
+def stdout_closed(sshbpp, t):
+    rc, got, dt, err = closed_stdout_run(t.base(sshbpp) + ["yes"])
+    peers.check(got == b"y\n" * 50, "stdout %r" % got)
+    peers.check(rc == 255, "rc %s\n%s" % (rc, err))
+    ssh = peers.need_tool("ssh")
+    if t.name == "openssh":
+        argv = [ssh] + t.base(sshbpp)[2:] + ["yes"]
+        src, _, _, serr = closed_stdout_run(argv)
+        peers.check(src == rc, "ssh gave %s, we %s\n%s" % (src, rc, serr))
+        return "rc 255 after %.2fs, as ssh" % dt
+    return "rc 255 after %.2fs" % dt
 
 
 def eight_threads(exec_mt, t):
@@ -348,6 +381,7 @@ def main():
             runner.case(t.name + ".cat_rekey_sha256", cat_rekey_sha256, sshbpp, t, data)
             runner.case(t.name + ".killed", killed, sshbpp, t)
             runner.case(t.name + ".null_stdin", null_stdin, sshbpp, t)
+            runner.case(t.name + ".stdout_closed", stdout_closed, sshbpp, t)
             runner.case(t.name + ".eight_threads", eight_threads, exec_mt, t)
         runner.case("openssh.unknown_hostkey_refused", unknown_hostkey_refused, sshbpp,
                     targets[0], tmp)
