@@ -5,7 +5,8 @@
  * exec and open; a read that times out within its bounds; a server that
  * floods a client that does not read (the server stops exactly at our
  * window, the client's buffers stay within it) and then all of it read
- * with SHA-256; a killed command; eight threads, each with its own
+ * with SHA-256; a killed command; a reader blocked on one channel while
+ * another channel's flood is read in full; eight threads, each with its own
  * channel to an echo command and a writer thread beside it, moving data
  * both ways at once, checked with SHA-256.
  */
@@ -529,6 +530,61 @@ out:
     return NULL;
 }
 
+/* A reader blocked on an idle channel holds up nobody: the flood on a
+ * second channel is read in full meanwhile; sshbpp_driver_close() then
+ * wakes the blocked reader with SSHBPP_ECLOSED. */
+struct idle_reader {
+    sshbpp_driver_channels *dc;
+    uint32_t id;
+    volatile int done;
+    long rc;
+};
+
+static void *
+idle_main(void *p)
+{
+    struct idle_reader *r = p;
+    char buf[16];
+
+    r->rc = sshbpp_driver_channel_read(r->dc, r->id, 0, buf, sizeof(buf), 60000);
+    r->done = 1;
+    return NULL;
+}
+
+static void
+test_blocked_reader_blocks_nobody(void **state)
+{
+    static uint8_t buf[65536];
+    struct idle_reader ir;
+    struct pair p;
+    pthread_t t;
+    uint32_t id;
+    size_t total = 0;
+    int64_t t0;
+    long n;
+
+    (void)state;
+    pair_up(&p, 0);
+    memset(&ir, 0, sizeof(ir));
+    ir.dc = p.dc;
+    assert_int_equal(sshbpp_driver_channel_open_session(p.dc, &ir.id, NULL, 10000), 0);
+    assert_int_equal(sshbpp_driver_channel_exec(p.dc, ir.id, "idle", 10000), 0);
+    assert_int_equal(pthread_create(&t, NULL, idle_main, &ir), 0);
+    t0 = now_ms();
+    assert_int_equal(sshbpp_driver_channel_open_session(p.dc, &id, NULL, 10000), 0);
+    assert_int_equal(sshbpp_driver_channel_exec(p.dc, id, "flood", 10000), 0);
+    while ((n = sshbpp_driver_channel_read(p.dc, id, 0, buf, sizeof(buf), 10000)) > 0)
+        total += (size_t)n;
+    assert_int_equal(n, 0);
+    assert_int_equal(total, FLOOD);
+    assert_true(now_ms() - t0 < 20000);
+    assert_false(ir.done);
+    sshbpp_driver_close(p.d);
+    pthread_join(t, NULL);
+    assert_int_equal(ir.rc, SSHBPP_ECLOSED);
+    pair_down(&p);
+}
+
 static void
 test_eight_threads(void **state)
 {
@@ -565,6 +621,7 @@ main(void)
         cmocka_unit_test(test_read_any),
         cmocka_unit_test(test_timeout_and_refused_open),
         cmocka_unit_test(test_flood_bounded_by_window),
+        cmocka_unit_test(test_blocked_reader_blocks_nobody),
         cmocka_unit_test(test_eight_threads),
     };
 
