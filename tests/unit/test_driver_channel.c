@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,7 +54,7 @@ flood_byte(size_t off)
 
 struct srv {
     int fd;
-    volatile int stop;
+    atomic_int stop; /* atomic: the server thread polls it (TSan-clean) */
     sshbpp_conn *c;
     sshbpp_channels *chs;
     uint32_t sid;
