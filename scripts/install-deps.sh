@@ -24,6 +24,9 @@ nettle-dev python3-dev openssl"
 TEST_PACKAGES="python3 python3-paramiko python3-cryptography openssh-server openssh-client
 dropbear-bin tinysshd valgrind clang-14 libclang-rt-14-dev
 debootstrap python3-pytest python3-mock"
+# serve's "subsystem sftp" runs Debian's sftp-server (openssh-server pulls
+# it in too; named here because serve needs it without sshd).
+TEST_PACKAGES="$TEST_PACKAGES openssh-sftp-server"
 
 case "${1:-test}" in
 run) PACKAGES=$RUN_PACKAGES ;;
