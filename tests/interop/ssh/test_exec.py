@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""`sshbpp exec` (cli/exec.c) against OpenSSH's sshd, Dropbear and a paramiko
-server that runs commands through /bin/sh, each started here on a free
-loopback port with keys in a temporary folder.
+"""`sshbpp exec` (cli/exec.c) against OpenSSH's sshd, Dropbear, a paramiko
+server that runs commands through /bin/sh, and `sshbpp serve
+--authorized-keys`, each started here on a free loopback port with keys in
+a temporary folder.
 
-Cases, for each server (openssh., dropbear., paramiko.):
+Cases, for each server (openssh., dropbear., paramiko., serve.):
   echo_hello        `echo hello`: "hello\\n", exit 0
   exit_7            `exit 7`: our exit status 7
   stderr_apart      stdout and stderr of one command kept apart
@@ -364,6 +365,9 @@ def main():
         servers.append(dropbear)
         pm = ParamikoExec(key + ".pub", tag="exec-paramiko").start()
         servers.append(pm)
+        serve = peers.SshbppServe(sshbpp, [], ["--authorized-keys", key + ".pub",
+                                               "--login-grace", "60"], tag="exec-serve").start()
+        servers.append(serve)
         tmp = peers.temp_dir("exec")
     except Exception as exc:  # pylint: disable=broad-except
         runner.fatal("setup", exc)
@@ -373,7 +377,7 @@ def main():
     data = os.urandom(BULK)
     try:
         targets = [Target("openssh", sshd.port, key), Target("dropbear", dropbear.port, key),
-                   Target("paramiko", pm.port, key)]
+                   Target("paramiko", pm.port, key), Target("serve", serve.port, key)]
         for t in targets:
             runner.case(t.name + ".echo_hello", echo_hello, sshbpp, t)
             runner.case(t.name + ".exit_7", exit_7, sshbpp, t)
