@@ -27,6 +27,8 @@ Once:
                     verification failed", the command not run; then
                     accept-new adds the key and yes passes
   openssh.ssh_signal_status  OpenSSH's ssh on the same command: 255 too
+  openssh.wrong_key_refused  a key sshd does not know: 255 and "Permission
+                    denied (publickey)", as ssh; the command not run
 
 Dropbear reads only ~root/.ssh/authorized_keys, so it runs in a private
 mount namespace (unshare -m) where /root is a temporary folder.
@@ -205,6 +207,23 @@ def unknown_hostkey_refused(sshbpp, t, tmp):
     p = subprocess.run(base, capture_output=True, timeout=60, check=False)
     peers.check(p.returncode == 0 and os.path.exists(marker), describe(p))
     return "unknown key refused (255), accepted once known"
+
+
+def wrong_key_refused(sshbpp, t, tmp):
+    other = os.path.join(tmp, "other_key")
+    r = peers.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other], timeout=60)
+    peers.check(r.rc == 0, r.describe())
+    marker = os.path.join(tmp, "ran-wrong-key")
+    argv = t.base(sshbpp)
+    argv[argv.index("-i") + 1] = other
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    env["HOME"] = tmp  # no ~/.ssh/id_* to fall back on
+    p = subprocess.run(argv + ["touch " + marker], capture_output=True, timeout=60, check=False,
+                       env=env)
+    peers.check(p.returncode == 255, describe(p))
+    peers.check("Permission denied (publickey" in as_text(p.stderr), describe(p))
+    peers.check(not os.path.exists(marker), "the command ran with a refused key")
+    return "255, Permission denied (publickey)"
 
 
 def ssh_signal_status(t):
@@ -390,6 +409,7 @@ def main():
         runner.case("openssh.unknown_hostkey_refused", unknown_hostkey_refused, sshbpp,
                     targets[0], tmp)
         runner.case("openssh.ssh_signal_status", ssh_signal_status, targets[0])
+        runner.case("openssh.wrong_key_refused", wrong_key_refused, sshbpp, targets[0], tmp)
     finally:
         for s in servers:
             s.stop()
