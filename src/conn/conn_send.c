@@ -146,8 +146,10 @@ sshbpp__conn_send2(sshbpp_conn *c, const uint8_t *head, size_t hlen, const uint8
                    : enqueue2(c, head, hlen, body, blen, internal);
     /* straight into the engine's output: one copy of the body */
     if ((p = sshbpp_engine_tx_begin(c->e, len)) == NULL) {
+        /* the engine failed (out of memory: recorded), or the message is
+         * above what the engine takes once compressed (soft) */
         r = sshbpp_engine_error(c->e);
-        return sshbpp__conn_fail(c, r != 0 ? r : SSHBPP_ENOMEM);
+        return r != 0 ? sshbpp__conn_fail(c, r) : SSHBPP_EPAYLOADLEN;
     }
     memcpy(p, head, hlen);
     if (blen > 0)
