@@ -69,7 +69,7 @@ struct ex {
 static void
 exec_usage(FILE *f)
 {
-    fprintf(f, "usage: sshbpp exec [-nTv] [-c cipher_spec] [-F none] [-i identity_file]\n"
+    fprintf(f, "usage: sshbpp exec [-CnTv] [-c cipher_spec] [-F none] [-i identity_file]\n"
                "                   [-l login_name] [-m mac_spec] [-o option] [-p port]\n"
                "                   [--passphrase-file file] [user@]host [command ...]\n");
 }
@@ -85,6 +85,7 @@ exec_help(void)
            "command, a shell without a terminal.\n"
            "\n"
            "  -c, -m         ciphers / MACs (OpenSSH's list syntax)\n"
+           "  -C             compression (zlib@openssh.com, zlib)\n"
            "  -F none        accepted (no configuration file is read)\n"
            "  -i file        identity (private key, or public key with the agent)\n"
            "  -l user        login name (default $USER)\n"
@@ -353,10 +354,10 @@ exec_connect(struct ex *x)
     if (sshbpp_driver_get_info(x->d, &info) == 0) {
         cli_debug(1, "kex: algorithm: %s", info.kex);
         cli_debug(1, "kex: host key algorithm: %s", info.hostkey_alg);
-        cli_debug(1, "kex: client->server cipher: %s MAC: %s", info.cipher_c2s,
-                  info.mac_c2s[0] ? info.mac_c2s : "<implicit>");
-        cli_debug(1, "kex: server->client cipher: %s MAC: %s", info.cipher_s2c,
-                  info.mac_s2c[0] ? info.mac_s2c : "<implicit>");
+        cli_debug(1, "kex: client->server cipher: %s MAC: %s compression: %s", info.cipher_c2s,
+                  info.mac_c2s[0] ? info.mac_c2s : "<implicit>", info.comp_c2s);
+        cli_debug(1, "kex: server->client cipher: %s MAC: %s compression: %s", info.cipher_s2c,
+                  info.mac_s2c[0] ? info.mac_s2c : "<implicit>", info.comp_s2c);
     }
     if (exec_auth(x, deadline) != 0)
         return -1;
@@ -571,7 +572,7 @@ cli_exec(int argc, char **argv)
     }
     opterr = 0;
     /* '+': the command's own words are not ours */
-    while ((opt = getopt_long(argc, argv, "+:c:F:hi:l:m:no:p:Tv", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+:Cc:F:hi:l:m:no:p:Tv", longopts, NULL)) != -1) {
         if (opt != 'o' && cli_alg_option(&x.algs, opt, optarg))
             continue;
         switch (opt) {

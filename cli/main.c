@@ -30,7 +30,7 @@ usage(FILE *f)
             "                    [--authorized-keys file]\n"
             "       sshbpp bench [--suite NAME]... [--size BYTES]... [--seconds N] [--json]\n"
             "       sshbpp key -y | -l [-E md5] [--passphrase-file file] FILE\n"
-            "       sshbpp exec [-nTv] [-c cipher_spec] [-F none] [-i identity_file]\n"
+            "       sshbpp exec [-CnTv] [-c cipher_spec] [-F none] [-i identity_file]\n"
             "                   [-l login_name] [-m mac_spec] [-o option] [-p port]\n"
             "                   [user@]host [command ...]\n");
 }

@@ -27,6 +27,8 @@ Once:
                     verification failed", the command not run; then
                     accept-new adds the key and yes passes
   openssh.ssh_signal_status  OpenSSH's ssh on the same command: 255 too
+  openssh.compressed_cat  -C: zlib@openssh.com both ways (-v says so), 8 MiB
+                    (half random, half compressible) through cat, SHA-256
   openssh.wrong_key_refused  a key sshd does not know: 255 and "Permission
                     denied (publickey)", as ssh; the command not run
 
@@ -207,6 +209,17 @@ def unknown_hostkey_refused(sshbpp, t, tmp):
     p = subprocess.run(base, capture_output=True, timeout=60, check=False)
     peers.check(p.returncode == 0 and os.path.exists(marker), describe(p))
     return "unknown key refused (255), accepted once known"
+
+
+def compressed_cat(sshbpp, t):
+    data = os.urandom(4 * MIB) + b"sshbpp " * (4 * MIB // 7)
+    p, elapsed = run_exec(sshbpp, t, "cat", opts=("-C", "-v"), input_bytes=data, timeout=300)
+    err = as_text(p.stderr)
+    peers.check(p.returncode == 0, describe(p))
+    peers.check(hashlib.sha256(p.stdout).digest() == hashlib.sha256(data).digest(),
+                "sha256 differs (%d of %d bytes back)" % (len(p.stdout), len(data)))
+    peers.check(err.count("compression: zlib@openssh.com") == 2, err[-1500:])
+    return "%d bytes through zlib@openssh.com both ways, %.2fs" % (len(data), elapsed)
 
 
 def wrong_key_refused(sshbpp, t, tmp):
@@ -409,6 +422,7 @@ def main():
         runner.case("openssh.unknown_hostkey_refused", unknown_hostkey_refused, sshbpp,
                     targets[0], tmp)
         runner.case("openssh.ssh_signal_status", ssh_signal_status, targets[0])
+        runner.case("openssh.compressed_cat", compressed_cat, sshbpp, targets[0])
         runner.case("openssh.wrong_key_refused", wrong_key_refused, sshbpp, targets[0], tmp)
     finally:
         for s in servers:
