@@ -13,6 +13,7 @@
  * under srv->mu.
  */
 #include "common.h"
+#include "keylog.h"
 #include "serve_auth.h"
 #include "sshbpp/sshbpp_keys.h"
 
@@ -451,6 +452,7 @@ serve_conn(struct conn *c)
 
     sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_SERVER);
     cli_algs_config(&srv->algs, &cfg.kex);
+    (void)cli_keylog_attach(&cfg); /* SSHKEYLOGFILE (keylog.h) */
     cfg.auth_cb = decide_auth;
     cfg.auth_ctx = c;
     cfg.auth_methods = "publickey";

@@ -24,6 +24,8 @@ nettle-dev python3-dev openssl"
 TEST_PACKAGES="python3 python3-paramiko python3-cryptography openssh-server openssh-client
 dropbear-bin tinysshd valgrind clang-14 libclang-rt-14-dev
 debootstrap python3-pytest python3-mock"
+# tshark and tcpdump: the SSHKEYLOGFILE test decrypts a loopback capture.
+TEST_PACKAGES="$TEST_PACKAGES tshark tcpdump"
 
 case "${1:-test}" in
 run) PACKAGES=$RUN_PACKAGES ;;
@@ -81,6 +83,14 @@ chmod 755 "$POLICY_RC_D"
 
 echo "install-deps: installing: $missing"
 export DEBIAN_FRONTEND=noninteractive
+# wireshark-common (tshark's) would ask whether non-root users may capture;
+# answer no (no setuid dumpcap) before it is installed.
+case " $missing " in
+*" tshark "*)
+    echo "wireshark-common wireshark-common/install-setuid boolean false" |
+        "${DEBCONF_SET_SELECTIONS:-debconf-set-selections}"
+    ;;
+esac
 "$APT_GET" update
 # shellcheck disable=SC2086 # word splitting of the package list is intended
 "$APT_GET" install -y --no-install-recommends $missing
