@@ -36,6 +36,7 @@ Usage: test_keylog_tshark.py PATH/TO/sshbpp
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -103,15 +104,35 @@ class Capture:
             peers.kill_proc(self.proc)
             raise peers.CaseFailure("tcpdump did not start listening: %s" % "".join(self.err))
 
+    def fins(self):
+        """FIN segments in the pcap written so far (Ethernet, IPv4, TCP on
+        lo; a record cut short by a running write counts as not there)."""
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return 0
+        if len(data) < 24:
+            return 0
+        order = "<" if data[:4] == b"\xd4\xc3\xb2\xa1" else ">"
+        off, n = 24, 0
+        while off + 16 <= len(data):
+            incl = struct.unpack(order + "I", data[off + 8:off + 12])[0]
+            pkt = data[off + 16:off + 16 + incl]
+            off += 16 + incl
+            if len(pkt) < incl or len(pkt) < 14 + 20 or pkt[12:14] != b"\x08\x00":
+                continue
+            ihl = (pkt[14] & 15) * 4
+            if pkt[23] == 6 and len(pkt) >= 14 + ihl + 14 and pkt[14 + ihl + 13] & 0x01:
+                n += 1
+        return n
+
     def stop(self):
-        # Everything the peers sent is on lo already; wait until tcpdump
-        # has written it (the file stops growing), then SIGINT (flushes).
-        last, stable, deadline = -1, 0, time.monotonic() + 5
-        while time.monotonic() < deadline and stable < 3:
-            size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
-            stable = stable + 1 if size == last else 0
-            last = size
-            time.sleep(0.1)
+        # The peers have closed; wait until tcpdump has written both FINs
+        # (a loaded machine may deschedule it for a while), then SIGINT.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and self.fins() < 2:
+            time.sleep(0.05)
         self.proc.send_signal(signal.SIGINT)
         try:
             rc = self.proc.wait(10)
@@ -119,6 +140,8 @@ class Capture:
             peers.kill_proc(self.proc)
             rc = None
         peers.check(rc == 0, "tcpdump exited %s: %s" % (rc, "".join(self.err)))
+        peers.check(self.fins() >= 2, "the capture lacks the closing FINs: %s"
+                    % "".join(self.err))
         return self.path
 
 
