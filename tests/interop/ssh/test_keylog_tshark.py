@@ -22,6 +22,8 @@ SSH_MSG_SERVICE_REQUEST / SERVICE_ACCEPT and USERAUTH_REQUEST / FAILURE.
                 server side's key (server cookie) decrypts too.
   rekeys        an authenticated probe with rekeys writes one line pair per
                 exchange (distinct cookies).
+  parallel_hosts  one probe of 8 targets at once (8 threads): 8 intact line
+                pairs, and tshark decrypts all 8 sessions of the capture.
   info.*        what this tshark cannot decrypt (printed as INFO, not
                 counted): chacha20-poly1305 (tshark 4.0 does not reset the
                 sequence numbers at NEWKEYS under strict KEX, which OpenSSH
@@ -83,8 +85,9 @@ class Capture:
     """tcpdump -i lo on one TCP port into a pcap file; ready once it said
     "listening on"; stopped once the file has stopped growing."""
 
-    def __init__(self, tcpdump, port, path):
+    def __init__(self, tcpdump, port, path, fins=2):
         self.path = path
+        self.want_fins = fins
         self.proc = peers.spawn([tcpdump, "-i", "lo", "-n", "-U", "--immediate-mode",
                                  "-w", path, "tcp port %d" % port],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -131,7 +134,7 @@ class Capture:
         # The peers have closed; wait until tcpdump has written both FINs
         # (a loaded machine may deschedule it for a while), then SIGINT.
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and self.fins() < 2:
+        while time.monotonic() < deadline and self.fins() < self.want_fins:
             time.sleep(0.05)
         self.proc.send_signal(signal.SIGINT)
         try:
@@ -140,7 +143,7 @@ class Capture:
             peers.kill_proc(self.proc)
             rc = None
         peers.check(rc == 0, "tcpdump exited %s: %s" % (rc, "".join(self.err)))
-        peers.check(self.fins() >= 2, "the capture lacks the closing FINs: %s"
+        peers.check(self.fins() >= self.want_fins, "the capture lacks the closing FINs: %s"
                     % "".join(self.err))
         return self.path
 
@@ -399,6 +402,38 @@ def case_rekeys(env, sshd_auth):
            "(info: after a rekey)" % (n + 1, len(ks), good, d.codes.count(2))
 
 
+def case_parallel_hosts(env, n=8):
+    """probe over n targets at once (one process, n threads): one warning,
+    n complete line pairs with n distinct cookies, and every session in the
+    capture decrypts."""
+    kl = env.fresh("parallel") + ".keylog"
+    cap = env.fresh("parallel") + ".pcap"
+    environ = dict(os.environ, SSHKEYLOGFILE=kl)
+    targets = ["127.0.0.1:%d" % env.sshd.port] * n
+    c = Capture(env.tcpdump, env.sshd.port, cap, fins=2 * n)
+    try:
+        r = peers.run([env.sshbpp, "probe", "--json", "-c", "aes128-gcm@openssh.com",
+                       "--parallel", str(n), "--timeout", "30"] + targets, timeout=90,
+                      env=environ)
+    finally:
+        c.stop()
+    peers.check(r.rc == 0, "probe of %d targets failed\n%s" % (n, r.describe()))
+    peers.check(len(warning_lines(r.err)) == 1, "expected one warning line\n" + r.describe())
+    privs, ks = read_keylog(kl)
+    peers.check(len(privs) == n and len(ks) == n, "%d/%d key log lines for %d sessions"
+                % (len(privs), len(ks), n))
+    cookies = {c for c, _ in privs}
+    peers.check(len(cookies) == n and cookies == {c for c, _ in ks},
+                "cookies of the two line forms differ or repeat")
+    d = dissect(env.tshark, cap, env.sshd.port, kl)
+    peers.check(sorted(d.cookies["c2s"]) == sorted(cookies),
+                "the capture's client cookies are not the key log's")
+    for code in WANT:
+        peers.check(d.codes.count(code) >= n, "%s decrypted in %d of %d sessions (%s)"
+                    % (WANT[code], d.codes.count(code), n, d.summary()))
+    return "%d sessions in one process: %d line pairs, all decrypted" % (n, len(ks))
+
+
 def info_unsupported(env, kex, cipher, mac):
     """Not counted: prints whether this tshark decrypts a combination it is
     known not to (a newer tshark may)."""
@@ -445,6 +480,7 @@ def main():
         runner.case("refused_mode", case_refused_mode, env)
         runner.case("serve", case_serve, env)
         runner.case("rekeys", case_rekeys, env, sshd_auth)
+        runner.case("parallel_hosts", case_parallel_hosts, env)
         for kex, cipher, mac in NOT_BY_TSHARK_4_0:
             info_unsupported(env, kex, cipher, mac)
         r = peers.run([tshark, "--version"], timeout=30)
