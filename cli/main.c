@@ -29,7 +29,10 @@ usage(FILE *f)
             "                    [--max-clients n] [--login-grace seconds]\n"
             "                    [--authorized-keys file]\n"
             "       sshbpp bench [--suite NAME]... [--size BYTES]... [--seconds N] [--json]\n"
-            "       sshbpp key -y | -l [-E md5] [--passphrase-file file] FILE\n");
+            "       sshbpp key -y | -l [-E md5] [--passphrase-file file] FILE\n"
+            "       sshbpp exec [-CnTv] [-c cipher_spec] [-F none] [-i identity_file]\n"
+            "                   [-l login_name] [-m mac_spec] [-o option] [-p port]\n"
+            "                   [user@]host [command ...]\n");
 }
 
 static void
@@ -47,6 +50,8 @@ help(void)
            "  bench   measure the packet layer (engine, socketpair, batch) against its limits\n"
            "  key     print a key file's public line (-y) or fingerprint (-l), as\n"
            "          ssh-keygen does\n"
+           "  exec    run a command on an SSH server as `ssh host command` does: stdin,\n"
+           "          stdout, stderr and the exit status\n"
            "\n"
            "  -Q cipher|mac|compression|kex|key|kex-default|key-default\n"
            "          list the supported ciphers, MACs, compression methods, key\n"
@@ -120,6 +125,8 @@ main(int argc, char **argv)
         return cli_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "key") == 0)
         return cli_key(argc - 1, argv + 1);
+    if (strcmp(cmd, "exec") == 0)
+        return cli_exec(argc - 1, argv + 1);
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         help();
         return 0;

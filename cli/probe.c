@@ -29,6 +29,7 @@
  * one output lock, so lines never interleave.
  */
 #include "common.h"
+#include "keylog.h"
 #include "trust.h"
 #include "json.h"
 #include "progress.h"
@@ -980,6 +981,7 @@ probe_run(struct probe *pr)
     cli_debug(1, "Connection established.");
     sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_CLIENT);
     cli_algs_config(&pr->algs, &cfg.kex);
+    (void)cli_keylog_attach(&cfg); /* SSHKEYLOGFILE (keylog.h) */
     /* The driver owns fd from here (also when the watchdog closes it). */
     d = sshbpp_driver_new(fd, &cfg);
     if (d == NULL) {

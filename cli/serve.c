@@ -15,6 +15,7 @@
  * under srv->mu.
  */
 #include "common.h"
+#include "keylog.h"
 #include "serve_auth.h"
 #include "serve_log.h"
 #include "serve_session.h"
@@ -522,6 +523,7 @@ serve_conn(struct conn *c)
 
     sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_SERVER);
     cli_algs_config(&srv->algs, &cfg.kex);
+    (void)cli_keylog_attach(&cfg); /* SSHKEYLOGFILE (keylog.h) */
     cfg.auth_cb = decide_auth;
     cfg.auth_ctx = c;
     cfg.auth_methods = "publickey";

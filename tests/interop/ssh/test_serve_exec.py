@@ -353,8 +353,12 @@ def case_stop_reaps(e):
             peers.wait_until(lambda: len(proc_children(srv.proc.pid)) == 1, 10,
                              "the command did not start")
             shell = proc_children(srv.proc.pid)[0][0]
-            group = [d for d in os.listdir("/proc") if d.isdigit() and _pgid(d) == shell]
-            peers.check(len(group) >= 2, "process group of the command: %r" % group)
+            # the shell forks its two sleeps after it starts: wait for them
+            def members():
+                return [d for d in os.listdir("/proc") if d.isdigit() and _pgid(d) == shell]
+            peers.wait_until(lambda: len(members()) >= 2, 10,
+                             "process group of the command: %r" % members())
+            group = members()
             srv.proc.terminate()
             srv.proc.wait(timeout=10)
             peers.check(srv.proc.returncode == 0, "serve exited %s on SIGTERM" % srv.proc.returncode)
