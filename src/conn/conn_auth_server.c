@@ -12,7 +12,9 @@
  * 0): accept then sends PK_OK. A signature algorithm outside the
  * configured pubkey_algs (by default "ssh-rsa", SHA-1) is refused without
  * verifying or asking. Failures are counted like OpenSSH's
- * MaxAuthTries (a first "none" and queries do not count); beyond
+ * MaxAuthTries (a first "none" and an accepted query, answered PK_OK, do
+ * not count; a refused query does, so one connection cannot test keys
+ * against the authorized set without limit); beyond
  * max_auth_tries the server sends DISCONNECT and fails with SSHBPP_EAUTH.
  * Every field is bounded before it is copied.
  */
@@ -155,8 +157,7 @@ userauth_request(sshbpp_conn *c, const sshbpp_packet *pkt)
         a.pubkey_alg = alg;
         a.pubkey_blob = blob;
         a.pubkey_len = blen;
-        query = !flag;
-        counts = flag;
+        query = !flag; /* counts unless accepted: PK_OK returns first */
         if (!sshbpp__conn_pubkey_alg_ok(c, alg)) {
             /* Not in PubkeyAcceptedAlgorithms (by default "ssh-rsa", SHA-1):
              * refused unverified. */

@@ -7,6 +7,11 @@ where a well-behaved client would not send them.
                           connection is cut, nothing runs
   auth.from_expiry        from= that excludes 127.0.0.1, and an expired
                           expiry-time=, are refused; a valid key is not
+  auth.query_limit        publickey queries (no signature) for keys not
+                          in authorized_keys count toward the attempt
+                          limit, as sshd's MaxAuthTries: the connection
+                          is cut before 200 of them, so no one connection
+                          can test keys without bound
   auth.revoked_key        a key taken out of authorized_keys while serve
                           runs is refused on the next connection, and a
                           key added is accepted, as sshd reads the file
@@ -188,6 +193,33 @@ def exec_out(t, cmd):
 
 
 # ---------------------------------------------------------------------------
+
+def case_query_limit(e, srv, paramiko):
+    t = transport(e, paramiko, srv.port, key=None)
+    try:
+        try:
+            t.auth_none("root")
+        except paramiko.BadAuthenticationType:
+            pass
+        k = paramiko.Ed25519Key.from_private_key_file(os.path.join(e.dir, "user"))
+        sent = 0
+        for i in range(200):
+            blob = bytearray(k.asbytes())
+            blob[-1] ^= (i % 255) + 1  # another key each time, none authorized
+            try:
+                raw(paramiko, t, ("byte", 50), ("str", "root"), ("str", "ssh-connection"),
+                    ("str", "publickey"), ("bool", False), ("str", "ssh-ed25519"),
+                    ("str", bytes(blob)))
+            except Exception:  # pylint: disable=broad-except
+                break
+            sent += 1
+            time.sleep(0.005)
+        peers.wait_until(lambda: not t.is_active(), 10,
+                         "still connected after %d refused publickey queries" % sent)
+    finally:
+        t.close()
+    return "cut after %d refused queries" % sent
+
 
 def case_preauth_open(e, srv, paramiko):
     t = transport(e, paramiko, srv.port, key=None)
@@ -650,6 +682,7 @@ def main():
     try:
         time.sleep(0.3)
         runner.case("preauth.channel_open", case_preauth_open, e, srv, paramiko)
+        runner.case("auth.query_limit", case_query_limit, e, srv, paramiko)
         runner.case("auth.from_expiry", case_from_expiry, e, srv, paramiko)
         runner.case("forced.all_kinds", case_forced_all, e, srv, paramiko)
         runner.case("exec.second_refused", case_second_exec, e, srv, paramiko)
