@@ -226,6 +226,11 @@ scan_block(void *p, size_t n, int from_ossl)
         ossl_hits++;
         return;
     }
+#ifdef VALGRIND_PRINTF_BACKTRACE
+    /* under valgrind: where the block is freed */
+    VALGRIND_PRINTF_BACKTRACE("test_wipe: %s in a freed block of %lu bytes\n", secrets[s].what,
+                              (unsigned long)n);
+#endif
     if (ours_leaks++ == 0)
         snprintf(first_leak, sizeof(first_leak), "%s in a freed block of %zu bytes",
                  secrets[s].what, n);
