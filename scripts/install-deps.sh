@@ -23,7 +23,8 @@ RUN_PACKAGES="build-essential cmake pkg-config libssl-dev zlib1g-dev libcmocka-d
 nettle-dev python3-dev openssl"
 TEST_PACKAGES="python3 python3-paramiko python3-cryptography openssh-server openssh-client
 dropbear-bin tinysshd valgrind clang-14 libclang-rt-14-dev
-debootstrap python3-pytest python3-mock"
+debootstrap python3-pytest python3-mock
+gcovr"
 
 case "${1:-test}" in
 run) PACKAGES=$RUN_PACKAGES ;;
