@@ -150,11 +150,11 @@ COV_TESTS ?= ^(unit|fuzz|ct|soak\.pair)
 coverage:
 	@command -v gcovr >/dev/null 2>&1 || { echo "make coverage: gcovr not found (make deps-test installs it)" >&2; exit 1; }
 	$(CMAKE) -S . -B $(COV_DIR) -DCMAKE_BUILD_TYPE=Debug -DSSHBPP_BUILD_BENCH=OFF \
-	    "-DCMAKE_C_FLAGS=--coverage -O0" -DCMAKE_EXE_LINKER_FLAGS=--coverage \
+	    "-DCMAKE_C_FLAGS=--coverage -fprofile-update=atomic -O0" -DCMAKE_EXE_LINKER_FLAGS=--coverage \
 	    -DCMAKE_SHARED_LINKER_FLAGS=--coverage $(CMAKE_ARGS)
 	$(CMAKE) --build $(COV_DIR) -j$(JOBS)
 	find $(COV_DIR) -name '*.gcda' -delete
 	$(CTEST) --test-dir $(COV_DIR) --no-tests=error -R '$(COV_TESTS)' -j$(CTEST_JOBS) --output-on-failure
 	gcovr --root . --filter 'src/' --object-directory $(COV_DIR) --print-summary \
-	    --txt $(COV_DIR)/coverage.txt --exclude-throw-branches $(COV_DIR)
+	    --txt $(COV_DIR)/coverage.txt --exclude-throw-branches --gcov-ignore-parse-errors $(COV_DIR)
 	@echo "per-file figures: $(COV_DIR)/coverage.txt"

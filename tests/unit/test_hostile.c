@@ -1,0 +1,514 @@
+/*
+ * test_hostile.c: error paths a hostile peer can reach, each with the exact
+ * error it must give.
+ *
+ *  - key exchange (two sans-I/O ends pumped against each other, one
+ *    message rewritten on its way): a KEXINIT shorter than 17 bytes, a
+ *    KEXINIT / KEX_ECDH_INIT / KEX_ECDH_REPLY with a trailing byte, NEWKEYS
+ *    with a payload, NEWKEYS outside an exchange and in place of the
+ *    ECDH init or reply, each group-exchange message with a trailing byte;
+ *  - host key blobs: an RSA modulus over 16384 bits, under 2048 bits, an
+ *    even exponent;
+ *  - a compressed packet that inflates to nothing;
+ *  - the blocking driver's fd I/O: read() failing with ECONNRESET (fatal
+ *    SSHBPP_EIO) and with EINTR (retried: the handshake completes). read()
+ *    is interposed with -Wl,--wrap=read.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <zlib.h>
+
+#include "kex/kex_int.h"
+#include "sshbpp/sshbpp.h"
+#include "testutil.h"
+
+/* ---- read() interposition ------------------------------------------------- */
+
+ssize_t __real_read(int fd, void *buf, size_t n);
+ssize_t __wrap_read(int fd, void *buf, size_t n);
+
+static int fail_fd = -1;     /* reads on this fd are interfered with */
+static int fail_errno;       /* ECONNRESET: every read; EINTR: the next fail_left */
+static int fail_left;
+static unsigned long interfered;
+
+ssize_t
+__wrap_read(int fd, void *buf, size_t n)
+{
+    if (fd == fail_fd && fail_errno == ECONNRESET) {
+        __atomic_add_fetch(&interfered, 1, __ATOMIC_SEQ_CST);
+        errno = ECONNRESET;
+        return -1;
+    }
+    if (fd == fail_fd && fail_errno == EINTR && __atomic_load_n(&fail_left, __ATOMIC_SEQ_CST) > 0) {
+        __atomic_sub_fetch(&fail_left, 1, __ATOMIC_SEQ_CST);
+        __atomic_add_fetch(&interfered, 1, __ATOMIC_SEQ_CST);
+        errno = EINTR;
+        return -1;
+    }
+    return __real_read(fd, buf, n);
+}
+
+/* ---- two kex ends with a rewriting pump ------------------------------------- */
+
+struct end {
+    sshbpp_engine *e;
+    sshbpp_kex *k;
+    int role;
+};
+
+static int
+t_send(void *ctx, const uint8_t *p, size_t n)
+{
+    struct end *x = ctx;
+    return sshbpp_engine_send(x->e, p, n);
+}
+static int
+t_keys(void *ctx, enum sshbpp_dir dir, const sshbpp_keys *k)
+{
+    struct end *x = ctx;
+    return sshbpp_engine_set_keys(x->e, dir, k);
+}
+static int
+t_comp(void *ctx, enum sshbpp_dir dir, const char *name)
+{
+    struct end *x = ctx;
+    return sshbpp_engine_set_compression(x->e, dir, name);
+}
+static void
+t_reset(void *ctx, enum sshbpp_dir dir)
+{
+    struct end *x = ctx;
+    sshbpp_engine_reset_seqno(x->e, dir);
+}
+
+/* The rewrite: when a packet of type `type` reaches role `at`, its payload
+ * is replaced by `mode`'s version. */
+enum rewrite { RW_NONE, RW_TRAIL, RW_SHORT, RW_NEWKEYS_PAYLOAD, RW_AS_NEWKEYS };
+static struct {
+    int at;
+    uint8_t type;
+    enum rewrite mode;
+    int done;
+} rw;
+static uint8_t rwbuf[70000];
+
+static int
+pump(struct end *from, struct end *to)
+{
+    const uint8_t *d;
+    sshbpp_packet pkt, alt;
+    size_t n;
+    int r, moved = 0;
+
+    d = sshbpp_engine_tx_data(from->e, &n);
+    if (n > 0) {
+        if ((r = sshbpp_engine_feed(to->e, d, n)) != 0)
+            return r;
+        sshbpp_engine_tx_consume(from->e, n);
+        moved = 1;
+    }
+    while ((r = sshbpp_engine_rx_next(to->e, &pkt)) == 0) {
+        if (!rw.done && to->role == rw.at && pkt.type == rw.type && rw.mode != RW_NONE) {
+            rw.done = 1;
+            alt = pkt;
+            alt.payload = rwbuf;
+            switch (rw.mode) {
+            case RW_TRAIL:
+                assert_true(pkt.len + 1 <= sizeof(rwbuf));
+                memcpy(rwbuf, pkt.payload, pkt.len);
+                rwbuf[pkt.len] = 0;
+                alt.len = pkt.len + 1;
+                break;
+            case RW_SHORT:
+                memcpy(rwbuf, pkt.payload, 16);
+                alt.len = 16; /* type + 15 of the 16 cookie bytes */
+                break;
+            case RW_NEWKEYS_PAYLOAD:
+                rwbuf[0] = pkt.type;
+                rwbuf[1] = 0;
+                alt.len = 2;
+                break;
+            case RW_AS_NEWKEYS:
+                rwbuf[0] = 21;
+                alt.len = 1;
+                alt.type = 21;
+                break;
+            default:
+                break;
+            }
+            pkt = alt;
+        }
+        if ((r = sshbpp_kex_input(to->k, &pkt)) < 0)
+            return r;
+    }
+    return r == SSHBPP_EAGAIN ? moved : r;
+}
+
+/* Runs an exchange with the rewrite set; returns the first error (or 0). */
+static int
+exchange(const char *kex, int *failed_role)
+{
+    static const sshbpp_kex_transport t = {t_send, t_keys, t_comp, t_reset};
+    sshbpp_kex_config cfg = {kex, "ssh-ed25519", "aes128-ctr", "hmac-sha2-256", "none"};
+    struct end c = {0}, s = {0};
+    int a = 0, b = 0, rounds, r = 0;
+
+    c.role = SSHBPP_ROLE_CLIENT;
+    s.role = SSHBPP_ROLE_SERVER;
+    c.e = tu_engine_new();
+    s.e = tu_engine_new();
+    c.k = sshbpp_kex_new(SSHBPP_ROLE_CLIENT, &cfg, &t, &c);
+    s.k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &cfg, &t, &s);
+    assert_non_null(c.k);
+    assert_non_null(s.k);
+    assert_int_equal(sshbpp_kex_generate_hostkey(s.k, "ssh-ed25519"), 0);
+    assert_int_equal(sshbpp_kex_set_versions(c.k, "SSH-2.0-c", "SSH-2.0-s"), 0);
+    assert_int_equal(sshbpp_kex_set_versions(s.k, "SSH-2.0-c", "SSH-2.0-s"), 0);
+    assert_int_equal(sshbpp_kex_start(c.k), 0);
+    *failed_role = -1;
+    for (rounds = 0; rounds < 20; rounds++) {
+        if ((a = pump(&c, &s)) < 0) {
+            *failed_role = SSHBPP_ROLE_SERVER;
+            r = a;
+            break;
+        }
+        if ((b = pump(&s, &c)) < 0) {
+            *failed_role = SSHBPP_ROLE_CLIENT;
+            r = b;
+            break;
+        }
+        if (a == 0 && b == 0)
+            break;
+    }
+    if (r == 0)
+        assert_true(sshbpp_kex_completed(c.k) == 1 && sshbpp_kex_completed(s.k) == 1);
+    else { /* the error sticks: the next message gets it too */
+        static const uint8_t ign[5] = {2, 0, 0, 0, 0};
+        sshbpp_packet p = {ign, sizeof(ign), 2, 7};
+        assert_int_equal(sshbpp_kex_input(*failed_role == SSHBPP_ROLE_SERVER ? s.k : c.k, &p), r);
+    }
+    sshbpp_kex_free(c.k);
+    sshbpp_kex_free(s.k);
+    sshbpp_engine_free(c.e);
+    sshbpp_engine_free(s.e);
+    return r;
+}
+
+static void
+expect_rewrite(const char *kex, int at, uint8_t type, enum rewrite mode, int want)
+{
+    int role, r;
+
+    memset(&rw, 0, sizeof(rw));
+    rw.at = at;
+    rw.type = type;
+    rw.mode = mode;
+    r = exchange(kex, &role);
+    assert_int_equal(rw.done, 1);
+    if (r != want)
+        fail_msg("%s, type %u rewritten (%d) at %s: got %s, want %s", kex, type, (int)mode,
+                 at == SSHBPP_ROLE_CLIENT ? "client" : "server", sshbpp_err_name(r),
+                 sshbpp_err_name(want));
+    assert_int_equal(role, at);
+}
+
+static void
+test_kex_baseline(void **state)
+{
+    int role;
+
+    (void)state;
+    memset(&rw, 0, sizeof(rw));
+    assert_int_equal(exchange("curve25519-sha256", &role), 0);
+    assert_int_equal(exchange("diffie-hellman-group-exchange-sha256", &role), 0);
+}
+
+static void
+test_kexinit_short(void **state)
+{
+    (void)state;
+    expect_rewrite("curve25519-sha256", SSHBPP_ROLE_SERVER, 20, RW_SHORT, SSHBPP_EKEXMSG);
+    expect_rewrite("curve25519-sha256", SSHBPP_ROLE_CLIENT, 20, RW_SHORT, SSHBPP_EKEXMSG);
+}
+
+static void
+test_trailing_bytes(void **state)
+{
+    (void)state;
+    expect_rewrite("curve25519-sha256", SSHBPP_ROLE_SERVER, 20, RW_TRAIL, SSHBPP_EKEXMSG);
+    expect_rewrite("curve25519-sha256", SSHBPP_ROLE_CLIENT, 20, RW_TRAIL, SSHBPP_EKEXMSG);
+    expect_rewrite("curve25519-sha256", SSHBPP_ROLE_SERVER, 30, RW_TRAIL, SSHBPP_EKEXMSG);
+    expect_rewrite("curve25519-sha256", SSHBPP_ROLE_CLIENT, 31, RW_TRAIL, SSHBPP_EKEXMSG);
+    expect_rewrite("ecdh-sha2-nistp256", SSHBPP_ROLE_SERVER, 30, RW_TRAIL, SSHBPP_EKEXMSG);
+    expect_rewrite("diffie-hellman-group14-sha256", SSHBPP_ROLE_CLIENT, 31, RW_TRAIL,
+                   SSHBPP_EKEXMSG);
+    /* group exchange: request (34), group (31), init (32), reply (33) */
+    expect_rewrite("diffie-hellman-group-exchange-sha256", SSHBPP_ROLE_SERVER, 34, RW_TRAIL,
+                   SSHBPP_EKEXMSG);
+    expect_rewrite("diffie-hellman-group-exchange-sha256", SSHBPP_ROLE_CLIENT, 31, RW_TRAIL,
+                   SSHBPP_EKEXMSG);
+    expect_rewrite("diffie-hellman-group-exchange-sha256", SSHBPP_ROLE_SERVER, 32, RW_TRAIL,
+                   SSHBPP_EKEXMSG);
+    expect_rewrite("diffie-hellman-group-exchange-sha256", SSHBPP_ROLE_CLIENT, 33, RW_TRAIL,
+                   SSHBPP_EKEXMSG);
+}
+
+static void
+test_newkeys_with_payload(void **state)
+{
+    (void)state;
+    expect_rewrite("curve25519-sha256", SSHBPP_ROLE_SERVER, 21, RW_NEWKEYS_PAYLOAD,
+                   SSHBPP_EKEXMSG);
+    expect_rewrite("curve25519-sha256", SSHBPP_ROLE_CLIENT, 21, RW_NEWKEYS_PAYLOAD,
+                   SSHBPP_EKEXMSG);
+}
+
+/* NEWKEYS where none may come: outside an exchange, before the peer's
+ * KEXINIT, and in place of the reply. */
+static void
+test_newkeys_out_of_order(void **state)
+{
+    static const sshbpp_kex_transport t = {t_send, t_keys, t_comp, t_reset};
+    sshbpp_kex_config cfg = {"curve25519-sha256", "ssh-ed25519", "aes128-ctr", "hmac-sha2-256",
+                             "none"};
+    struct end s = {0}, c = {0};
+    static const uint8_t nk[1] = {21};
+    sshbpp_packet pkt = {nk, 1, 21, 0};
+
+    (void)state;
+    s.e = tu_engine_new();
+    s.k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &cfg, &t, &s);
+    assert_int_equal(sshbpp_kex_input(s.k, &pkt), SSHBPP_EKEXORDER);
+    sshbpp_kex_free(s.k);
+    sshbpp_engine_free(s.e);
+    c.e = tu_engine_new();
+    c.k = sshbpp_kex_new(SSHBPP_ROLE_CLIENT, &cfg, &t, &c);
+    assert_int_equal(sshbpp_kex_set_versions(c.k, "SSH-2.0-c", "SSH-2.0-s"), 0);
+    assert_int_equal(sshbpp_kex_start(c.k), 0);
+    assert_int_equal(sshbpp_kex_input(c.k, &pkt), SSHBPP_EKEXORDER);
+    sshbpp_kex_free(c.k);
+    sshbpp_engine_free(c.e);
+    expect_rewrite("curve25519-sha256", SSHBPP_ROLE_CLIENT, 31, RW_AS_NEWKEYS, SSHBPP_EKEXORDER);
+    expect_rewrite("curve25519-sha256", SSHBPP_ROLE_SERVER, 30, RW_AS_NEWKEYS, SSHBPP_EKEXORDER);
+}
+
+/* ---- RSA host key bounds ------------------------------------------------------ */
+
+static size_t
+put_string(uint8_t *p, const void *s, size_t n)
+{
+    tu_put_be32(p, (uint32_t)n);
+    memcpy(p + 4, s, n);
+    return 4 + n;
+}
+
+/* string "ssh-rsa", mpint e, mpint n (nlen magnitude bytes, top byte top). */
+static size_t
+rsa_blob(uint8_t *out, const uint8_t *e, size_t elen, size_t nlen, uint8_t top)
+{
+    static uint8_t n[2100];
+    size_t off = 0;
+
+    memset(n, 0x5b, nlen);
+    n[0] = top;
+    n[nlen - 1] |= 1;
+    off += put_string(out + off, "ssh-rsa", 7);
+    off += put_string(out + off, e, elen);
+    off += put_string(out + off, n, nlen);
+    return off;
+}
+
+static void
+test_rsa_modulus_bounds(void **state)
+{
+    static uint8_t blob[2200];
+    static const uint8_t e3[] = {0x01, 0x00, 0x01}, even[] = {0x01, 0x00, 0x02};
+    static const uint8_t sig[64] = {0}, data[4] = {1, 2, 3, 4};
+    size_t n;
+
+    (void)state;
+    /* 2049 bytes: 16385..16392 bits, over the maximum */
+    n = rsa_blob(blob, e3, sizeof(e3), 2049, 0x01);
+    assert_int_equal(sshbpp__hostkey_verify("rsa-sha2-256", blob, n, data, sizeof(data), sig,
+                                            sizeof(sig)),
+                     SSHBPP_EHOSTKEY);
+    /* 1024 bits: under the minimum */
+    n = rsa_blob(blob, e3, sizeof(e3), 128, 0x7f);
+    assert_int_equal(sshbpp__hostkey_verify("rsa-sha2-256", blob, n, data, sizeof(data), sig,
+                                            sizeof(sig)),
+                     SSHBPP_EHOSTKEY);
+    /* 2048 bits but an even exponent */
+    n = rsa_blob(blob, even, sizeof(even), 256, 0x7f);
+    assert_int_equal(sshbpp__hostkey_verify("rsa-sha2-512", blob, n, data, sizeof(data), sig,
+                                            sizeof(sig)),
+                     SSHBPP_EHOSTKEY);
+    /* and a well-formed 2048-bit one gets as far as the signature */
+    n = rsa_blob(blob, e3, sizeof(e3), 256, 0x7f);
+    assert_int_not_equal(sshbpp__hostkey_verify("rsa-sha2-512", blob, n, data, sizeof(data), sig,
+                                                sizeof(sig)),
+                         0);
+}
+
+/* ---- a compressed packet that inflates to nothing ------------------------------- */
+
+static void
+test_zlib_inflates_to_nothing(void **state)
+{
+    sshbpp_engine *e = tu_engine_new();
+    uint8_t z[64], pkt[128];
+    z_stream zs;
+    sshbpp_packet p;
+    size_t zlen, n;
+
+    (void)state;
+    memset(&zs, 0, sizeof(zs));
+    assert_int_equal(deflateInit(&zs, Z_DEFAULT_COMPRESSION), Z_OK);
+    zs.next_in = Z_NULL;
+    zs.avail_in = 0;
+    zs.next_out = z;
+    zs.avail_out = sizeof(z);
+    assert_int_equal(deflate(&zs, Z_SYNC_FLUSH), Z_OK); /* header + an empty block */
+    zlen = sizeof(z) - zs.avail_out;
+    deflateEnd(&zs);
+    assert_true(zlen > 2);
+    assert_int_equal(sshbpp_engine_set_compression(e, SSHBPP_DIR_IN, "zlib"), 0);
+    /* no cipher: block size 8; padding to a multiple of 8, at least 4 */
+    {
+        size_t pad = 8 - ((5 + zlen) % 8);
+        if (pad < 4)
+            pad += 8;
+        n = tu_build_plain(pkt, sizeof(pkt), (uint32_t)(1 + zlen + pad), (uint8_t)pad, z, zlen,
+                           0);
+    }
+    assert_int_equal(sshbpp_engine_feed(e, pkt, n), 0);
+    assert_int_equal(sshbpp_engine_rx_next(e, &p), SSHBPP_EEMPTY);
+    assert_int_equal(sshbpp_engine_error(e), SSHBPP_EEMPTY); /* fatal, sticky */
+    sshbpp_engine_free(e);
+}
+
+/* ---- the driver's read() failing -------------------------------------------------- */
+
+static int
+accept_any(void *ctx, const char *alg, const char *fp, const uint8_t *blob, size_t len)
+{
+    (void)ctx;
+    (void)alg;
+    (void)fp;
+    (void)blob;
+    (void)len;
+    return 1;
+}
+
+struct hs {
+    sshbpp_driver *d;
+    int r;
+};
+
+static void *
+server_hs(void *p)
+{
+    struct hs *h = p;
+
+    h->r = sshbpp_driver_handshake(h->d, 10000);
+    return NULL;
+}
+
+static void
+driver_pair(sshbpp_driver **cl, sshbpp_driver **sv, int *cfd)
+{
+    sshbpp_conn_config cc, sc;
+    int fds[2];
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    sshbpp_conn_config_init(&cc, SSHBPP_ROLE_CLIENT);
+    sshbpp_conn_config_init(&sc, SSHBPP_ROLE_SERVER);
+    *cl = sshbpp_driver_new(fds[0], &cc);
+    *sv = sshbpp_driver_new(fds[1], &sc);
+    assert_non_null(*cl);
+    assert_non_null(*sv);
+    assert_int_equal(sshbpp_conn_generate_hostkey(sshbpp_driver_conn(*sv), "ssh-ed25519"), 0);
+    sshbpp_driver_set_hostkey_cb(*cl, accept_any, NULL);
+    *cfd = fds[0];
+}
+
+static void
+test_read_econnreset(void **state)
+{
+    sshbpp_driver *cl, *sv;
+    struct hs h;
+    pthread_t t;
+    int fd, r;
+
+    (void)state;
+    driver_pair(&cl, &sv, &fd);
+    interfered = 0;
+    fail_errno = ECONNRESET;
+    fail_fd = fd;
+    h.d = sv;
+    assert_int_equal(pthread_create(&t, NULL, server_hs, &h), 0);
+    r = sshbpp_driver_handshake(cl, 10000);
+    fail_fd = -1;
+    assert_int_equal(r, SSHBPP_EIO);
+    assert_true(interfered >= 1);
+    assert_int_equal(sshbpp_driver_error(cl), SSHBPP_EIO); /* sticks */
+    sshbpp_driver_close(sv);
+    pthread_join(t, NULL);
+    assert_true(h.r < 0);
+    sshbpp_driver_free(cl);
+    sshbpp_driver_free(sv);
+}
+
+static void
+test_read_eintr_retried(void **state)
+{
+    sshbpp_driver *cl, *sv;
+    struct hs h;
+    pthread_t t;
+    int fd, r;
+
+    (void)state;
+    driver_pair(&cl, &sv, &fd);
+    interfered = 0;
+    fail_left = 3;
+    fail_errno = EINTR;
+    fail_fd = fd;
+    h.d = sv;
+    assert_int_equal(pthread_create(&t, NULL, server_hs, &h), 0);
+    r = sshbpp_driver_handshake(cl, 10000);
+    pthread_join(t, NULL);
+    fail_fd = -1;
+    assert_int_equal(r, 0);
+    assert_int_equal(h.r, 0);
+    assert_int_equal(interfered, 3); /* three reads interrupted, each retried */
+    sshbpp_driver_free(cl);
+    sshbpp_driver_free(sv);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kex_baseline),
+        cmocka_unit_test(test_kexinit_short),
+        cmocka_unit_test(test_trailing_bytes),
+        cmocka_unit_test(test_newkeys_with_payload),
+        cmocka_unit_test(test_newkeys_out_of_order),
+        cmocka_unit_test(test_rsa_modulus_bounds),
+        cmocka_unit_test(test_zlib_inflates_to_nothing),
+        cmocka_unit_test(test_read_econnreset),
+        cmocka_unit_test(test_read_eintr_retried),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
