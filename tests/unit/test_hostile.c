@@ -11,8 +11,9 @@
  *    even exponent;
  *  - a compressed packet that inflates to nothing;
  *  - the blocking driver's fd I/O: read() failing with ECONNRESET (fatal
- *    SSHBPP_EIO) and with EINTR (retried: the handshake completes). read()
- *    is interposed with -Wl,--wrap=read.
+ *    SSHBPP_EIO) and with EINTR (retried: the handshake completes), and an
+ *    fd closed behind the driver's back (POLLNVAL, then EBADF: a prompt
+ *    SSHBPP_EIO). read() is interposed with -Wl,--wrap=read.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +25,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -496,6 +498,36 @@ test_read_eintr_retried(void **state)
     sshbpp_driver_free(sv);
 }
 
+/* The fd closed behind the driver's back: poll() answers POLLNVAL at once
+ * and the read that follows fails (EBADF): a prompt SSHBPP_EIO, not a wait
+ * until the timeout. */
+static void
+test_fd_closed_pollnval(void **state)
+{
+    sshbpp_conn_config cc;
+    sshbpp_driver *cl;
+    int fds[2], r;
+    struct timespec t0, t1;
+    long ms;
+
+    (void)state;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    sshbpp_conn_config_init(&cc, SSHBPP_ROLE_CLIENT);
+    cl = sshbpp_driver_new(fds[0], &cc);
+    assert_non_null(cl);
+    assert_int_equal(close(fds[0]), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    r = sshbpp_driver_handshake(cl, 20000);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    assert_int_equal(r, SSHBPP_EIO);
+    assert_true(ms < 10000);
+    /* the driver closes its fd at free: give it a harmless one to close */
+    assert_int_equal(dup2(fds[1], fds[0]), fds[0]);
+    sshbpp_driver_free(cl);
+    close(fds[1]);
+}
+
 int
 main(void)
 {
@@ -509,6 +541,7 @@ main(void)
         cmocka_unit_test(test_zlib_inflates_to_nothing),
         cmocka_unit_test(test_read_econnreset),
         cmocka_unit_test(test_read_eintr_retried),
+        cmocka_unit_test(test_fd_closed_pollnval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
