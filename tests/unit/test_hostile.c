@@ -7,6 +7,8 @@
  *    KEXINIT / KEX_ECDH_INIT / KEX_ECDH_REPLY with a trailing byte, NEWKEYS
  *    with a payload, NEWKEYS outside an exchange and in place of the
  *    ECDH init or reply, each group-exchange message with a trailing byte;
+ *  - moduli files (sshbpp_kex_set_moduli): malformed lines, skipped groups,
+ *    an over-long line, an oversized file, no file;
  *  - host key blobs: an RSA modulus over 16384 bits, under 2048 bits, an
  *    even exponent;
  *  - a compressed packet that inflates to nothing;
@@ -306,6 +308,110 @@ test_newkeys_out_of_order(void **state)
     expect_rewrite("curve25519-sha256", SSHBPP_ROLE_SERVER, 30, RW_AS_NEWKEYS, SSHBPP_EKEXORDER);
 }
 
+/* ---- moduli files (sshbpp_kex_set_moduli) ------------------------------------- */
+
+/* A real 2048-bit group line from the system's moduli file (openssh-server
+ * is a test dependency), or the test fails. */
+static void
+good_moduli_line(char *out, size_t cap)
+{
+    FILE *f = fopen("/etc/ssh/moduli", "r");
+    char line[4096];
+
+    if (f == NULL)
+        fail_msg("/etc/ssh/moduli missing (openssh-server is a test dependency)");
+    out[0] = '\0';
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (line[0] != '#' && strstr(line, " 2 6 100 2047 ") != NULL) {
+            snprintf(out, cap, "%s", line);
+            break;
+        }
+    fclose(f);
+    assert_true(out[0] != '\0');
+}
+
+static int
+moduli_from(const char *text, size_t repeat)
+{
+    static const sshbpp_kex_transport t = {t_send, t_keys, t_comp, t_reset};
+    sshbpp_kex_config cfg = {"diffie-hellman-group-exchange-sha256", "ssh-ed25519", "aes128-ctr",
+                             "hmac-sha2-256", "none"};
+    char path[] = "/tmp/sshbpp-moduli.XXXXXX";
+    struct end s = {0};
+    FILE *f;
+    size_t i;
+    int fd, r;
+
+    assert_true((fd = mkstemp(path)) >= 0);
+    assert_non_null(f = fdopen(fd, "w"));
+    for (i = 0; i < repeat; i++)
+        fputs(text, f);
+    fclose(f);
+    s.e = tu_engine_new();
+    s.k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &cfg, &t, &s);
+    assert_non_null(s.k);
+    r = sshbpp_kex_set_moduli(s.k, path);
+    sshbpp_kex_free(s.k);
+    sshbpp_engine_free(s.e);
+    unlink(path);
+    return r;
+}
+
+static void
+test_moduli_file(void **state)
+{
+    static char good[4096], bad[8192], longline[70000];
+    char *sp;
+    int field;
+
+    (void)state;
+    good_moduli_line(good, sizeof(good));
+    assert_int_equal(moduli_from(good, 1), 0);
+    assert_int_equal(moduli_from("# only a comment\n\n   \n", 1), SSHBPP_EKEXMSG);
+    assert_int_equal(moduli_from("1 2 6 100\n", 1), SSHBPP_EKEXMSG);          /* 4 fields */
+    assert_int_equal(moduli_from("1 2 6 100 2047 2 AB CD\n", 1), SSHBPP_EKEXMSG); /* 8 */
+    /* each numeric field in turn not a number */
+    for (field = 1; field <= 5; field++) {
+        int i;
+        snprintf(bad, sizeof(bad), "%s", good);
+        for (sp = bad, i = 0; i < field; i++)
+            sp = strchr(sp, ' ') + 1;
+        *sp = 'x';
+        assert_int_equal(moduli_from(bad, 1), SSHBPP_EKEXMSG);
+    }
+    /* a modulus that is not hex */
+    snprintf(bad, sizeof(bad), "20220714110357 2 6 100 2047 2 XYZ\n");
+    assert_int_equal(moduli_from(bad, 1), SSHBPP_EKEXMSG);
+    /* a size column that lies, an untested group, a small group: skipped,
+     * leaving nothing usable */
+    snprintf(bad, sizeof(bad), "%s", good);
+    memcpy(strstr(bad, " 2047 "), " 3071 ", 6);
+    assert_int_equal(moduli_from(bad, 1), SSHBPP_EKEXMSG);
+    snprintf(bad, sizeof(bad), "%s", good);
+    memcpy(strstr(bad, " 2 6 "), " 2 1 ", 5);
+    assert_int_equal(moduli_from(bad, 1), SSHBPP_EKEXMSG);
+    assert_int_equal(moduli_from("20220714110357 2 6 100 1023 2 F7\n", 1), SSHBPP_EKEXMSG);
+    /* a line longer than any modulus */
+    memset(longline, 'A', sizeof(longline) - 2);
+    longline[sizeof(longline) - 2] = '\n';
+    longline[sizeof(longline) - 1] = '\0';
+    assert_int_equal(moduli_from(longline, 1), SSHBPP_EKEXMSG);
+    /* a file over the size bound (many good lines) */
+    assert_int_equal(moduli_from(good, (17u << 20) / strlen(good)), SSHBPP_EKEXMSG);
+    /* no file */
+    {
+        static const sshbpp_kex_transport t = {t_send, t_keys, t_comp, t_reset};
+        sshbpp_kex_config cfg = {"diffie-hellman-group-exchange-sha256", "ssh-ed25519",
+                                 "aes128-ctr", "hmac-sha2-256", "none"};
+        struct end s = {0};
+        s.e = tu_engine_new();
+        s.k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &cfg, &t, &s);
+        assert_int_equal(sshbpp_kex_set_moduli(s.k, "/nonexistent/moduli"), SSHBPP_EIO);
+        sshbpp_kex_free(s.k);
+        sshbpp_engine_free(s.e);
+    }
+}
+
 /* ---- RSA host key bounds ------------------------------------------------------ */
 
 static size_t
@@ -537,6 +643,7 @@ main(void)
         cmocka_unit_test(test_trailing_bytes),
         cmocka_unit_test(test_newkeys_with_payload),
         cmocka_unit_test(test_newkeys_out_of_order),
+        cmocka_unit_test(test_moduli_file),
         cmocka_unit_test(test_rsa_modulus_bounds),
         cmocka_unit_test(test_zlib_inflates_to_nothing),
         cmocka_unit_test(test_read_econnreset),
