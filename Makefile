@@ -14,6 +14,10 @@
 #   make clean          remove $(BUILD_DIR) and $(ASAN_DIR)
 #   make test-full      make test at the issues' full sizes (64 MiB Python
 #                       transfers, 256 MiB each way between two drivers)
+#   make soak           8 GiB each way sshbpp<->sshbpp and through sshd's cat,
+#                       rekey every 256 MiB, SHA-256 compared (SOAK_BYTES, SOAK_REKEY)
+#   make coverage       gcovr line/branch coverage of src/ over the unit tests and
+#                       corpus replays ($(COV_DIR), default build-cov; COV_TESTS=. for all)
 #
 # Variables: BUILD_DIR (default build), ASAN_DIR (default $(BUILD_DIR)-asan),
 # JOBS (default nproc), CMAKE_ARGS (extra configure args), PREFIX (install),
