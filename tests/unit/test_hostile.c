@@ -11,7 +11,8 @@
  *    an over-long line, an oversized file, no file;
  *  - host key blobs: an RSA modulus over 16384 bits, under 2048 bits, an
  *    even exponent;
- *  - a compressed packet that inflates to nothing;
+ *  - a compressed packet that inflates to nothing, corrupt deflate data,
+ *    a deflate stream that ends;
  *  - the blocking driver's fd I/O: read() failing with ECONNRESET (fatal
  *    SSHBPP_EIO) and with EINTR (retried: the handshake completes), and an
  *    fd closed behind the driver's back (POLLNVAL, then EBADF: a prompt
@@ -506,6 +507,54 @@ test_zlib_inflates_to_nothing(void **state)
     sshbpp_engine_free(e);
 }
 
+/* One uncompressed-cipher packet whose payload is z[0..zlen), into a fresh
+ * engine with inbound zlib; returns rx_next's result. */
+static int
+feed_compressed(const uint8_t *z, size_t zlen)
+{
+    sshbpp_engine *e = tu_engine_new();
+    uint8_t pkt[256];
+    sshbpp_packet p;
+    size_t pad = 8 - ((5 + zlen) % 8), n;
+    int r;
+
+    if (pad < 4)
+        pad += 8;
+    assert_true(zlen + pad + 5 <= sizeof(pkt));
+    assert_int_equal(sshbpp_engine_set_compression(e, SSHBPP_DIR_IN, "zlib"), 0);
+    n = tu_build_plain(pkt, sizeof(pkt), (uint32_t)(1 + zlen + pad), (uint8_t)pad, z, zlen, 0);
+    assert_int_equal(sshbpp_engine_feed(e, pkt, n), 0);
+    r = sshbpp_engine_rx_next(e, &p);
+    if (r < 0)
+        assert_int_equal(sshbpp_engine_error(e), r); /* fatal, sticky */
+    sshbpp_engine_free(e);
+    return r;
+}
+
+/* Corrupt deflate data, and a stream that ends (SSH's lasts as long as the
+ * keys): both SSHBPP_EDECOMP. */
+static void
+test_zlib_corrupt_and_stream_end(void **state)
+{
+    static const uint8_t garbage[] = {0x78, 0x9c, 0xff, 0xff, 0xff, 0xff, 0x13, 0x37};
+    uint8_t z[64];
+    z_stream zs;
+    size_t zlen;
+
+    (void)state;
+    assert_int_equal(feed_compressed(garbage, sizeof(garbage)), SSHBPP_EDECOMP);
+    memset(&zs, 0, sizeof(zs));
+    assert_int_equal(deflateInit(&zs, Z_DEFAULT_COMPRESSION), Z_OK);
+    zs.next_in = (Bytef *)"\x5ehello";
+    zs.avail_in = 6;
+    zs.next_out = z;
+    zs.avail_out = sizeof(z);
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    zlen = sizeof(z) - zs.avail_out;
+    deflateEnd(&zs);
+    assert_int_equal(feed_compressed(z, zlen), SSHBPP_EDECOMP);
+}
+
 /* ---- the driver's read() failing -------------------------------------------------- */
 
 static int
@@ -646,6 +695,7 @@ main(void)
         cmocka_unit_test(test_moduli_file),
         cmocka_unit_test(test_rsa_modulus_bounds),
         cmocka_unit_test(test_zlib_inflates_to_nothing),
+        cmocka_unit_test(test_zlib_corrupt_and_stream_end),
         cmocka_unit_test(test_read_econnreset),
         cmocka_unit_test(test_read_eintr_retried),
         cmocka_unit_test(test_fd_closed_pollnval),
