@@ -58,6 +58,7 @@ int cli_probe(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_key(int argc, char **argv);
+int cli_exec(int argc, char **argv);
 
 /* ---- output ---- */
 

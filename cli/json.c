@@ -217,3 +217,14 @@ json_namelist(struct json *j, const char *list)
     }
     json_end_array(j);
 }
+
+void
+json_fixed(struct json *j, double v, int decimals)
+{
+    json_sep(j);
+    /* JSON has no NaN or infinity; a negative or absurd figure is a bug,
+     * written as 0 rather than breaking the consumer's parser. */
+    if (!(v >= 0.0 && v < 1e15))
+        v = 0.0;
+    fprintf(j->f, "%.*f", decimals < 0 ? 0 : decimals > 9 ? 9 : decimals, v);
+}

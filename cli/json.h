@@ -38,5 +38,9 @@ void json_null(struct json *j);
 /* An array of the items of a comma-separated SSH name-list ("" gives []);
  * NULL writes null. */
 void json_namelist(struct json *j, const char *list);
+/* A non-negative number with a fixed count of decimals (0-9), such as a
+ * duration in milliseconds ("12.345"); NaN, infinities and negative
+ * values are written as 0. */
+void json_fixed(struct json *j, double v, int decimals);
 
 #endif

@@ -22,14 +22,17 @@ usage(FILE *f)
             "                    [--compression[=algorithms]] [--ignore-bytes bytes]\n"
             "                    [--rekey-bytes bytes] [--timeout seconds]\n"
             "                    [--known-hosts file] [-o option] [--passphrase-file file]\n"
-            "                    [user@]host\n"
+            "                    [-f file] [--parallel n] [user@]host[:port] ...\n"
             "       sshbpp serve [-Cv] [--once] [-c cipher_spec] [-m mac_spec] [-p port]\n"
             "                    [--bind address] [--hostkey file] [--kex algorithms]\n"
             "                    [--hostkey-algorithms algorithms] [--compression[=algorithms]]\n"
             "                    [--max-clients n] [--login-grace seconds]\n"
             "                    [--authorized-keys file]\n"
             "       sshbpp bench [--suite NAME]... [--size BYTES]... [--seconds N] [--json]\n"
-            "       sshbpp key -y | -l [-E md5] [--passphrase-file file] FILE\n");
+            "       sshbpp key -y | -l [-E md5] [--passphrase-file file] FILE\n"
+            "       sshbpp exec [-CnTv] [-c cipher_spec] [-F none] [-i identity_file]\n"
+            "                   [-l login_name] [-m mac_spec] [-o option] [-p port]\n"
+            "                   [user@]host [command ...]\n");
 }
 
 static void
@@ -41,12 +44,14 @@ help(void)
            "\n"
            "  probe   connect to an SSH server, run the key exchange and report the\n"
            "          negotiated algorithms, the host key and the allowed auth methods;\n"
-           "          optionally authenticate with a key (-i) and push traffic with rekeys\n"
+           "          optionally authenticate with a key (-i) and push traffic with rekeys\n"           "          (many hosts at once: several operands or -f FILE, --parallel N)\n"
            "  serve   accept SSH connections, run the key exchange, and refuse every\n"
            "          authentication attempt (\"publickey\" only)\n"
            "  bench   measure the packet layer (engine, socketpair, batch) against its limits\n"
            "  key     print a key file's public line (-y) or fingerprint (-l), as\n"
            "          ssh-keygen does\n"
+           "  exec    run a command on an SSH server as `ssh host command` does: stdin,\n"
+           "          stdout, stderr and the exit status\n"
            "\n"
            "  -Q cipher|mac|compression|kex|key|kex-default|key-default\n"
            "          list the supported ciphers, MACs, compression methods, key\n"
@@ -120,6 +125,8 @@ main(int argc, char **argv)
         return cli_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "key") == 0)
         return cli_key(argc - 1, argv + 1);
+    if (strcmp(cmd, "exec") == 0)
+        return cli_exec(argc - 1, argv + 1);
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         help();
         return 0;

@@ -18,10 +18,20 @@
  * returns), and during the traffic phase a reader thread sits in
  * sshbpp_driver_recv() so that the driver reads (key exchanges, ours and
  * the server's, make progress) while the main thread sends.
+ *
+ * Many hosts (several operands or -f FILE): a fixed pool of --parallel
+ * worker threads takes targets one at a time from a shared source (the
+ * operands, then the file read a line at a time under a lock, lines of at
+ * most TARGET_LINE_MAX bytes), so memory does not grow with the number of
+ * hosts. Each target is one struct probe run exactly as a single host is,
+ * with its own watchdog and deadline (--timeout per host); its result
+ * becomes one line (JSON or text), formatted in memory and written under
+ * one output lock, so lines never interleave.
  */
 #include "common.h"
 #include "trust.h"
 #include "json.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -30,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +59,17 @@
  * still has not finished this much later (stuck somewhere a close does not
  * reach, such as name resolution), the watchdog ends the process itself. */
 #define HARD_EXIT_GRACE 2.0
+
+/* Many hosts: the longest target line read from -f (longer ones are
+ * reported as failed targets), the default and largest --parallel. */
+#define TARGET_LINE_MAX 1024
+#define PARALLEL_DEFAULT 16
+#define PARALLEL_MAX 1024
+
+/* Long-only options of probe alone (above common.h's codes). */
+enum {
+    OPT_PARALLEL = 600
+};
 
 static const char *const kexinit_keys[SSHBPP_KEXINIT_NLISTS] = {
     "kex_algorithms",
@@ -99,6 +121,21 @@ struct probe {
     const char *auth_method; /* "none", "publickey" or NULL */
     uint64_t ignore_sent;
     sshbpp_kex_info info;
+
+    /* One of many hosts: the failure goes into err_code/err_msg for the
+     * host's output line instead of stderr, and the watchdog never ends
+     * the process. */
+    int multi;
+    int err_code;
+    char err_msg[512];
+
+    /* Timings, cli_now() seconds (0: not reached). t_version is set by the
+     * engine's trace hook when the server's first packet (its KEXINIT,
+     * which follows its identification line) is decoded. */
+    double t_start, t_connected, t_version, t_kex, t_auth, t_end;
+    /* Engine counters per direction (have_stats once read). */
+    sshbpp_stats st_out, st_in;
+    int have_stats;
 };
 
 static void
@@ -111,7 +148,8 @@ probe_usage(FILE *f)
             "                    [--compression[=algorithms]] [--ignore-bytes bytes]\n"
             "                    [--rekey-bytes bytes] [--timeout seconds]\n"
             "                    [--known-hosts file] [-o StrictHostKeyChecking=yes|accept-new|no]\n"
-            "                    [-o HashKnownHosts=yes|no] [--passphrase-file file] [user@]host\n");
+            "                    [-o HashKnownHosts=yes|no] [--passphrase-file file]\n"
+            "                    [-f file] [--parallel n] [[user@]host[:port] ...]\n");
 }
 
 static void
@@ -123,6 +161,12 @@ probe_help(void)
            "signature), requests the ssh-userauth service, sends a \"none\" authentication\n"
            "request and reports the negotiated algorithms and the allowed methods. With -i\n"
            "it then authenticates with that private key (\"publickey\").\n"
+           "\n"
+           "With several hosts, or -f, it probes them all, --parallel at a time, and\n"
+           "prints one line per host as each finishes: a JSON object with --json (\"ok\",\n"
+           "and \"error\": {\"code\", \"message\"} for a host that failed), otherwise a\n"
+           "summary. A target is host, host:port, [v6address]:port or user@host; -p\n"
+           "gives the port of targets without one.\n"
            "\n"
            "  -c cipher_spec        ciphers to offer, comma-separated (sshbpp -Q cipher)\n"
            "  -m mac_spec           MACs to offer, comma-separated (sshbpp -Q mac)\n"
@@ -160,12 +204,21 @@ probe_help(void)
            "                        still answers\n"
            "  --rekey-bytes bytes   during that traffic, start a key exchange each time this\n"
            "                        many bytes were sent under the current keys\n"
-           "  --timeout seconds     deadline for the whole run, connect to result (default 30)\n"
-           "  --json                print one JSON object with the results\n"
+           "  --timeout seconds     deadline for the whole run of one host: name resolution,\n"
+           "                        connect, key exchange, authentication and traffic\n"
+           "                        (default 30); with many hosts, each host's own deadline\n"
+           "  --json                print one JSON object with the results (with timings in\n"
+           "                        ms and per-direction packet and byte counts)\n"
+           "  -f, --file file       read targets from file, one per line (\"-\": stdin);\n"
+           "                        blank lines and # comments are skipped, lines of\n"
+           "                        more than 1023 bytes fail\n"
+           "  --parallel n          hosts probed at once with several targets (default 16)\n"
            "  -v                    verbose; -vv adds the library log, -vvv packet hex dumps\n"
            "\n"
            "Exit status 0 on success, 1 on failure (one \"sshbpp: error:\" line on stderr),\n"
-           "2 on a usage error. With an AEAD cipher the MAC fields are empty.\n"
+           "2 on a usage error; with several hosts 0 only if every host succeeded. With\n"
+           "an AEAD cipher the MAC fields are empty. --ignore-bytes shows a progress\n"
+           "line on stderr when it is a terminal (one host only).\n"
            "OpenSSH's sshd refuses a key re-exchange before authentication (and does not\n"
            "start one itself before it, whatever its RekeyLimit): to see rekeys against\n"
            "sshd, authenticate with -i and a key in its authorized_keys.\n");
@@ -201,21 +254,33 @@ left_ms(const struct probe *pr)
 }
 
 /* Prints the run's one error line, unless one was printed already; a run
- * that hit its deadline reports that, whatever call noticed it. */
+ * that hit its deadline reports that, whatever call noticed it. rc != 0
+ * adds its message to what and is the error's code; with rc == 0, code
+ * is (an SSHBPP_E* code for the JSON of many hosts). One of many hosts
+ * keeps the message and code for its output line instead. */
 static void
-probe_report(struct probe *pr, const char *what, int rc)
+probe_report(struct probe *pr, const char *what, int rc, int code)
 {
-    char ebuf[256];
+    char ebuf[256], msg[sizeof(pr->err_msg)];
 
     pthread_mutex_lock(&pr->mu);
     if (!pr->reported) {
         pr->reported = 1;
-        if (pr->timed_out)
-            cli_error("timed out after %g s", pr->timeout);
-        else if (rc != 0)
-            cli_error("%s: %s", what, cli_strerror(rc, NULL, ebuf, sizeof(ebuf)));
-        else
-            cli_error("%s", what);
+        if (pr->timed_out) {
+            snprintf(msg, sizeof(msg), "timed out after %g s", pr->timeout);
+            code = SSHBPP_ETIMEDOUT;
+        } else if (rc != 0) {
+            snprintf(msg, sizeof(msg), "%s: %s", what, cli_strerror(rc, NULL, ebuf, sizeof(ebuf)));
+            code = rc;
+        } else {
+            snprintf(msg, sizeof(msg), "%s", what);
+        }
+        if (pr->multi) {
+            pr->err_code = code;
+            memcpy(pr->err_msg, msg, sizeof(msg));
+        } else {
+            cli_error("%s", msg);
+        }
     }
     pthread_mutex_unlock(&pr->mu);
 }
@@ -244,6 +309,12 @@ watchdog_main(void *arg)
                 close_locked(pr);
                 cli_debug(1, "deadline of %g s passed; closing the connection", pr->timeout);
                 ts = abs_monotonic(pr->deadline + HARD_EXIT_GRACE);
+                /* One of many hosts must not end the others' runs: its
+                 * line waits for the worker (only name resolution can
+                 * outlast the close, bounded by the resolver's own
+                 * timeouts). */
+                while (pr->multi && !pr->done)
+                    pthread_cond_wait(&pr->cv, &pr->mu);
                 continue;
             }
             /* The close did not reach the main thread in time. */
@@ -261,6 +332,8 @@ watchdog_main(void *arg)
 
 /* ===================================================================== */
 /* Host key (the conn's HOSTKEY event, before our NEWKEYS)                */
+
+static pthread_mutex_t known_hosts_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* The driver's host key callback: runs on the driving thread while the
  * first key exchange waits for the verdict, so nothing has been sent under
@@ -280,8 +353,11 @@ probe_hostkey(void *ctx, const char *alg, const char *fingerprint, const uint8_t
         pr->peer_lists[i] = l != NULL ? strdup(l) : NULL;
     }
     cli_debug(1, "Server host key: %s %s", alg, fingerprint);
+    /* Many hosts may read and append to one known_hosts file at once. */
+    pthread_mutex_lock(&known_hosts_mu);
     rc = cli_trust_check_hostkey(&pr->trust, blob, len, pr->host,
                                  (unsigned)strtoul(pr->port, NULL, 10));
+    pthread_mutex_unlock(&known_hosts_mu);
     if (rc != 0) {
         pr->hostkey_err = rc;
         return 0;
@@ -321,6 +397,10 @@ probe_trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t payload_len, si
 
     (void)payload_len;
     (void)wire_len;
+    /* Runs under the driver's lock; the main thread reads t_version after
+     * the handshake call returned (which took that lock). */
+    if (dir == SSHBPP_DIR_IN && pr->t_version == 0)
+        pr->t_version = cli_now();
     if (dir == SSHBPP_DIR_OUT && type == MSG_GLOBAL_REQUEST) {
         int64_t none = -1;
         atomic_compare_exchange_strong(&pr->gr_first, &none, (int64_t)seqno);
@@ -363,11 +443,11 @@ do_publickey(struct probe *pr)
                         &tried, why, sizeof(why), left_ms(pr));
     if (rc != 0 && why[0] != '\0') {
         /* The key file or agent is at fault. */
-        probe_report(pr, why, 0);
+        probe_report(pr, why, 0, rc);
         return -1;
     }
     if (rc != 0) {
-        probe_report(pr, "publickey authentication failed", rc);
+        probe_report(pr, "publickey authentication failed", rc, 0);
         return -1;
     }
     if (!tried)
@@ -379,7 +459,7 @@ do_publickey(struct probe *pr)
         }
         snprintf(msg, sizeof(msg), "publickey authentication failed (methods: %s)",
                  cli_sanitize(clean, sizeof(clean), methods));
-        probe_report(pr, msg, 0);
+        probe_report(pr, msg, 0, SSHBPP_EREFUSED);
         return -1;
     }
     cli_debug(1, "Authenticated to %s using \"publickey\".", pr->host);
@@ -424,12 +504,12 @@ do_userauth(struct probe *pr)
                      rc == SSHBPP_EAUTH ? "server answered the userauth requests with an "
                                           "unexpected or malformed message"
                                         : "the \"none\" userauth request failed",
-                     rc == SSHBPP_EAUTH ? 0 : rc);
+                     rc == SSHBPP_EAUTH ? 0 : rc, SSHBPP_EAUTH);
         return -1;
     }
     if (sshbpp_driver_auth_methods(pr->d, methods, sizeof(methods), &partial) != 0 ||
         (pr->auth_methods = strdup(methods)) == NULL) {
-        probe_report(pr, "out of memory", 0);
+        probe_report(pr, "out of memory", 0, SSHBPP_ENOMEM);
         return -1;
     }
     cli_debug(1, "Authentications that can continue: %s",
@@ -508,9 +588,9 @@ traffic_report(struct probe *pr, const char *what, int rc)
         probe_report(pr,
                      "server answered our rekey with SSH_MSG_UNIMPLEMENTED (OpenSSH's sshd "
                      "does not rekey before authentication: authenticate with -i)",
-                     0);
+                     0, SSHBPP_EREKEYREFUSED);
     else
-        probe_report(pr, what, rc);
+        probe_report(pr, what, rc, SSHBPP_EIO);
 }
 
 /* Fills the IGNORE data with xorshift64* output. The data only has to be
@@ -542,6 +622,8 @@ do_traffic(struct probe *pr)
     uint64_t noise = 0x9e3779b97f4a7c15u;
     uint8_t *msg, *pool;
     size_t pool_off = 0;
+    struct cli_progress prog;
+    sshbpp_kex_info now;
     pthread_t th;
     int rc = 0, ok = -1;
 
@@ -554,7 +636,7 @@ do_traffic(struct probe *pr)
         lim.bytes = pr->rekey_bytes;
         rc = sshbpp_engine_set_rekey_limits(e, &lim);
         if (rc != 0) {
-            probe_report(pr, "setting the rekey limit failed", rc);
+            probe_report(pr, "setting the rekey limit failed", rc, 0);
             return -1;
         }
     }
@@ -563,7 +645,7 @@ do_traffic(struct probe *pr)
      * no payload byte is copied per packet; 5 bytes of slack in front. */
     pool = malloc(5 + NOISE_POOL + IGNORE_CHUNK);
     if (pool == NULL) {
-        probe_report(pr, "out of memory", 0);
+        probe_report(pr, "out of memory", 0, SSHBPP_ENOMEM);
         return -1;
     }
     /* The tail repeats the head, so that any window of IGNORE_CHUNK bytes
@@ -575,12 +657,21 @@ do_traffic(struct probe *pr)
     sshbpp_engine_set_trace(e, probe_trace, pr);
     if (pthread_create(&th, NULL, reader_main, pr) != 0) {
         free(pool);
-        probe_report(pr, "cannot start the reader thread", 0);
+        probe_report(pr, "cannot start the reader thread", 0, SSHBPP_ENOMEM);
         return -1;
     }
 
     cli_debug(1, "sending %llu bytes of SSH_MSG_IGNORE data", (unsigned long long)pr->ignore_bytes);
+    /* On a terminal, one host: a progress line; the rekey count (a copy
+     * of the conn's facts under the driver's lock) only when it is due. */
+    cli_progress_init(&prog, "ignore", pr->ignore_bytes, pr->multi ? 0 : -1);
+    memset(&now, 0, sizeof(now));
     while (pr->ignore_sent < pr->ignore_bytes) {
+        if (cli_progress_due(&prog)) {
+            if (sshbpp_driver_get_info(pr->d, &now) != 0)
+                now.rekeys = 0;
+            cli_progress_update(&prog, pr->ignore_sent, now.rekeys);
+        }
         uint64_t n = pr->ignore_bytes - pr->ignore_sent;
 
         if (n > IGNORE_CHUNK)
@@ -594,10 +685,17 @@ do_traffic(struct probe *pr)
         msg[4] = (uint8_t)n;
         rc = sshbpp_driver_send(pr->d, msg, 5 + (size_t)n, left_ms(pr));
         if (rc != 0) {
+            /* End the progress line before the error line. */
+            cli_progress_finish(&prog, pr->ignore_sent, now.rekeys);
             traffic_report(pr, "sending SSH_MSG_IGNORE failed", rc);
             goto out;
         }
         pr->ignore_sent += n;
+    }
+    if (cli_progress_enabled(&prog)) {
+        if (sshbpp_driver_get_info(pr->d, &now) != 0)
+            now.rekeys = 0;
+        cli_progress_finish(&prog, pr->ignore_sent, now.rekeys);
     }
 
     /* A request the server must answer, answered under the latest keys in
@@ -670,18 +768,73 @@ out:
 /* ===================================================================== */
 /* Output                                                                 */
 
+/* Milliseconds from a to b, both cli_now() times; 0 when either is unset. */
+static double
+span_ms(double a, double b)
+{
+    return a > 0 && b >= a ? (b - a) * 1000.0 : 0.0;
+}
+
+/* The timings and the engine's counters: connect_ms (name resolution and
+ * TCP connect), version_ms (connected to the server's first packet, its
+ * KEXINIT, which follows its identification line), kex_ms (to the end of
+ * the first key exchange), auth_ms (service request and userauth),
+ * total_ms (the whole run, traffic and goodbye included); then per
+ * direction the packets, wire bytes and payload bytes the engine counted
+ * (c2s: ours, s2c: the server's). A stage not reached is left out. */
 static void
-print_json(struct probe *pr)
+json_stats(struct json *j, const struct probe *pr)
+{
+    double v0 = pr->t_version > 0 ? pr->t_version : pr->t_connected;
+
+    if (pr->t_connected > 0) {
+        json_key(j, "connect_ms");
+        json_fixed(j, span_ms(pr->t_start, pr->t_connected), 3);
+    }
+    if (pr->t_version > 0) {
+        json_key(j, "version_ms");
+        json_fixed(j, span_ms(pr->t_connected, pr->t_version), 3);
+    }
+    if (pr->t_kex > 0) {
+        json_key(j, "kex_ms");
+        json_fixed(j, span_ms(v0, pr->t_kex), 3);
+    }
+    if (pr->t_auth > 0) {
+        json_key(j, "auth_ms");
+        json_fixed(j, span_ms(pr->t_kex, pr->t_auth), 3);
+    }
+    json_key(j, "total_ms");
+    json_fixed(j, span_ms(pr->t_start, pr->t_end), 3);
+    if (pr->have_stats) {
+        json_key(j, "packets_c2s");
+        json_uint(j, pr->st_out.total_packets);
+        json_key(j, "bytes_c2s");
+        json_uint(j, pr->st_out.total_bytes);
+        json_key(j, "payload_bytes_c2s");
+        json_uint(j, pr->st_out.total_payload);
+        json_key(j, "packets_s2c");
+        json_uint(j, pr->st_in.total_packets);
+        json_key(j, "bytes_s2c");
+        json_uint(j, pr->st_in.total_bytes);
+        json_key(j, "payload_bytes_s2c");
+        json_uint(j, pr->st_in.total_payload);
+    }
+}
+
+static void
+print_json(struct probe *pr, FILE *f)
 {
     struct json j;
     int i;
 
-    json_init(&j, stdout);
+    json_init(&j, f);
     json_begin_object(&j);
     json_key(&j, "host");
     json_string(&j, pr->host);
     json_key(&j, "port");
     json_uint(&j, (uint64_t)strtoul(pr->port, NULL, 10));
+    json_key(&j, "ok");
+    json_bool(&j, 1);
     json_key(&j, "server_banner");
     json_string(&j, sshbpp_conn_peer_version(sshbpp_driver_conn(pr->d)));
     json_key(&j, "kex");
@@ -722,6 +875,7 @@ print_json(struct probe *pr)
     json_namelist(&j, pr->server_sig_algs);
     json_key(&j, "known_hosts");
     json_string(&j, pr->trust.status);
+    json_stats(&j, pr);
     json_key(&j, "server_algorithms");
     json_begin_object(&j);
     for (i = 0; i < SSHBPP_KEXINIT_NLISTS; i++) {
@@ -730,7 +884,38 @@ print_json(struct probe *pr)
     }
     json_end_object(&j);
     json_end_object(&j);
-    fputc('\n', stdout);
+    fputc('\n', f);
+}
+
+/* One of many hosts that failed: host, port, ok false, the error's code
+ * name and message, and what the run got to. */
+static void
+print_json_error(struct probe *pr, FILE *f)
+{
+    struct json j;
+
+    json_init(&j, f);
+    json_begin_object(&j);
+    json_key(&j, "host");
+    json_string(&j, pr->host);
+    json_key(&j, "port");
+    json_uint(&j, (uint64_t)strtoul(pr->port, NULL, 10));
+    json_key(&j, "ok");
+    json_bool(&j, 0);
+    json_key(&j, "error");
+    json_begin_object(&j);
+    json_key(&j, "code");
+    json_string(&j, sshbpp_err_name(pr->err_code));
+    json_key(&j, "message");
+    json_string(&j, pr->err_msg);
+    json_end_object(&j);
+    if (pr->d != NULL && sshbpp_conn_peer_version(sshbpp_driver_conn(pr->d)) != NULL) {
+        json_key(&j, "server_banner");
+        json_string(&j, sshbpp_conn_peer_version(sshbpp_driver_conn(pr->d)));
+    }
+    json_stats(&j, pr);
+    json_end_object(&j);
+    fputc('\n', f);
 }
 
 static const char *
@@ -776,15 +961,20 @@ probe_run(struct probe *pr)
     const char *v;
     int fd, rc;
 
+    errno = 0;
     fd = cli_connect(pr->host, pr->port, pr->deadline, err, sizeof(err));
     if (fd < 0) {
+        /* cli_connect() leaves the last connect's errno. */
+        int code = errno == ETIMEDOUT ? SSHBPP_ETIMEDOUT : SSHBPP_EIO;
+
         pthread_mutex_lock(&pr->mu);
         if (cli_now() >= pr->deadline)
             pr->timed_out = 1;
         pthread_mutex_unlock(&pr->mu);
-        probe_report(pr, err, 0);
+        probe_report(pr, err, 0, code);
         return -1;
     }
+    pr->t_connected = cli_now();
     cli_debug(1, "Connection established.");
     sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_CLIENT);
     cli_algs_config(&pr->algs, &cfg.kex);
@@ -792,12 +982,15 @@ probe_run(struct probe *pr)
     d = sshbpp_driver_new(fd, &cfg);
     if (d == NULL) {
         close(fd);
-        probe_report(pr, "cannot create the connection", SSHBPP_ENOMEM);
+        probe_report(pr, "cannot create the connection", SSHBPP_ENOMEM, 0);
         return -1;
     }
     c = sshbpp_driver_conn(d);
     e = sshbpp_conn_engine(c);
     cli_apply_verbosity(e, NULL);
+    /* Times the server's first packet (and, in the traffic phase, our
+     * final global request). */
+    sshbpp_engine_set_trace(e, probe_trace, pr);
     sshbpp_driver_set_hostkey_cb(d, probe_hostkey, pr);
     pthread_mutex_lock(&pr->mu);
     pr->d = d;
@@ -816,14 +1009,15 @@ probe_run(struct probe *pr)
         if (v != NULL)
             cli_debug(1, "Remote protocol version: %s", cli_sanitize(clean, sizeof(clean), v));
         if (rc == SSHBPP_EHOSTKEYREJECTED && pr->hostkey_err != 0)
-            probe_report(pr, "host key verification failed", pr->hostkey_err);
+            probe_report(pr, "host key verification failed", pr->hostkey_err, 0);
         else
-            probe_report(pr, "key exchange failed", rc);
+            probe_report(pr, "key exchange failed", rc, 0);
         return -1;
     }
+    pr->t_kex = cli_now();
     rc = sshbpp_driver_get_info(d, &pr->info);
     if (rc != 0) {
-        probe_report(pr, "no key exchange results", rc);
+        probe_report(pr, "no key exchange results", rc, 0);
         return -1;
     }
 
@@ -839,6 +1033,7 @@ probe_run(struct probe *pr)
 
     if (do_userauth(pr) != 0)
         return -1;
+    pr->t_auth = cli_now();
     if (pr->ignore_bytes > 0)
         return do_traffic(pr);
     if (sshbpp_driver_get_info(d, &pr->info) != 0)
@@ -848,20 +1043,429 @@ probe_run(struct probe *pr)
     return 0;
 }
 
-/* Splits "user@host" (the last '@', as ssh does). */
-static void
-split_user_host(struct probe *pr, char *arg)
+/* Runs one host from a filled-in struct probe (options, host, port,
+ * user): the watchdog, the run, the counters. Returns 0 or -1 (the error
+ * printed, or kept in err_code/err_msg for one of many hosts). The caller
+ * prints the results, then calls probe_cleanup(). */
+static int
+probe_host(struct probe *pr)
 {
-    char *at = strrchr(arg, '@');
+    pthread_condattr_t ca;
+    pthread_t wd;
+    int rc;
 
-    if (at != NULL && at != arg) {
-        *at = '\0';
-        if (pr->user == NULL)
-            pr->user = arg;
-        pr->host = at + 1;
-    } else {
-        pr->host = arg;
+    pthread_mutex_init(&pr->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&pr->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_store(&pr->gr_first, -1);
+    atomic_store(&pr->gr_seqno, -1);
+    /* The deadline covers everything from here, name resolution included
+     * (the watchdog's hard exit covers a resolver that does not return). */
+    pr->t_start = cli_now();
+    pr->deadline = pr->t_start + pr->timeout;
+    if (pthread_create(&wd, NULL, watchdog_main, pr) != 0) {
+        probe_report(pr, "cannot start the watchdog thread", 0, SSHBPP_ENOMEM);
+        pr->t_end = cli_now();
+        return -1;
     }
+    rc = probe_run(pr);
+
+    pthread_mutex_lock(&pr->mu);
+    pr->done = 1;
+    pthread_cond_broadcast(&pr->cv);
+    pthread_mutex_unlock(&pr->mu);
+    pthread_join(wd, NULL);
+    pr->t_end = cli_now();
+    /* No thread is inside the driver now; the engine lives until free. */
+    if (pr->d != NULL) {
+        sshbpp_engine *e = sshbpp_conn_engine(sshbpp_driver_conn(pr->d));
+
+        sshbpp_engine_get_stats(e, SSHBPP_DIR_OUT, &pr->st_out);
+        sshbpp_engine_get_stats(e, SSHBPP_DIR_IN, &pr->st_in);
+        pr->have_stats = 1;
+    }
+    return rc;
+}
+
+static void
+probe_cleanup(struct probe *pr)
+{
+    int i;
+
+    sshbpp_driver_free(pr->d); /* closes the socket */
+    pr->d = NULL;
+    for (i = 0; i < SSHBPP_KEXINIT_NLISTS; i++)
+        free(pr->peer_lists[i]);
+    free(pr->server_sig_algs);
+    free(pr->auth_methods);
+    free(pr->auth_banner);
+    pthread_cond_destroy(&pr->cv);
+    pthread_mutex_destroy(&pr->mu);
+}
+
+/* ===================================================================== */
+/* Many hosts                                                             */
+
+/* Where the targets come from: the operands first, then the -f stream,
+ * read one bounded line at a time under mu. Also the one output lock and
+ * the tallies. */
+struct scan {
+    const struct probe *tmpl; /* options shared by every host */
+    const char *user_opt;     /* -l, which wins over a target's user@ */
+
+    pthread_mutex_t mu; /* the source */
+    char **args;
+    int nargs, next_arg;
+    FILE *f; /* -f, or NULL */
+    const char *fname;
+    unsigned long lineno;
+    int read_err;
+
+    pthread_mutex_t out_mu; /* stdout and the tallies */
+    unsigned long n_ok, n_fail;
+    int write_err;
+};
+
+/* One target as read. */
+struct target {
+    char line[TARGET_LINE_MAX]; /* the text, trimmed; host/user point in it */
+    char port[8];
+    const char *host, *user;
+    const char *bad;  /* not NULL: the target is invalid, this says why */
+    int bad_code;
+    char why[64];     /* room for a reason that names the line */
+};
+
+/* Reads the next non-blank, non-comment line of s->f into out (cap bytes,
+ * NUL-terminated, without the newline). Returns 1, 0 at the end, or 2 for
+ * a line longer than cap - 1 bytes (its rest is skipped, out holds its
+ * start). Called with s->mu held. */
+static int
+read_line(struct scan *s, char *out, size_t cap)
+{
+    for (;;) {
+        size_t n;
+        int c, long_line = 0;
+        char *p, *q;
+
+        if (fgets(out, (int)cap, s->f) == NULL) {
+            if (ferror(s->f))
+                s->read_err = errno != 0 ? errno : EIO;
+            return 0;
+        }
+        s->lineno++;
+        n = strlen(out);
+        if (n > 0 && out[n - 1] == '\n') {
+            out[--n] = '\0';
+        } else if ((c = getc(s->f)) != EOF && c != '\n') {
+            /* Over cap - 1 bytes: the rest is read and dropped, so memory
+             * stays at cap whatever the line. (A line of exactly cap - 1
+             * bytes ends here, at its newline or the end of the file.) */
+            long_line = 1;
+            while ((c = getc(s->f)) != EOF && c != '\n')
+                ;
+        }
+        /* A comment runs to the end of the line ('#' is in no host name). */
+        if ((p = strchr(out, '#')) != NULL)
+            *p = '\0';
+        for (p = out; *p == ' ' || *p == '\t' || *p == '\r'; p++)
+            ;
+        q = p + strlen(p);
+        while (q > p && (q[-1] == ' ' || q[-1] == '\t' || q[-1] == '\r'))
+            *--q = '\0';
+        if (long_line) {
+            memmove(out, p, strlen(p) + 1);
+            return 2;
+        }
+        if (*p == '\0')
+            continue;
+        memmove(out, p, strlen(p) + 1);
+        return 1;
+    }
+}
+
+/* Splits t->line into [user@]host[:port] ("[v6]:port", "[v6]", and a bare
+ * IPv6 address without a port are accepted); def_port when none. */
+static void
+parse_target(struct target *t, const char *def_port)
+{
+    char *h = t->line, *at, *colon, *end;
+    long port;
+
+    t->user = NULL;
+    t->bad = NULL;
+    snprintf(t->port, sizeof(t->port), "%s", def_port);
+    if (strpbrk(h, " \t") != NULL) {
+        t->host = h;
+        t->bad = "a target is one word: [user@]host[:port]";
+        t->bad_code = SSHBPP_EINVAL;
+        return;
+    }
+    at = strrchr(h, '@');
+    if (at != NULL && at != h) {
+        *at = '\0';
+        t->user = h;
+        h = at + 1;
+    }
+    t->host = h;
+    colon = NULL;
+    if (h[0] == '[') {
+        end = strchr(h, ']');
+        if (end == NULL || (end[1] != '\0' && end[1] != ':')) {
+            t->bad = "bad [address]:port";
+            t->bad_code = SSHBPP_EINVAL;
+            return;
+        }
+        *end = '\0';
+        t->host = h + 1;
+        if (end[1] == ':')
+            colon = end + 1;
+    } else if ((colon = strchr(h, ':')) != NULL && strchr(colon + 1, ':') != NULL) {
+        colon = NULL; /* a bare IPv6 address: no port */
+    }
+    if (colon != NULL) {
+        *colon = '\0';
+        if (cli_parse_long(colon + 1, 1, 65535, &port) != 0) {
+            t->bad = "bad port";
+            t->bad_code = SSHBPP_EINVAL;
+            return;
+        }
+        snprintf(t->port, sizeof(t->port), "%ld", port);
+    }
+    if (t->host[0] == '\0') {
+        t->bad = "empty host name";
+        t->bad_code = SSHBPP_EINVAL;
+    }
+}
+
+/* The next target, or 0 when there is none left. */
+static int
+next_target(struct scan *s, struct target *t)
+{
+    unsigned long lineno = 0;
+    int r = 0;
+
+    pthread_mutex_lock(&s->mu);
+    if (s->next_arg < s->nargs) {
+        snprintf(t->line, sizeof(t->line), "%s", s->args[s->next_arg++]);
+        r = 1;
+    } else if (s->f != NULL) {
+        r = read_line(s, t->line, sizeof(t->line));
+        lineno = s->lineno;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (r == 0)
+        return 0;
+    parse_target(t, s->tmpl->port);
+    if (r == 2) {
+        snprintf(t->why, sizeof(t->why), "line %lu is longer than %u bytes", lineno,
+                 (unsigned)sizeof(t->line) - 1);
+        t->bad = t->why;
+        t->bad_code = SSHBPP_ELINELONG;
+    }
+    return 1;
+}
+
+/* "host:port", "[v6]:port". */
+static void
+fmt_target(char *out, size_t cap, const char *host, const char *port)
+{
+    char clean[300];
+
+    cli_sanitize(clean, sizeof(clean), host);
+    if (strchr(host, ':') != NULL)
+        snprintf(out, cap, "[%s]:%s", clean, port);
+    else
+        snprintf(out, cap, "%s:%s", clean, port);
+}
+
+/* The text summary of one of many hosts: one line. */
+static void
+print_summary(struct probe *pr, int ok, FILE *f)
+{
+    char where[340], banner[256], methods[512];
+
+    fmt_target(where, sizeof(where), pr->host, pr->port);
+    if (!ok) {
+        fprintf(f, "%s FAIL %s %s (%.0f ms)\n", where, sshbpp_err_name(pr->err_code),
+                pr->err_msg, span_ms(pr->t_start, pr->t_end));
+        return;
+    }
+    cli_sanitize(banner, sizeof(banner), sshbpp_conn_peer_version(sshbpp_driver_conn(pr->d)));
+    cli_sanitize(methods, sizeof(methods), pr->auth_methods);
+    /* auth=METHOD when we got in, otherwise the methods on offer. */
+    fprintf(f, "%s ok %s kex=%s hostkey=%s %s cipher=%s %s=%s (%.0f ms)\n", where, banner,
+            pr->info.kex, pr->info.hostkey_alg, pr->info.hostkey_fingerprint, pr->info.cipher_c2s,
+            pr->authenticated ? "auth" : "methods",
+            pr->authenticated ? pr->auth_method : methods, span_ms(pr->t_start, pr->t_end));
+}
+
+/* Writes one host's line under the output lock, in one piece: it is
+ * formatted in memory first. */
+static void
+scan_emit(struct scan *s, struct probe *pr, int ok)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+
+    if (m != NULL) {
+        if (pr->json)
+            ok ? print_json(pr, m) : print_json_error(pr, m);
+        else
+            print_summary(pr, ok, m);
+        if (fclose(m) != 0) {
+            free(buf);
+            buf = NULL;
+        }
+    }
+    pthread_mutex_lock(&s->out_mu);
+    if (buf != NULL) {
+        fwrite(buf, 1, len, stdout);
+    } else {
+        /* Out of memory: straight to stdout, still under the lock. */
+        if (pr->json)
+            ok ? print_json(pr, stdout) : print_json_error(pr, stdout);
+        else
+            print_summary(pr, ok, stdout);
+    }
+    if (fflush(stdout) != 0)
+        s->write_err = 1;
+    if (ok)
+        s->n_ok++;
+    else
+        s->n_fail++;
+    pthread_mutex_unlock(&s->out_mu);
+    free(buf);
+}
+
+static void *
+scan_worker(void *arg)
+{
+    struct scan *s = arg;
+    /* Per worker, not per host: the target line buffer. */
+    struct target *t = malloc(sizeof(*t));
+    struct probe *pr = malloc(sizeof(*pr));
+    int ok;
+
+    if (t == NULL || pr == NULL) {
+        free(t);
+        free(pr);
+        pthread_mutex_lock(&s->out_mu);
+        s->write_err = 1;
+        pthread_mutex_unlock(&s->out_mu);
+        return NULL;
+    }
+    while (next_target(s, t)) {
+        *pr = *s->tmpl;
+        pr->multi = 1;
+        pr->host = t->host;
+        pr->port = t->port;
+        if (s->user_opt == NULL && t->user != NULL && t->user[0] != '\0')
+            pr->user = t->user;
+        if (t->bad != NULL) {
+            /* Still one line for it, with the reason. */
+            pthread_mutex_init(&pr->mu, NULL);
+            pthread_cond_init(&pr->cv, NULL);
+            pr->err_code = t->bad_code;
+            snprintf(pr->err_msg, sizeof(pr->err_msg), "%s", t->bad);
+            pr->t_start = pr->t_end = cli_now();
+            ok = 0;
+        } else {
+            ok = probe_host(pr) == 0;
+        }
+        scan_emit(s, pr, ok);
+        probe_cleanup(pr);
+    }
+    free(t);
+    free(pr);
+    return NULL;
+}
+
+/* Probes every target, `parallel` at a time. Returns the exit status. */
+static int
+scan_run(const struct probe *tmpl, const char *user_opt, char **args, int nargs,
+         const char *fname, long parallel)
+{
+    struct scan s;
+    struct rlimit rl;
+    pthread_t *th;
+    long i, started = 0;
+    int ret;
+
+    memset(&s, 0, sizeof(s));
+    s.tmpl = tmpl;
+    s.user_opt = user_opt;
+    s.args = args;
+    s.nargs = nargs;
+    if (fname != NULL) {
+        s.fname = fname;
+        if (strcmp(fname, "-") == 0) {
+            s.f = stdin;
+        } else if ((s.f = fopen(fname, "r")) == NULL) {
+            cli_error("cannot open %s: %s", fname, strerror(errno));
+            return CLI_EXIT_FAIL;
+        }
+    }
+    /* Without a file the count is known: no idle workers. */
+    if (s.f == NULL && parallel > nargs)
+        parallel = nargs;
+    /* Each host holds a socket and the driver's wake pipe: let the soft
+     * descriptor limit reach the hard one. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    pthread_mutex_init(&s.mu, NULL);
+    pthread_mutex_init(&s.out_mu, NULL);
+    th = calloc((size_t)parallel, sizeof(*th));
+    if (th == NULL) {
+        cli_error("out of memory");
+        ret = CLI_EXIT_FAIL;
+        goto out;
+    }
+    for (i = 0; i < parallel; i++) {
+        if (pthread_create(&th[i], NULL, scan_worker, &s) != 0)
+            break;
+        started++;
+    }
+    if (started == 0) {
+        cli_error("cannot start the worker threads");
+        ret = CLI_EXIT_FAIL;
+        goto out;
+    }
+    if (started < parallel)
+        cli_debug(1, "started %ld of %ld workers", started, parallel);
+    for (i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+
+    ret = 0;
+    if (s.read_err != 0) {
+        cli_error("reading %s: %s", s.fname, strerror(s.read_err));
+        ret = CLI_EXIT_FAIL;
+    }
+    if (s.write_err) {
+        cli_error("writing the results failed");
+        ret = CLI_EXIT_FAIL;
+    }
+    if (s.n_ok + s.n_fail == 0 && ret == 0) {
+        cli_error("no host given (%s holds no target)", s.fname != NULL ? s.fname : "");
+        ret = CLI_EXIT_FAIL;
+    }
+    if (s.n_fail > 0) {
+        cli_error("%lu of %lu hosts failed", s.n_fail, s.n_ok + s.n_fail);
+        ret = CLI_EXIT_FAIL;
+    }
+    cli_debug(1, "%lu hosts, %lu ok, %lu failed", s.n_ok + s.n_fail, s.n_ok, s.n_fail);
+out:
+    free(th);
+    if (s.f != NULL && s.f != stdin)
+        fclose(s.f);
+    pthread_mutex_destroy(&s.mu);
+    pthread_mutex_destroy(&s.out_mu);
+    return ret;
 }
 
 int
@@ -880,14 +1484,15 @@ cli_probe(int argc, char **argv)
         {"help", no_argument, NULL, OPT_HELP},
         {"known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS},
         {"passphrase-file", required_argument, NULL, OPT_PASSPHRASE_FILE},
+        {"file", required_argument, NULL, 'f'},
+        {"parallel", required_argument, NULL, OPT_PARALLEL},
         {NULL, 0, NULL, 0},
     };
     struct probe pr;
-    pthread_condattr_t ca;
-    pthread_t wd;
-    const char *what;
-    long port;
-    int opt, rc, i, ret = CLI_EXIT_FAIL;
+    struct target one;
+    const char *what, *file = NULL, *user_opt;
+    long port, parallel = PARALLEL_DEFAULT;
+    int opt, rc, ret = CLI_EXIT_FAIL;
 
     memset(&pr, 0, sizeof(pr));
     pr.port = "22";
@@ -895,7 +1500,7 @@ cli_probe(int argc, char **argv)
     /* A probe reports what it sees: no host key check unless asked. */
     pr.trust.policy = SSHBPP_SHK_NO;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":c:Chi:l:m:o:p:v", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":c:Cf:hi:l:m:o:p:v", longopts, NULL)) != -1) {
         if (cli_alg_option(&pr.algs, opt, optarg))
             continue;
         switch (opt) {
@@ -933,6 +1538,19 @@ cli_probe(int argc, char **argv)
         case 'v':
             cli_verbose++;
             break;
+        case 'f':
+            if (optarg[0] == '\0') {
+                cli_error("empty target file name");
+                return CLI_EXIT_USAGE;
+            }
+            file = optarg;
+            break;
+        case OPT_PARALLEL:
+            if (cli_parse_long(optarg, 1, PARALLEL_MAX, &parallel) != 0) {
+                cli_error("bad --parallel '%s' (1 to %d)", optarg, PARALLEL_MAX);
+                return CLI_EXIT_USAGE;
+            }
+            break;
         case OPT_JSON:
             pr.json = 1;
             break;
@@ -961,15 +1579,28 @@ cli_probe(int argc, char **argv)
             return CLI_EXIT_USAGE;
         }
     }
-    if (optind != argc - 1) {
-        cli_error("%s", optind == argc ? "no host given" : "more than one host given");
+    if (optind == argc && file == NULL) {
+        cli_error("no host given");
         probe_usage(stderr);
         return CLI_EXIT_USAGE;
     }
-    split_user_host(&pr, argv[optind]);
-    if (pr.host[0] == '\0') {
-        cli_error("empty host name");
-        return CLI_EXIT_USAGE;
+    user_opt = pr.user;
+    if (file == NULL && optind == argc - 1) {
+        /* One host: the same forms as a list's ([user@]host[:port]). */
+        if (strlen(argv[optind]) >= sizeof(one.line)) {
+            cli_error("host name too long");
+            return CLI_EXIT_USAGE;
+        }
+        snprintf(one.line, sizeof(one.line), "%s", argv[optind]);
+        parse_target(&one, pr.port);
+        if (one.bad != NULL) {
+            cli_error("%s: '%s'", one.bad, argv[optind]);
+            return CLI_EXIT_USAGE;
+        }
+        pr.host = one.host;
+        pr.port = one.port;
+        if (pr.user == NULL && one.user != NULL && one.user[0] != '\0')
+            pr.user = one.user;
     }
     if (pr.user == NULL)
         pr.user = getenv("USER");
@@ -983,29 +1614,14 @@ cli_probe(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
 
-    pthread_mutex_init(&pr.mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&pr.cv, &ca);
-    pthread_condattr_destroy(&ca);
-    /* The deadline covers everything from here, name resolution included
-     * (the watchdog's hard exit covers a resolver that does not return). */
-    pr.deadline = cli_now() + pr.timeout;
-    if (pthread_create(&wd, NULL, watchdog_main, &pr) != 0) {
-        cli_error("cannot start the watchdog thread");
-        goto done;
-    }
-    rc = probe_run(&pr);
+    /* Several operands or -f: many hosts, one line each. */
+    if (file != NULL || optind < argc - 1)
+        return scan_run(&pr, user_opt, argv + optind, argc - optind, file, parallel);
 
-    pthread_mutex_lock(&pr.mu);
-    pr.done = 1;
-    pthread_cond_broadcast(&pr.cv);
-    pthread_mutex_unlock(&pr.mu);
-    pthread_join(wd, NULL);
-
+    rc = probe_host(&pr);
     if (rc == 0) {
         if (pr.json)
-            print_json(&pr);
+            print_json(&pr, stdout);
         else
             print_text(&pr);
         if (fflush(stdout) != 0) {
@@ -1015,13 +1631,6 @@ cli_probe(int argc, char **argv)
         ret = 0;
     }
 done:
-    sshbpp_driver_free(pr.d); /* closes the socket */
-    for (i = 0; i < SSHBPP_KEXINIT_NLISTS; i++)
-        free(pr.peer_lists[i]);
-    free(pr.server_sig_algs);
-    free(pr.auth_methods);
-    free(pr.auth_banner);
-    pthread_cond_destroy(&pr.cv);
-    pthread_mutex_destroy(&pr.mu);
+    probe_cleanup(&pr);
     return ret;
 }

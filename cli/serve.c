@@ -4,16 +4,20 @@
  * logs the negotiated algorithms, and answers ssh-userauth: "publickey"
  * succeeds for a key in --authorized-keys, everything else fails with a
  * list of "publickey" (enough for `ssh` to end with "Permission denied
- * (publickey)" and for probes to see a real server's transport).
+ * (publickey)" and for probes to see a real server's transport). An
+ * authenticated client gets session channels (serve_session.c).
  *
- * Threads: the main thread accepts; one detached thread per client; a
- * janitor closes clients whose --login-grace ran out (closing the
- * driver fails every blocked call on that connection); a signal thread
+ * Threads: the main thread accepts; one detached thread per client, which
+ * runs the sans-I/O conn in its own poll loop (serve_session.c); a
+ * janitor closes clients whose --login-grace ran out (shutting the socket
+ * down ends that client's loop); a signal thread
  * turns SIGINT/SIGTERM into an orderly stop. All of them share `srv`
  * under srv->mu.
  */
 #include "common.h"
 #include "serve_auth.h"
+#include "serve_log.h"
+#include "serve_session.h"
 #include "sshbpp/sshbpp_keys.h"
 
 #include <errno.h>
@@ -26,6 +30,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +44,7 @@
  * only inside one connection's kex object, and a per-connection key would
  * change the fingerprint on every connection. OpenSSL is already the
  * library's dependency, so the tool may use it directly. */
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -49,6 +55,16 @@
 #define MAX_AUTH_ATTEMPTS 10
 /* How often the janitor looks for clients past their login grace. */
 #define JANITOR_INTERVAL 0.2
+
+/* serve's own long options (common.h's enum is shared with the other
+ * commands; these stay clear of it). */
+enum {
+    OPT_MAX_CHANNELS = 600,
+    OPT_MAX_CHILDREN,
+    OPT_MAX_CONN_CHILDREN,
+    OPT_SHELL,
+    OPT_LOG_FORMAT
+};
 
 struct conn;
 
@@ -74,6 +90,7 @@ struct server {
     long startups_start, startups_rate, startups_full;
     long per_source;
     unsigned long long preauth_bytes;
+    struct serve_opts sopts; /* channels and children */
 
     char tmpkey[PATH_MAX]; /* the ephemeral key's file, "" if none */
     int lfd;
@@ -84,6 +101,7 @@ struct server {
     struct conn *conns; /* live clients */
     long nconns;
     long accepted;    /* clients accepted so far */
+    unsigned long next_id; /* connection ids of the log */
     int stopping;     /* a signal arrived: close everything */
     int janitor_stop; /* the main thread is done */
     int once_result;  /* --once: exit status of the one client */
@@ -93,7 +111,8 @@ struct conn {
     struct server *srv;
     struct conn *next;
     int fd;
-    sshbpp_driver *d; /* set under srv->mu once created */
+    sshbpp_conn *sc;  /* the connection object, the reader thread's */
+    struct serve_client cl; /* what the session loop knows of it */
     double deadline;      /* 0: no login grace */
     int expired;          /* the janitor closed it */
     atomic_int over_bytes; /* the pre-authentication byte bound was crossed */
@@ -111,7 +130,9 @@ serve_usage(FILE *f)
             "                    [--bind address] [--hostkey file] [--kex algorithms]\n"
             "                    [--hostkey-algorithms algorithms] [--compression[=algorithms]]\n"
             "                    [--max-clients n] [--login-grace seconds]\n"
-            "                    [--authorized-keys file]\n"
+            "                    [--authorized-keys file] [--shell] [--max-channels n]\n"
+            "                    [--max-children n] [--max-conn-children n]\n"
+            "                    [--log-format text|json]\n"
             "                    [--max-startups start:rate:full] [--per-source-max n]\n"
             "                    [--preauth-bytes n] [--moduli file]\n");
 }
@@ -121,16 +142,28 @@ serve_help(void)
 {
     serve_usage(stdout);
     printf("\n"
-           "Accepts SSH connections, completes the key exchange with each client, logs the\n"
-           "negotiated algorithms, and answers every authentication request with a failure\n"
-           "listing \"publickey\". Prints \"sshbpp: listening on ADDRESS:PORT\" on stdout\n"
-           "once it accepts connections.\n"
+           "Accepts SSH connections, completes the key exchange with each client and logs\n"
+           "the negotiated algorithms. Without --authorized-keys every authentication\n"
+           "request fails with a list of \"publickey\"; with it, a client whose key is\n"
+           "listed gets session channels: exec runs /bin/sh -c COMMAND as the serving\n"
+           "user, subsystem sftp runs " SERVE_SFTP_SERVER ", env takes LANG and\n"
+           "LC_*, pty-req is refused. Prints \"sshbpp: listening on ADDRESS:PORT\" on\n"
+           "stdout once it accepts connections.\n"
            "\n"
            "  -p port               port to listen on (default 2222; 0 picks a free one)\n"
            "  --bind address        address to listen on (default 127.0.0.1)\n"
            "  --authorized-keys file  accept \"publickey\" for keys in this authorized_keys\n"
-           "                        file (from= and expiry-time= enforced; any user); an\n"
-           "                        authenticated client's channel opens are refused\n"
+           "                        file (from=, expiry-time=, command= and restrict\n"
+           "                        enforced; any user name; commands run as this user)\n"
+           "  --shell               allow shell requests ($SHELL as a login shell, no pty)\n"
+           "  --max-channels n      channels open at once per connection (default 10)\n"
+           "  --max-children n      running commands of the whole server (default 64)\n"
+           "  --max-conn-children n running commands per connection (default 10)\n"
+           "  --log-format text|json\n"
+           "                        json: one object per line per event on stderr\n"
+           "                        (accepted, version, kex, auth_attempt, auth_result,\n"
+           "                        channel_open, exec, subsystem, child_exit,\n"
+           "                        channel_close, request_refused, disconnect, error)\n"
            "  --hostkey file        host private key: OpenSSH format, PEM or PKCS#8\n"
            "                        (repeatable); default: an ephemeral ed25519 key\n"
            "  -c cipher_spec        ciphers to offer, comma-separated (sshbpp -Q cipher)\n"
@@ -220,7 +253,19 @@ make_ephemeral_key(struct server *srv)
     n = EVP_EncodeBlock(b64, md, 32);
     while (n > 0 && b64[n - 1] == '=')
         b64[--n] = '\0';
-    fprintf(stderr, "sshbpp: ephemeral host key ssh-ed25519 SHA256:%s\n", (const char *)b64);
+    if (serve_log_json) {
+        struct slog l;
+        char fp[80];
+
+        snprintf(fp, sizeof(fp), "SHA256:%s", (const char *)b64);
+        slog_begin(&l, "hostkey", 0);
+        slog_str(&l, "type", "ssh-ed25519");
+        slog_str(&l, "fingerprint", fp);
+        slog_bool(&l, "ephemeral", 1);
+        slog_end(&l);
+    } else {
+        fprintf(stderr, "sshbpp: ephemeral host key ssh-ed25519 SHA256:%s\n", (const char *)b64);
+    }
     ok = 0;
 out:
     if (f != NULL)
@@ -303,7 +348,18 @@ check_hostkeys(const struct server *srv)
             if (sshbpp_key_load_file(srv->hostkeys[i], NULL, &key, NULL) == 0 &&
                 sshbpp_key_fingerprint_line(key, SSHBPP_FP_SHA256, sshbpp_key_comment(key), line,
                                             sizeof(line)) > 0)
-                fprintf(stderr, "sshbpp: host key %s: %s\n", srv->hostkeys[i], line);
+            {
+                if (serve_log_json) {
+                    struct slog l;
+
+                    slog_begin(&l, "hostkey", 0);
+                    slog_str(&l, "file", srv->hostkeys[i]);
+                    slog_str(&l, "line", line);
+                    slog_end(&l);
+                } else {
+                    fprintf(stderr, "sshbpp: host key %s: %s\n", srv->hostkeys[i], line);
+                }
+            }
             sshbpp_key_free(key);
         }
     }
@@ -322,95 +378,60 @@ static enum sshbpp_auth_decision
 decide_auth(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
 {
     struct conn *c = ctx;
+    const sshbpp_ak_entry *e = NULL;
     char cu[128], cm[64];
-
     enum sshbpp_auth_decision dec;
 
     (void)methods;
     cli_debug(1, "client %s: userauth user=%s method=%s", c->peer,
               cli_sanitize(cu, sizeof(cu), a->user), cli_sanitize(cm, sizeof(cm), a->method));
-    dec = cli_serve_authorize(c->srv->ak, c->peer, a);
+    dec = cli_serve_authorize(c->srv->ak, c->peer, a, &e);
     if (dec == SSHBPP_AUTH_ACCEPT && a->signature_ok) {
         /* Authenticated: the login grace, MaxStartups and the
          * pre-authentication byte bound no longer apply to it. An atomic
-         * flag, not srv->mu: this runs inside the driver's lock, and the
-         * janitor takes the two the other way round. */
+         * flag, not srv->mu: the janitor takes srv->mu, and this thread
+         * must not wait for it inside the conn. */
+        c->cl.entry = e;
         atomic_store(&c->authed, 1);
+    }
+    if (serve_log_json) {
+        struct slog l;
+
+        slog_begin(&l, "auth_attempt", c->cl.id);
+        slog_str(&l, "user", a->user);
+        slog_str(&l, "method", a->method);
+        if (a->pubkey_alg != NULL)
+            slog_str(&l, "pubkey_alg", a->pubkey_alg);
+        if (strcmp(a->method, "publickey") == 0)
+            slog_bool(&l, "signed", a->signature_ok);
+        slog_str(&l, "result", dec == SSHBPP_AUTH_ACCEPT ? "accept" : "reject");
+        if (e != NULL)
+            slog_u64(&l, "authorized_keys_line", e->line);
+        slog_end(&l);
     }
     return dec;
 }
 
-/* After authentication: a global request with want-reply gets
- * REQUEST_FAILURE and a channel open CHANNEL_OPEN_FAILURE (serve has no
- * channels yet), so that clients such as ssh end cleanly instead of
- * waiting. Anything else is dropped. Returns 0 or a driver error. */
-static int
-answer_connection_msg(struct conn *c, sshbpp_driver *d, const uint8_t *msg, size_t len)
+/* An error of one client: a text line, or an "error" event. */
+static void CLI_PRINTF(2, 3)
+conn_error(const struct conn *c, const char *fmt, ...)
 {
-    struct rbuf r;
-    struct wbuf b = {0};
-    const uint8_t *name;
-    size_t nname;
-    uint8_t type, want;
-    uint32_t sender;
-    int rc;
+    char msg[1024];
+    va_list ap;
 
-    rbuf_init(&r, msg, len);
-    if (rbuf_u8(&r, &type) != 0 || rbuf_string(&r, &name, &nname) != 0)
-        return 0;
-    if (type == MSG_GLOBAL_REQUEST) {
-        if (rbuf_u8(&r, &want) != 0 || !want)
-            return 0;
-        wbuf_u8(&b, MSG_REQUEST_FAILURE);
-    } else if (type == 90) { /* CHANNEL_OPEN */
-        if (rbuf_u32(&r, &sender) != 0)
-            return 0;
-        wbuf_u8(&b, 92); /* CHANNEL_OPEN_FAILURE */
-        wbuf_u32(&b, sender);
-        wbuf_u32(&b, 1); /* SSH_OPEN_ADMINISTRATIVELY_PROHIBITED */
-        wbuf_cstring(&b, "sshbpp serve has no channels");
-        wbuf_cstring(&b, "");
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (serve_log_json) {
+        struct slog l;
+
+        slog_begin(&l, "error", c->cl.id);
+        slog_str(&l, "peer", c->peer);
+        slog_str(&l, "message", msg);
+        slog_end(&l);
     } else {
-        cli_debug(1, "client %s: message type %u ignored", c->peer, type);
-        return 0;
+        cli_error("client %s: %s", c->peer, msg);
     }
-    rc = b.err ? SSHBPP_ENOMEM : sshbpp_driver_send(d, b.data, b.len, -1);
-    wbuf_free(&b);
-    return rc;
-}
-
-/* After the handshake: the conn answers the service request and userauth
- * itself; this reads (and drops) whatever else the client sends until it
- * leaves. Returns 0 for an orderly end, else the error. */
-static int
-serve_userauth(struct conn *c, sshbpp_driver *d)
-{
-    uint8_t buf[4096];
-    size_t len;
-    int rc;
-
-    for (;;) {
-        rc = sshbpp_driver_recv(d, buf, sizeof(buf), &len, -1);
-        if (rc == SSHBPP_EBUFSMALL) {
-            /* a large message nobody here wants: take it and drop it */
-            uint8_t *big = malloc(len);
-
-            if (big == NULL)
-                return SSHBPP_ENOMEM;
-            rc = sshbpp_driver_recv(d, big, len, &len, -1);
-            free(big);
-        }
-        if (rc != 0)
-            return rc == SSHBPP_EAUTH ? 0 : rc; /* EAUTH: too many attempts, we cut off */
-        if (len <= sizeof(buf) && (rc = answer_connection_msg(c, d, buf, len)) != 0)
-            return rc;
-    }
-}
-
-static const char *
-mac_or_implicit(const char *mac)
-{
-    return mac[0] != '\0' ? mac : "<implicit>";
 }
 
 /* The engine's trace hook, on the reader thread after each packet: counts
@@ -431,8 +452,40 @@ preauth_trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t payload_len, 
     c->in_bytes += wire_len;
     if (c->in_bytes > c->srv->preauth_bytes && !atomic_load(&c->over_bytes)) {
         atomic_store(&c->over_bytes, 1);
-        (void)sshbpp_engine_fail(sshbpp_conn_engine(sshbpp_driver_conn(c->d)), SSHBPP_EPROTO);
+        (void)sshbpp_engine_fail(sshbpp_conn_engine(c->sc), SSHBPP_EPROTO);
     }
+}
+
+/* The end of one client in the log: why, and the bytes each way. */
+static void
+log_disconnect(struct conn *c, const char *reason, int err)
+{
+    sshbpp_stats in, out;
+    struct slog l;
+
+    if (!serve_log_json) {
+        cli_debug(1, "client %s: connection closed (%s)", c->peer, reason);
+        return;
+    }
+    sshbpp_engine_get_stats(sshbpp_conn_engine(c->sc), SSHBPP_DIR_IN, &in);
+    sshbpp_engine_get_stats(sshbpp_conn_engine(c->sc), SSHBPP_DIR_OUT, &out);
+    slog_begin(&l, "disconnect", c->cl.id);
+    slog_str(&l, "peer", c->peer);
+    slog_str(&l, "reason", reason);
+    slog_str(&l, "error", err != 0 ? sshbpp_strerror(err) : NULL);
+    if (c->cl.got_disconnect) {
+        slog_u64(&l, "peer_disconnect_code", c->cl.disc_code);
+        slog_str(&l, "peer_disconnect_text", c->cl.disc_text);
+    }
+    if (c->cl.user[0] != '\0')
+        slog_str(&l, "user", c->cl.user);
+    slog_u64(&l, "bytes_in", in.total_bytes);
+    slog_u64(&l, "bytes_out", out.total_bytes);
+    slog_u64(&l, "packets_in", in.total_packets);
+    slog_u64(&l, "packets_out", out.total_packets);
+    slog_u64(&l, "channels", c->cl.channels_opened);
+    slog_u64(&l, "children", c->cl.children_started);
+    slog_end(&l);
 }
 
 /* Runs one client; returns 0 if it got through the handshake and ended in
@@ -442,12 +495,9 @@ serve_conn(struct conn *c)
 {
     struct server *srv = c->srv;
     sshbpp_conn_config cfg;
-    sshbpp_driver *d;
     sshbpp_conn *sc;
-    sshbpp_kex_info info;
-    char ver[256];
-    double grace;
-    int rc, i, expired, fd, ret = -1;
+    char reason[512];
+    int rc, i, expired, stopping, ret = -1;
 
     sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_SERVER);
     cli_algs_config(&srv->algs, &cfg.kex);
@@ -456,20 +506,16 @@ serve_conn(struct conn *c)
     cfg.auth_methods = "publickey";
     cfg.max_auth_tries = MAX_AUTH_ATTEMPTS;
     cfg.pubkey_algs = srv->pubkey_algs;
-    /* The driver owns its fd; c->fd stays ours for the janitor's shutdown. */
-    if ((fd = dup(c->fd)) < 0 || (d = sshbpp_driver_new(fd, &cfg)) == NULL) {
-        if (fd >= 0)
-            close(fd);
-        cli_error("client %s: %s", c->peer, sshbpp_strerror(SSHBPP_ENOMEM));
+    /* The janitor enforces the grace over the whole connection (it shuts
+     * the socket down); the handshake gets the same bound so that its own
+     * error says "timed out". */
+    if (c->deadline > 0)
+        cfg.handshake_timeout_ms = (int64_t)((c->deadline - cli_now()) * 1000.0) + 1;
+    if ((sc = sshbpp_conn_new(&cfg)) == NULL) {
+        conn_error(c, "%s", sshbpp_strerror(SSHBPP_ENOMEM));
         return -1;
     }
-    sc = sshbpp_driver_conn(d);
-    pthread_mutex_lock(&srv->mu);
-    c->d = d;
-    /* A stop that came before the driver existed could not close it. */
-    if (srv->stopping)
-        sshbpp_driver_close(d);
-    pthread_mutex_unlock(&srv->mu);
+    c->sc = sc;
     if (cli_verbose >= 2)
         sshbpp_engine_set_log(sshbpp_conn_engine(sc), cli_lib_log, c->peer);
     if (cli_verbose >= 3)
@@ -480,91 +526,68 @@ serve_conn(struct conn *c)
     for (i = 0; i < srv->nhostkeys; i++) {
         rc = sshbpp_conn_add_hostkey_file(sc, srv->hostkeys[i]);
         if (rc != 0) {
-            cli_error("client %s: cannot load host key %s: %s", c->peer, srv->hostkeys[i],
-                      sshbpp_strerror(rc));
+            conn_error(c, "cannot load host key %s: %s", srv->hostkeys[i], sshbpp_strerror(rc));
             goto out;
         }
     }
     if (srv->moduli != NULL && (rc = sshbpp_conn_set_moduli(sc, srv->moduli)) != 0) {
-        cli_error("client %s: cannot load moduli %s: %s", c->peer, srv->moduli,
-                  sshbpp_strerror(rc));
+        conn_error(c, "cannot load moduli %s: %s", srv->moduli, sshbpp_strerror(rc));
         goto out;
     }
     if (srv->tmpkey[0] != '\0') {
         rc = sshbpp_conn_add_hostkey_file(sc, srv->tmpkey);
         if (rc != 0) {
-            cli_error("client %s: cannot load the ephemeral host key: %s", c->peer,
-                      sshbpp_strerror(rc));
+            conn_error(c, "cannot load the ephemeral host key: %s", sshbpp_strerror(rc));
             goto out;
         }
     }
 
-    /* The janitor enforces the grace over the whole connection; the
-     * handshake gets the same bound so its own error says "timed out". A
-     * huge value stands for "no limit". */
-    grace = c->deadline > 0 ? c->deadline - cli_now() : 1e6;
-    rc = grace > 0 ? sshbpp_driver_handshake(d, (int64_t)(grace * 1000.0) + 1) : SSHBPP_EHANDSHAKE;
+    rc = serve_session_run(sc, c->fd, &srv->sopts, &c->cl);
+
     pthread_mutex_lock(&srv->mu);
     expired = c->expired;
+    stopping = srv->stopping;
     pthread_mutex_unlock(&srv->mu);
-    if (rc != 0) {
-        int stopping;
-
-
-        pthread_mutex_lock(&srv->mu);
-        stopping = srv->stopping;
-        pthread_mutex_unlock(&srv->mu);
-        if (stopping)
-            cli_debug(1, "client %s: closed on shutdown", c->peer);
-        else if (atomic_load(&c->over_bytes))
-            cli_error("client %s: more than %llu bytes before authentication (%llu), closed",
-                      c->peer, srv->preauth_bytes, c->in_bytes);
-        else if (expired || rc == SSHBPP_EHANDSHAKE || rc == SSHBPP_ETIMEDOUT)
-            cli_error("client %s: handshake timed out after %g s", c->peer, srv->login_grace);
+    if (!sshbpp_conn_handshake_done(sc)) {
+        if (stopping) {
+            snprintf(reason, sizeof(reason), "closed on shutdown");
+        } else if (atomic_load(&c->over_bytes)) {
+            snprintf(reason, sizeof(reason),
+                     "more than %llu bytes before authentication (%llu), closed",
+                     srv->preauth_bytes, c->in_bytes);
+            conn_error(c, "%s", reason);
+        } else if (expired || rc == SSHBPP_EHANDSHAKE || rc == SSHBPP_ETIMEDOUT) {
+            snprintf(reason, sizeof(reason), "handshake timed out after %g s", srv->login_grace);
+            conn_error(c, "%s", reason);
+        } else {
+            snprintf(reason, sizeof(reason), "handshake failed: %s", sshbpp_strerror(rc));
+            conn_error(c, "%s", reason);
+        }
+    } else if (stopping) {
+        snprintf(reason, sizeof(reason), "closed on shutdown");
+    } else if (rc == SSHBPP_EAUTH || rc == SSHBPP_EEOF || rc == SSHBPP_EDISCONNECT) {
+        if (rc == SSHBPP_EAUTH)
+            snprintf(reason, sizeof(reason), "too many authentication attempts, cut off");
+        else if (rc == SSHBPP_EDISCONNECT)
+            snprintf(reason, sizeof(reason), "client disconnected: %s", c->cl.disc_text);
         else
-            cli_error("client %s: handshake failed: %s", c->peer, sshbpp_strerror(rc));
-        goto out;
-    }
-    if (sshbpp_driver_get_info(d, &info) != 0) {
-        cli_error("client %s: no key exchange results", c->peer);
-        goto out;
-    }
-    /* One line per client, written at once so that lines from concurrent
-     * clients do not interleave. The peer version is read while this
-     * thread is the connection's only user. */
-    fprintf(stderr,
-            "sshbpp: client %s %s kex=%s hostkey=%s c2s=%s/%s/%s s2c=%s/%s/%s strict=%s\n",
-            c->peer, cli_sanitize(ver, sizeof(ver), sshbpp_conn_peer_version(sc)), info.kex,
-            info.hostkey_alg, info.cipher_c2s, mac_or_implicit(info.mac_c2s), info.comp_c2s,
-            info.cipher_s2c, mac_or_implicit(info.mac_s2c), info.comp_s2c,
-            info.strict_kex ? "yes" : "no");
-    cli_debug(1, "client %s: host key %s %s", c->peer, info.hostkey_alg,
-              info.hostkey_fingerprint);
-
-    rc = serve_userauth(c, d);
-    pthread_mutex_lock(&srv->mu);
-    expired = c->expired;
-    pthread_mutex_unlock(&srv->mu);
-    if (rc == 0 || rc == SSHBPP_EEOF || rc == SSHBPP_EDISCONNECT) {
-        cli_debug(1, "client %s: connection closed (%s)", c->peer,
-                  rc == 0 ? "by us" : sshbpp_strerror(rc));
+            snprintf(reason, sizeof(reason), "client closed the connection");
         ret = 0;
     } else if (atomic_load(&c->over_bytes)) {
-        cli_error("client %s: more than %llu bytes before authentication (%llu), closed",
-                  c->peer, srv->preauth_bytes, c->in_bytes);
+        snprintf(reason, sizeof(reason), "more than %llu bytes before authentication (%llu), closed",
+                 srv->preauth_bytes, c->in_bytes);
+        conn_error(c, "%s", reason);
     } else if (expired) {
-        cli_error("client %s: login grace time of %g s exceeded", c->peer, srv->login_grace);
-    } else if (rc == SSHBPP_ECLOSED) {
-        cli_debug(1, "client %s: closed on shutdown", c->peer);
+        snprintf(reason, sizeof(reason), "login grace time of %g s exceeded", srv->login_grace);
+        conn_error(c, "%s", reason);
     } else {
-        cli_error("client %s: %s", c->peer, sshbpp_strerror(rc));
+        snprintf(reason, sizeof(reason), "%s", sshbpp_strerror(rc));
+        conn_error(c, "%s", reason);
     }
+    log_disconnect(c, reason, rc);
 out:
-    sshbpp_driver_close(d);
-    pthread_mutex_lock(&srv->mu);
-    c->d = NULL;
-    pthread_mutex_unlock(&srv->mu);
-    sshbpp_driver_free(d);
+    c->sc = NULL;
+    sshbpp_conn_free(sc);
     return ret;
 }
 
@@ -573,8 +596,6 @@ out:
 static void
 conn_close_locked(struct conn *c)
 {
-    if (c->d != NULL)
-        sshbpp_driver_close(c->d);
     (void)shutdown(c->fd, SHUT_RDWR);
 }
 
@@ -586,6 +607,10 @@ conn_main(void *arg)
     struct conn **pp;
     int rc = serve_conn(c);
 
+    /* OpenSSL's per-thread state (its thread-local random generators)
+     * goes now, not in a destructor after this detached thread is
+     * counted out: main may return before that runs. */
+    OPENSSL_thread_stop();
     pthread_mutex_lock(&srv->mu);
     for (pp = &srv->conns; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == c) {
@@ -819,7 +844,8 @@ accept_one(struct server *srv)
     struct conn *c;
     int fd, one = 1, flags;
 
-    fd = accept(srv->lfd, (struct sockaddr *)&ss, &sslen);
+    /* close-on-exec at once: other threads start children at any time */
+    fd = accept4(srv->lfd, (struct sockaddr *)&ss, &sslen, SOCK_CLOEXEC);
     if (fd < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
             errno != ECONNABORTED)
@@ -831,7 +857,6 @@ accept_one(struct server *srv)
     flags = fcntl(fd, F_GETFL);
     if (flags >= 0)
         (void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
     c = calloc(1, sizeof(*c));
@@ -851,7 +876,7 @@ accept_one(struct server *srv)
     pthread_mutex_lock(&srv->mu);
     if (srv->nconns >= srv->max_clients) {
         pthread_mutex_unlock(&srv->mu);
-        cli_error("client %s: too many clients (%ld), dropped", c->peer, srv->max_clients);
+        conn_error(c, "too many clients (%ld), dropped", srv->max_clients);
         close(fd);
         free(c);
         return;
@@ -861,7 +886,7 @@ accept_one(struct server *srv)
         if (why != NULL) {
             long n = srv->nconns;
             pthread_mutex_unlock(&srv->mu);
-            cli_error("client %s: %s (%ld unauthenticated), dropped", c->peer, why, n);
+            conn_error(c, "%s (%ld unauthenticated), dropped", why, n);
             close(fd);
             free(c);
             return;
@@ -871,15 +896,24 @@ accept_one(struct server *srv)
     srv->conns = c;
     srv->nconns++;
     srv->accepted++;
+    c->cl.id = ++srv->next_id;
     pthread_mutex_unlock(&srv->mu);
+    c->cl.peer = c->peer;
     cli_debug(1, "client %s: connected", c->peer);
+    if (serve_log_json) {
+        struct slog l;
+
+        slog_begin(&l, "accepted", c->cl.id);
+        slog_str(&l, "peer", c->peer);
+        slog_end(&l);
+    }
 
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&th, &attr, conn_main, c) != 0) {
         struct conn **pp;
 
-        cli_error("client %s: cannot start a thread", c->peer);
+        conn_error(c, "cannot start a thread");
         pthread_mutex_lock(&srv->mu);
         for (pp = &srv->conns; *pp != NULL; pp = &(*pp)->next) {
             if (*pp == c) {
@@ -917,6 +951,11 @@ cli_serve(int argc, char **argv)
         {"login-grace", required_argument, NULL, OPT_LOGIN_GRACE},
         {"authorized-keys", required_argument, NULL, OPT_AUTHORIZED_KEYS},
         {"once", no_argument, NULL, OPT_ONCE},
+        {"max-channels", required_argument, NULL, OPT_MAX_CHANNELS},
+        {"max-children", required_argument, NULL, OPT_MAX_CHILDREN},
+        {"max-conn-children", required_argument, NULL, OPT_MAX_CONN_CHILDREN},
+        {"shell", no_argument, NULL, OPT_SHELL},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"port", required_argument, NULL, 'p'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, OPT_HELP},
@@ -942,6 +981,10 @@ cli_serve(int argc, char **argv)
     srv.startups_rate = 30;
     srv.startups_full = 100;
     srv.preauth_bytes = 256ull * 1024 * 1024;
+    /* sshd's MaxSessions 10; children: one per session, 64 in all */
+    srv.sopts.max_channels = 10;
+    srv.sopts.max_conn_children = 10;
+    srv.sopts.max_children = 64;
     srv.lfd = -1;
     srv.wake[0] = srv.wake[1] = -1;
     opterr = 0;
@@ -1026,6 +1069,38 @@ cli_serve(int argc, char **argv)
             break;
         case OPT_AUTHORIZED_KEYS:
             srv.ak_path = optarg;
+            break;
+        case OPT_MAX_CHANNELS:
+            if (cli_parse_long(optarg, 1, 256, &v) != 0) {
+                cli_error("bad --max-channels '%s' (1..256)", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            srv.sopts.max_channels = (unsigned)v;
+            break;
+        case OPT_MAX_CHILDREN:
+            if (cli_parse_long(optarg, 1, 100000, &srv.sopts.max_children) != 0) {
+                cli_error("bad --max-children '%s'", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case OPT_MAX_CONN_CHILDREN:
+            if (cli_parse_long(optarg, 1, 256, &srv.sopts.max_conn_children) != 0) {
+                cli_error("bad --max-conn-children '%s' (1..256)", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case OPT_SHELL:
+            srv.sopts.allow_shell = 1;
+            break;
+        case OPT_LOG_FORMAT:
+            if (strcmp(optarg, "json") == 0)
+                serve_log_json = 1;
+            else if (strcmp(optarg, "text") == 0)
+                serve_log_json = 0;
+            else {
+                cli_error("bad --log-format '%s' (text or json)", optarg);
+                return CLI_EXIT_USAGE;
+            }
             break;
         case ':':
             cli_error("option '%s' needs an argument", argv[optind - 1]);

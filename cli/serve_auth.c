@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common.h"
+#include "serve_log.h"
 
 /* The numeric address of "1.2.3.4:port" or "[::1]:port". */
 static void
@@ -40,7 +41,7 @@ wall_ms(void)
 
 enum sshbpp_auth_decision
 cli_serve_authorize(const sshbpp_authorized_keys *ak, const char *peer,
-                    const sshbpp_conn_auth_attempt *a)
+                    const sshbpp_conn_auth_attempt *a, const sshbpp_ak_entry **entry)
 {
     char addr[128], fp[80];
     const sshbpp_ak_entry *e = NULL;
@@ -67,8 +68,10 @@ cli_serve_authorize(const sshbpp_authorized_keys *ak, const char *peer,
                   fp);
         return SSHBPP_AUTH_REJECT;
     }
-    if (a->signature_ok)
+    if (a->signature_ok && !serve_log_json)
         fprintf(stderr, "sshbpp: client %s: accepted publickey %s %s (authorized_keys line %lu)\n",
                 peer, a->pubkey_alg, fp, e->line);
+    if (entry != NULL)
+        *entry = e;
     return SSHBPP_AUTH_ACCEPT;
 }

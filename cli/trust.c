@@ -52,7 +52,7 @@ cli_trust_option(struct cli_trust *t, const char *opt)
         }
         return 0;
     }
-    if (n == 16 && strncasecmp(opt, "UserKnownHostsFile", n) == 0) {
+    if (n == 18 && strncasecmp(opt, "UserKnownHostsFile", n) == 0) {
         t->known_hosts = v;
         return 0;
     }

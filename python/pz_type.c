@@ -585,8 +585,14 @@ pz__set_compat(sbpy_pz *p, PyObject *args)
         return NULL;
     if (d == SSHBPP_DIR_IN)
         p->compat_in = on;
-    else
+    else {
         p->compat_out = on;
+        /* paramiko's keepalive needs an outbound cipher; here it lives in
+         * Python, so C must be told (turning it off leaves the mark the
+         * fast path's keys just set) */
+        if (on)
+            sshbpp_packetizer_set_outbound_keyed(p->pz, 1);
+    }
     Py_RETURN_NONE;
 }
 

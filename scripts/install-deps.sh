@@ -23,8 +23,12 @@ RUN_PACKAGES="build-essential cmake pkg-config libssl-dev zlib1g-dev libcmocka-d
 nettle-dev python3-dev openssl"
 TEST_PACKAGES="python3 python3-paramiko python3-cryptography openssh-server openssh-client
 dropbear-bin tinysshd valgrind clang-14 libclang-rt-14-dev
-debootstrap python3-pytest python3-mock
-gcovr"
+debootstrap python3-pytest python3-mock"
+# serve's "subsystem sftp" runs Debian's sftp-server (openssh-server pulls
+# it in too; named here because serve needs it without sshd).
+TEST_PACKAGES="$TEST_PACKAGES openssh-sftp-server"
+# make coverage (gcovr: line and branch figures from gcc's --coverage).
+TEST_PACKAGES="$TEST_PACKAGES gcovr"
 
 case "${1:-test}" in
 run) PACKAGES=$RUN_PACKAGES ;;

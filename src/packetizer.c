@@ -1001,6 +1001,14 @@ sshbpp_packetizer_set_rekey_flag(sshbpp_packetizer *p, int on)
         atomic_store(&p->ext_rekey, on != 0);
 }
 
+/* see sshbpp_io.h */
+void
+sshbpp_packetizer_set_outbound_keyed(sshbpp_packetizer *p, int on)
+{
+    if (p != NULL)
+        atomic_store(&p->out_keyed, on != 0);
+}
+
 /* ---------------------------------------------------------------------- */
 /* keepalive, handshake timer, logging                                     */
 

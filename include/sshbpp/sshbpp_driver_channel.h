@@ -14,8 +14,22 @@
  * The peer's channel opens, channel requests and global requests are
  * refused (a client has no use for them yet).
  *
- * Threads: this first version is for one thread at a time (a mutex of its
- * own is future work); the driver's other calls must not run meanwhile.
+ * Threads: every call is thread-safe. Several threads may each use their
+ * own channel of one connection at once (one thread per channel and
+ * direction is the intended shape: a reader of stdout, a reader of
+ * stderr and a writer may be three threads on one channel); two threads
+ * reading the same stream of one channel get the bytes in some split.
+ * The object shares the driver's mutex, and no call holds it while it
+ * waits: one waiting thread polls the connection while the others sleep
+ * on the driver's condition variable until a message arrives for anyone
+ * or their own condition holds, so a thread blocked reading channel A
+ * never stops a writer on channel B (nor on A), and nothing busy-waits.
+ * Received messages are decoded by whichever waiting thread sees them
+ * first, into the channel they belong to. The driver's own calls
+ * (global requests, rekey, disconnect, close) may run from other threads
+ * meanwhile, except sshbpp_driver_recv(), which would take the channels'
+ * messages. sshbpp_driver_close() wakes every channel call
+ * (SSHBPP_ECLOSED). Free the object only when no call on it runs.
  *
  * Timeouts: as the driver's (> 0 a limit, < 0 none, 0 the driver's
  * default); a timeout is the soft SSHBPP_ETIMEDOUT.
@@ -44,8 +58,8 @@ SSHBPP_API void sshbpp_driver_channels_free(sshbpp_driver_channels *dc);
 
 /* Opens a session channel and waits for the answer. Returns 0 (*id set),
  * SSHBPP_EREFUSED (the peer refused: *reason, if not NULL, gets the RFC
- * 4254 reason code), SSHBPP_ECHANLIMIT, SSHBPP_ETIMEDOUT, or the conn's
- * error. */
+ * 4254 reason code), SSHBPP_ECHANLIMIT, SSHBPP_ETIMEDOUT (*id set: the
+ * channel is still opening; close it), or the conn's error. */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_channel_open_session(sshbpp_driver_channels *dc,
                                                                   uint32_t *id, uint32_t *reason,
                                                                   int64_t timeout_ms);
@@ -59,12 +73,34 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_channel_subsystem(sshbpp_driver_cha
                                                                uint32_t id, const char *name,
                                                                int64_t timeout_ms);
 
+/* shell, and pty-req (term, e.g. "xterm", with the size in characters; no
+ * terminal modes), waiting for the answer. Return as exec. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_channel_shell(sshbpp_driver_channels *dc, uint32_t id,
+                                                           int64_t timeout_ms);
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_channel_request_pty(sshbpp_driver_channels *dc,
+                                                                 uint32_t id, const char *term,
+                                                                 uint32_t cols, uint32_t rows,
+                                                                 int64_t timeout_ms);
+/* Sends an env request (no reply wanted, as OpenSSH sends it: a server
+ * that refuses it says nothing). Returns 0, SSHBPP_EINVAL, SSHBPP_ESTATE
+ * or the conn's error. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_channel_env(sshbpp_driver_channels *dc, uint32_t id,
+                                                         const char *name, const char *value);
+
 /* Reads up to cap bytes of stream ext (0 stdout, 1 stderr). Returns the
  * count (> 0), 0 at the peer's EOF or CLOSE, SSHBPP_ETIMEDOUT, SSHBPP_ESTATE
  * (unknown channel), or the conn's error. */
 SSHBPP_API SSHBPP_MUST_USE long sshbpp_driver_channel_read(sshbpp_driver_channels *dc, uint32_t id,
                                                            int ext, void *buf, size_t cap,
                                                            int64_t timeout_ms);
+
+/* As sshbpp_driver_channel_read() from whichever stream has data, stdout
+ * first; *ext gets 0 (stdout) or 1 (stderr). One thread can so copy both
+ * streams out (sshbpp exec does). Returns as sshbpp_driver_channel_read()
+ * (0: the peer's EOF or CLOSE, both streams drained). */
+SSHBPP_API SSHBPP_MUST_USE long sshbpp_driver_channel_read_any(sshbpp_driver_channels *dc,
+                                                               uint32_t id, int *ext, void *buf,
+                                                               size_t cap, int64_t timeout_ms);
 
 /* Writes all of data (ext 0 data, 1 stderr), waiting for the peer's
  * window. Returns 0, SSHBPP_ETIMEDOUT (part may have been sent),

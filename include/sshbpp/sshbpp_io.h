@@ -144,6 +144,13 @@ SSHBPP_API int sshbpp_packetizer_need_rekey(const sshbpp_packetizer *p);
  * honour as they do the engine's. Stays on until cleared with on = 0. */
 SSHBPP_API void sshbpp_packetizer_set_rekey_flag(sshbpp_packetizer *p, int on);
 
+/* Marks the outbound direction as keyed (on 1) when the caller frames and
+ * encrypts packets itself and sends them with write_all (the Python
+ * compatible path), so that the keepalive runs as paramiko's does once an
+ * outbound cipher exists. The next sshbpp_packetizer_set_outbound_cipher()
+ * sets the mark from its own cipher again. */
+SSHBPP_API void sshbpp_packetizer_set_outbound_keyed(sshbpp_packetizer *p, int on);
+
 /* ---- keepalive, handshake timer, logging, close ---- */
 
 /* Called on the reader thread when the connection has been idle (nothing

@@ -94,14 +94,30 @@ struct sshbpp_channels {
     void *send_ctx;
 };
 
+static void
+put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
 /* Hands one message to the conn, or to the sender set by the blocking
  * layer (sshbpp_driver_channel.h), which goes through the driver. */
 static int
-out_msg(sshbpp_channels *chs, const uint8_t *p, size_t len, int data)
+out_msg2(sshbpp_channels *chs, const uint8_t *h, size_t hlen, const uint8_t *b, size_t blen,
+         int data)
 {
     if (chs->send != NULL)
-        return chs->send(chs->send_ctx, p, len, data);
-    return sshbpp__conn_send_internal(chs->c, p, len, !data);
+        return chs->send(chs->send_ctx, h, hlen, b, blen, data);
+    return sshbpp__conn_send2(chs->c, h, hlen, b, blen, !data);
+}
+
+static int
+out_msg(sshbpp_channels *chs, const uint8_t *p, size_t len, int data)
+{
+    return out_msg2(chs, p, len, NULL, 0, data);
 }
 
 void
@@ -600,7 +616,8 @@ int
 sshbpp_channel_write(sshbpp_channels *chs, uint32_t id, int ext, const void *data, size_t len)
 {
     const uint8_t *p = data;
-    size_t done = 0, cap;
+    uint8_t hdr[13];
+    size_t done = 0, cap, hlen;
     struct chan *ch;
     int r;
 
@@ -625,16 +642,19 @@ sshbpp_channel_write(sshbpp_channels *chs, uint32_t id, int ext, const void *dat
             n = cap;
         if (n > ch->rwin)
             n = ch->rwin;
-        sshbpp__wb_reset(&chs->out);
-        chs->out.err = 0;
-        sshbpp__wb_u8(&chs->out, ext ? MSG_CHANNEL_EXTENDED_DATA : MSG_CHANNEL_DATA);
-        sshbpp__wb_u32(&chs->out, ch->remote_id);
-        if (ext)
-            sshbpp__wb_u32(&chs->out, 1); /* SSH_EXTENDED_DATA_STDERR */
-        sshbpp__wb_string(&chs->out, p + done, n);
-        if (chs->out.err != 0)
-            return done > 0 ? (int)done : sshbpp__conn_fail(chs->c, SSHBPP_ENOMEM);
-        r = out_msg(chs, chs->out.p, chs->out.len, 1);
+        /* the header here, the data straight from the caller's buffer
+         * into the packet (no copy of the data before the engine's) */
+        hlen = 0;
+        hdr[hlen++] = ext ? MSG_CHANNEL_EXTENDED_DATA : MSG_CHANNEL_DATA;
+        put32(hdr + hlen, ch->remote_id);
+        hlen += 4;
+        if (ext) {
+            put32(hdr + hlen, 1); /* SSH_EXTENDED_DATA_STDERR */
+            hlen += 4;
+        }
+        put32(hdr + hlen, (uint32_t)n);
+        hlen += 4;
+        r = out_msg2(chs, hdr, hlen, p + done, n, 1);
         if (r == SSHBPP_EAGAIN)
             break;
         if (r != 0)

@@ -13,10 +13,13 @@
 int sshbpp__channels_input(sshbpp_channels *chs, const uint8_t *p, size_t len,
                            sshbpp_chan_event *ev);
 
-/* Where the layer's messages go (data 1: channel data, which may be
- * refused with SSHBPP_EAGAIN; 0: control, never refused softly). NULL: the
- * conn's own send. Returns 0 or a negative code. */
-typedef int (*sshbpp__chan_send_fn)(void *ctx, const uint8_t *p, size_t len, int data);
+/* Where the layer's messages go: head (hlen bytes) followed by body (blen
+ * bytes; NULL and 0 for control messages), as one message (data 1:
+ * channel data, whose body is the caller's bytes, not copied before; it
+ * may be refused with SSHBPP_EAGAIN; 0: control, never refused softly).
+ * NULL: the conn's own send. Returns 0 or a negative code. */
+typedef int (*sshbpp__chan_send_fn)(void *ctx, const uint8_t *head, size_t hlen,
+                                    const uint8_t *body, size_t blen, int data);
 void sshbpp__channels_set_sender(sshbpp_channels *chs, sshbpp__chan_send_fn fn, void *ctx);
 
 #endif

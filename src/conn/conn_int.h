@@ -147,6 +147,11 @@ int sshbpp__conn_pump(sshbpp_conn *c, sshbpp_conn_event *ev);
 
 /* conn_send.c */
 int sshbpp__conn_send_internal(sshbpp_conn *c, const uint8_t *p, size_t len, int internal);
+/* As sshbpp__conn_send_internal() for a message in two parts, head then
+ * body (body may be NULL with blen 0): written straight into the engine's
+ * output when nothing is queued (no intermediate copy), else queued. */
+int sshbpp__conn_send2(sshbpp_conn *c, const uint8_t *head, size_t hlen, const uint8_t *body,
+                       size_t blen, int internal);
 int sshbpp__conn_send_wb(sshbpp_conn *c, sshbpp__wbuf *b); /* frees b */
 void sshbpp__conn_after_kex(sshbpp_conn *c);
 int sshbpp__conn_maybe_rekey(sshbpp_conn *c);

@@ -40,21 +40,27 @@ sshbpp__conn_queue_free(sshbpp_conn *c)
     c->qcount = c->qbytes = c->qall = 0;
 }
 
+/* Queues head (hlen bytes) and body (blen, may be 0) as one message. */
 static int
-enqueue(sshbpp_conn *c, const uint8_t *p, size_t len, int internal)
+enqueue2(sshbpp_conn *c, const uint8_t *p, size_t hlen, const uint8_t *b, size_t blen,
+         int internal)
 {
     struct qmsg *m;
+    size_t len;
 
+    if (hlen > SSHBPP_MAX_PACKET_LIMIT || blen > SSHBPP_MAX_PACKET_LIMIT - hlen)
+        return SSHBPP_EPAYLOADLEN;
+    len = hlen + blen;
     if (!internal && (c->qcount >= c->qmax_msgs || len > c->qmax_bytes - c->qbytes))
         return SSHBPP_EAGAIN;
-    if (len > SSHBPP_MAX_PACKET_LIMIT)
-        return SSHBPP_EPAYLOADLEN;
     if ((m = malloc(sizeof(*m) + len)) == NULL)
         return sshbpp__conn_fail(c, SSHBPP_ENOMEM);
     m->next = NULL;
     m->len = len;
     m->internal = internal;
-    memcpy(m->data, p, len);
+    memcpy(m->data, p, hlen);
+    if (blen > 0)
+        memcpy(m->data + hlen, b, blen);
     if (c->qtail != NULL)
         c->qtail->next = m;
     else
@@ -66,6 +72,12 @@ enqueue(sshbpp_conn *c, const uint8_t *p, size_t len, int internal)
         c->qbytes += len;
     }
     return 0;
+}
+
+static int
+enqueue(sshbpp_conn *c, const uint8_t *p, size_t len, int internal)
+{
+    return enqueue2(c, p, len, NULL, 0, internal);
 }
 
 static int
@@ -112,6 +124,39 @@ sshbpp__conn_send_internal(sshbpp_conn *c, const uint8_t *p, size_t len, int int
         return len > sshbpp_engine_max_packet(c->e) - 1024u ? SSHBPP_EPAYLOADLEN
                                                             : enqueue(c, p, len, internal);
     return send_engine(c, p, len);
+}
+
+int
+sshbpp__conn_send2(sshbpp_conn *c, const uint8_t *head, size_t hlen, const uint8_t *body,
+                   size_t blen, int internal)
+{
+    size_t len;
+    uint8_t *p;
+    int r;
+
+    if (c->err != 0)
+        return c->err;
+    if (hlen == 0 || (body == NULL && blen > 0) || blen > sshbpp_engine_max_packet(c->e) ||
+        hlen > sshbpp_engine_max_packet(c->e) - blen)
+        return SSHBPP_EPAYLOADLEN;
+    len = hlen + blen;
+    if (!can_send_now(c))
+        return len > sshbpp_engine_max_packet(c->e) - 1024u
+                   ? SSHBPP_EPAYLOADLEN
+                   : enqueue2(c, head, hlen, body, blen, internal);
+    /* straight into the engine's output: one copy of the body */
+    if ((p = sshbpp_engine_tx_begin(c->e, len)) == NULL) {
+        /* the engine failed (out of memory: recorded), or the message is
+         * above what the engine takes once compressed (soft) */
+        r = sshbpp_engine_error(c->e);
+        return r != 0 ? sshbpp__conn_fail(c, r) : SSHBPP_EPAYLOADLEN;
+    }
+    memcpy(p, head, hlen);
+    if (blen > 0)
+        memcpy(p + hlen, body, blen);
+    if ((r = sshbpp_engine_tx_end(c->e, len)) != 0)
+        return sshbpp_is_fatal(r) ? sshbpp__conn_fail(c, r) : r;
+    return sshbpp__conn_maybe_rekey(c);
 }
 
 int

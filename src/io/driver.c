@@ -435,6 +435,16 @@ sshbpp__driver_flush(sshbpp_driver *d)
         wake(d);
 }
 
+void
+sshbpp__driver_flush_output(sshbpp_driver *d)
+{
+    size_t len = 0;
+
+    write_some(d);
+    if (d->driving && sshbpp_conn_tx_data(d->c, &len) != NULL && len > 0)
+        wake(d);
+}
+
 static void
 wait_cv(sshbpp_driver *d, int64_t deadline)
 {

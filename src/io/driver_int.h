@@ -55,6 +55,9 @@ int sshbpp__driver_run(sshbpp_driver *d, sshbpp__driver_goal goal, void *arg, in
 /* With mu held: writes what the socket takes now and wakes the driving
  * thread so that it polls for what is left. */
 void sshbpp__driver_flush(sshbpp_driver *d);
+/* As sshbpp__driver_flush(), waking the driving thread only when output
+ * is left (for bulk senders: no wake-up per message the socket took). */
+void sshbpp__driver_flush_output(sshbpp_driver *d);
 /* driver_fdio.c: the io callbacks over a non-blocking fd and a wake
  * pipe. Returns the ctx (owning fd) or NULL (fd untouched). */
 void *sshbpp__fdio_new(int fd, sshbpp_driver_io *io);

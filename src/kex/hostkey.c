@@ -452,21 +452,25 @@ name_is(const uint8_t *p, size_t n, const char *s)
     return n == strlen(s) && memcmp(p, s, n) == 0;
 }
 
-/* Builds a public EVP_PKEY with fromdata and, for EC, checks the point. */
-static EVP_PKEY *
-pkey_fromdata(const char *type, OSSL_PARAM *params, int check)
+/* see kex_int.h */
+EVP_PKEY *
+sshbpp__pkey_fromdata(const char *type, int selection, OSSL_PARAM *params,
+                      enum sshbpp__pkey_check check)
 {
     EVP_PKEY_CTX *ctx, *chk = NULL;
     EVP_PKEY *pkey = NULL;
+    int ok = 1;
 
     if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL)) == NULL)
         return NULL;
-    if (EVP_PKEY_fromdata_init(ctx) != 1 ||
-        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
+    if (EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, &pkey, selection, params) != 1)
         goto fail;
-    if (check) {
-        if ((chk = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) == NULL ||
-            EVP_PKEY_public_check(chk) != 1)
+    if (check != SSHBPP__PKEY_CHECK_NONE) {
+        if ((chk = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) == NULL)
+            goto fail;
+        ok = check == SSHBPP__PKEY_CHECK_PUBLIC ? EVP_PKEY_public_check(chk)
+                                                : EVP_PKEY_pairwise_check(chk);
+        if (ok != 1)
             goto fail;
         EVP_PKEY_CTX_free(chk);
     }
@@ -490,7 +494,7 @@ ec_pub(const ecdsa_curve *c, const uint8_t *q, size_t qlen)
     params[1] =
         OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)(uintptr_t)q, qlen);
     params[2] = OSSL_PARAM_construct_end();
-    return pkey_fromdata("EC", params, 1);
+    return sshbpp__pkey_fromdata("EC", EVP_PKEY_PUBLIC_KEY, params, SSHBPP__PKEY_CHECK_PUBLIC);
 }
 
 static EVP_PKEY *
@@ -507,7 +511,7 @@ rsa_pub(const uint8_t *e, size_t elen, const uint8_t *n, size_t nlen)
         !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) ||
         (params = OSSL_PARAM_BLD_to_param(bld)) == NULL)
         goto out;
-    pkey = pkey_fromdata("RSA", params, 0);
+    pkey = sshbpp__pkey_fromdata("RSA", EVP_PKEY_PUBLIC_KEY, params, SSHBPP__PKEY_CHECK_NONE);
 out:
     OSSL_PARAM_free(params);
     OSSL_PARAM_BLD_free(bld);

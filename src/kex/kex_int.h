@@ -247,6 +247,20 @@ int sshbpp__hostkey_verify(const char *alg, const uint8_t *blob, size_t blen,
 int sshbpp__hostkey_fingerprint(const uint8_t *blob, size_t blen, char *out, size_t cap);
 void sshbpp__hostkey_free(sshbpp__hostkey *hk);
 
+/* A key from OSSL params; selection is EVP_PKEY_PUBLIC_KEY or
+ * EVP_PKEY_KEYPAIR. check: none, OpenSSL's public check (an EC point on
+ * its curve), or its pairwise check (a private key matching its public
+ * half). NULL on any failure. The caller frees the key. */
+enum sshbpp__pkey_check {
+    SSHBPP__PKEY_CHECK_NONE,
+    SSHBPP__PKEY_CHECK_PUBLIC,
+    SSHBPP__PKEY_CHECK_PAIR
+};
+struct ossl_param_st;
+struct evp_pkey_st *sshbpp__pkey_fromdata(const char *type, int selection,
+                                          struct ossl_param_st *params,
+                                          enum sshbpp__pkey_check check);
+
 /* ---- kex.c, for the connection object (src/conn/) ------------------------ */
 
 /* Client: with on, the first exchange stops after the server's signature

@@ -5,7 +5,10 @@
  * exec and open; a read that times out within its bounds; a server that
  * floods a client that does not read (the server stops exactly at our
  * window, the client's buffers stay within it) and then all of it read
- * with SHA-256; a killed command.
+ * with SHA-256; a killed command; a reader blocked on one channel while
+ * another channel's flood is read in full; eight threads, each with its own
+ * channel to an echo command and a writer thread beside it, moving data
+ * both ways at once, checked with SHA-256.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +21,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +32,8 @@
 #include "sshbpp/sshbpp_driver_channel.h"
 
 #define FLOOD (6u * 1024u * 1024u)
+#define MT_CHANNELS 8
+#define MT_BYTES    (4u * 1024u * 1024u)
 
 static int64_t
 now_ms(void)
@@ -48,7 +54,7 @@ flood_byte(size_t off)
 
 struct srv {
     int fd;
-    volatile int stop;
+    atomic_int stop; /* atomic: the server thread polls it (TSan-clean) */
     sshbpp_conn *c;
     sshbpp_channels *chs;
     uint32_t sid;
@@ -56,6 +62,12 @@ struct srv {
     size_t sent;
     size_t sent_when_blocked; /* bytes sent when the window first closed */
     int refuse_open;
+    /* echo channels: what came in and is not yet written back */
+    struct {
+        int on, eof, done;
+        uint8_t *buf;
+        size_t len, cap;
+    } echo[MT_CHANNELS + 4];
 };
 
 static enum sshbpp_auth_decision
@@ -99,7 +111,27 @@ srv_event(struct srv *s, const sshbpp_chan_event *ev)
         } else if (ev->arg_len == 5 && memcmp(ev->arg, "flood", 5) == 0) {
             s->sid = id;
             s->flooding = 1;
+        } else if (ev->arg_len == 4 && memcmp(ev->arg, "echo", 4) == 0) {
+            assert_true(id < MT_CHANNELS + 4);
+            s->echo[id].on = 1;
         }
+        break;
+    case SSHBPP_CHAN_EV_DATA:
+        /* manual window: the peer can send no more than our window ahead
+         * of what we wrote back, so this stays below window + packet */
+        assert_true(id < MT_CHANNELS + 4 && s->echo[id].on && ev->ext == 0);
+        if (s->echo[id].len + ev->len > s->echo[id].cap) {
+            s->echo[id].cap = s->echo[id].len + ev->len + 65536;
+            assert_true(s->echo[id].cap <= SSHBPP_CHAN_DEFAULT_WINDOW + 2 * 65536);
+            s->echo[id].buf = realloc(s->echo[id].buf, s->echo[id].cap);
+            assert_non_null(s->echo[id].buf);
+        }
+        memcpy(s->echo[id].buf + s->echo[id].len, ev->data, ev->len);
+        s->echo[id].len += ev->len;
+        break;
+    case SSHBPP_CHAN_EV_EOF:
+        if (id < MT_CHANNELS + 4)
+            s->echo[id].eof = 1;
         break;
     default:
         break;
@@ -134,6 +166,33 @@ srv_flood(struct srv *s)
     }
 }
 
+static void
+srv_echo(struct srv *s)
+{
+    uint32_t id;
+    int n;
+
+    for (id = 0; id < MT_CHANNELS + 4; id++) {
+        if (!s->echo[id].on || s->echo[id].done)
+            continue;
+        while (s->echo[id].len > 0) {
+            n = sshbpp_channel_write(s->chs, id, 0, s->echo[id].buf, s->echo[id].len);
+            if (n == SSHBPP_EAGAIN)
+                break;
+            assert_true(n > 0);
+            memmove(s->echo[id].buf, s->echo[id].buf + n, s->echo[id].len - (size_t)n);
+            s->echo[id].len -= (size_t)n;
+            assert_int_equal(sshbpp_channel_consume(s->chs, id, (size_t)n), 0);
+        }
+        if (s->echo[id].eof && s->echo[id].len == 0) {
+            s->echo[id].done = 1;
+            assert_int_equal(sshbpp_channel_exit_status(s->chs, id, 0), 0);
+            assert_int_equal(sshbpp_channel_eof(s->chs, id), 0);
+            assert_int_equal(sshbpp_channel_close(s->chs, id), 0);
+        }
+    }
+}
+
 static void *
 srv_main(void *p)
 {
@@ -160,6 +219,7 @@ srv_main(void *p)
         while (sshbpp_channels_next_event(s->chs, &ev) == 0)
             srv_event(s, &ev);
         srv_flood(s);
+        srv_echo(s);
         while ((out = sshbpp_conn_tx_data(s->c, &len)) != NULL && len > 0) {
             k = write(s->fd, out, len);
             if (k <= 0)
@@ -203,7 +263,13 @@ pair_up(struct pair *p, int refuse_open)
     p->s.c = sshbpp_conn_new(&sc);
     assert_non_null(p->s.c);
     assert_int_equal(sshbpp_conn_generate_hostkey(p->s.c, "ssh-ed25519"), 0);
-    p->s.chs = sshbpp_channels_new(p->s.c, NULL);
+    {
+        sshbpp_channels_config cfg;
+
+        sshbpp_channels_config_init(&cfg);
+        cfg.manual_window = 1; /* the echo command's bound */
+        p->s.chs = sshbpp_channels_new(p->s.c, &cfg);
+    }
     assert_non_null(p->s.chs);
     assert_int_equal(sshbpp_conn_start(p->s.c, now_ms()), 0);
     assert_int_equal(pthread_create(&p->t, NULL, srv_main, &p->s), 0);
@@ -226,6 +292,8 @@ pair_down(struct pair *p)
     sshbpp_driver_channels_free(p->dc);
     sshbpp_driver_free(p->d);
     sshbpp_channels_free(p->s.chs);
+    for (unsigned i = 0; i < MT_CHANNELS + 4; i++)
+        free(p->s.echo[i].buf);
     sshbpp_conn_free(p->s.c);
     close(p->s.fd);
 }
@@ -265,6 +333,37 @@ test_exec_output_status(void **state)
     assert_int_equal(sshbpp_driver_channel_wait_exit(p.dc, id, &st, sig, sizeof(sig), 10000), 0);
     assert_int_equal(st, -1);
     assert_string_equal(sig, "TERM");
+    assert_int_equal(sshbpp_driver_channel_close(p.dc, id, 10000), 0);
+    pair_down(&p);
+}
+
+/* read_any: both streams from one call, stdout first, then 0 at EOF */
+static void
+test_read_any(void **state)
+{
+    struct pair p;
+    uint32_t id;
+    char buf[64];
+    int ext = -1, st;
+
+    (void)state;
+    pair_up(&p, 0);
+    assert_int_equal(sshbpp_driver_channel_open_session(p.dc, &id, NULL, 10000), 0);
+    assert_int_equal(sshbpp_driver_channel_exec(p.dc, id, "hello", 10000), 0);
+    assert_int_equal(sshbpp_driver_channel_wait_exit(p.dc, id, &st, NULL, 0, 10000), 0);
+    assert_int_equal(st, 7);
+    assert_int_equal(sshbpp_driver_channel_read_any(p.dc, id, &ext, buf, sizeof(buf), 10000), 6);
+    assert_int_equal(ext, 0);
+    assert_memory_equal(buf, "hello\n", 6);
+    assert_int_equal(sshbpp_driver_channel_read_any(p.dc, id, &ext, buf, 3, 10000), 3);
+    assert_int_equal(ext, 1);
+    assert_memory_equal(buf, "war", 3);
+    assert_int_equal(sshbpp_driver_channel_read_any(p.dc, id, &ext, buf, sizeof(buf), 10000), 2);
+    assert_int_equal(ext, 1);
+    assert_memory_equal(buf, "n\n", 2);
+    assert_int_equal(sshbpp_driver_channel_read_any(p.dc, id, &ext, buf, sizeof(buf), 10000), 0);
+    assert_int_equal(sshbpp_driver_channel_read_any(p.dc, id, NULL, buf, sizeof(buf), 10),
+                     SSHBPP_EINVAL);
     assert_int_equal(sshbpp_driver_channel_close(p.dc, id, 10000), 0);
     pair_down(&p);
 }
@@ -353,13 +452,178 @@ test_flood_bounded_by_window(void **state)
     pair_down(&p);
 }
 
+/* ---- eight threads, one channel each ---------------------------------------- */
+
+static uint8_t
+mt_byte(unsigned ch, size_t off)
+{
+    return (uint8_t)((off * (2u * ch + 3u)) ^ (off >> 11) ^ ch);
+}
+
+struct mt {
+    sshbpp_driver_channels *dc;
+    unsigned idx;
+    uint32_t id;
+    int wr_rc, ok;
+    size_t got;
+};
+
+/* The writer beside each reader: the whole pattern in uneven pieces, then
+ * EOF. */
+static void *
+mt_writer(void *p)
+{
+    struct mt *m = p;
+    static __thread uint8_t buf[70001];
+    size_t off = 0, k, i;
+
+    while (off < MT_BYTES) {
+        k = 1 + (off * 31 + m->idx * 977) % sizeof(buf);
+        if (k > MT_BYTES - off)
+            k = MT_BYTES - off;
+        for (i = 0; i < k; i++)
+            buf[i] = mt_byte(m->idx, off + i);
+        if ((m->wr_rc = sshbpp_driver_channel_write(m->dc, m->id, 0, buf, k, 30000)) != 0)
+            return NULL;
+        off += k;
+    }
+    m->wr_rc = sshbpp_driver_channel_eof(m->dc, m->id);
+    return NULL;
+}
+
+static void *
+mt_worker(void *p)
+{
+    struct mt *m = p;
+    uint8_t buf[50000], got[32], want[32];
+    EVP_MD_CTX *h = EVP_MD_CTX_new(), *w = EVP_MD_CTX_new();
+    pthread_t wt;
+    unsigned hl;
+    size_t i;
+    long n;
+    int st;
+
+    if (h == NULL || w == NULL ||
+        sshbpp_driver_channel_open_session(m->dc, &m->id, NULL, 20000) != 0 ||
+        sshbpp_driver_channel_exec(m->dc, m->id, "echo", 20000) != 0 ||
+        pthread_create(&wt, NULL, mt_writer, m) != 0)
+        goto out;
+    EVP_DigestInit_ex(h, EVP_sha256(), NULL);
+    while ((n = sshbpp_driver_channel_read(m->dc, m->id, 0, buf, sizeof(buf), 30000)) > 0) {
+        EVP_DigestUpdate(h, buf, (size_t)n);
+        m->got += (size_t)n;
+    }
+    pthread_join(wt, NULL);
+    EVP_DigestFinal_ex(h, got, &hl);
+    EVP_DigestInit_ex(w, EVP_sha256(), NULL);
+    for (i = 0; i < MT_BYTES; i++) {
+        buf[i % sizeof(buf)] = mt_byte(m->idx, i);
+        if (i % sizeof(buf) == sizeof(buf) - 1 || i == MT_BYTES - 1)
+            EVP_DigestUpdate(w, buf, i % sizeof(buf) + 1);
+    }
+    EVP_DigestFinal_ex(w, want, &hl);
+    m->ok = n == 0 && m->wr_rc == 0 && m->got == MT_BYTES && memcmp(got, want, 32) == 0 &&
+            sshbpp_driver_channel_wait_exit(m->dc, m->id, &st, NULL, 0, 20000) == 0 && st == 0 &&
+            sshbpp_driver_channel_close(m->dc, m->id, 20000) == 0;
+out:
+    EVP_MD_CTX_free(h);
+    EVP_MD_CTX_free(w);
+    return NULL;
+}
+
+/* A reader blocked on an idle channel holds up nobody: the flood on a
+ * second channel is read in full meanwhile; sshbpp_driver_close() then
+ * wakes the blocked reader with SSHBPP_ECLOSED. */
+struct idle_reader {
+    sshbpp_driver_channels *dc;
+    uint32_t id;
+    volatile int done;
+    long rc;
+};
+
+static void *
+idle_main(void *p)
+{
+    struct idle_reader *r = p;
+    char buf[16];
+
+    r->rc = sshbpp_driver_channel_read(r->dc, r->id, 0, buf, sizeof(buf), 60000);
+    r->done = 1;
+    return NULL;
+}
+
+static void
+test_blocked_reader_blocks_nobody(void **state)
+{
+    static uint8_t buf[65536];
+    struct idle_reader ir;
+    struct pair p;
+    pthread_t t;
+    uint32_t id;
+    size_t total = 0;
+    int64_t t0;
+    long n;
+
+    (void)state;
+    pair_up(&p, 0);
+    memset(&ir, 0, sizeof(ir));
+    ir.dc = p.dc;
+    assert_int_equal(sshbpp_driver_channel_open_session(p.dc, &ir.id, NULL, 10000), 0);
+    assert_int_equal(sshbpp_driver_channel_exec(p.dc, ir.id, "idle", 10000), 0);
+    assert_int_equal(pthread_create(&t, NULL, idle_main, &ir), 0);
+    t0 = now_ms();
+    assert_int_equal(sshbpp_driver_channel_open_session(p.dc, &id, NULL, 10000), 0);
+    assert_int_equal(sshbpp_driver_channel_exec(p.dc, id, "flood", 10000), 0);
+    while ((n = sshbpp_driver_channel_read(p.dc, id, 0, buf, sizeof(buf), 10000)) > 0)
+        total += (size_t)n;
+    assert_int_equal(n, 0);
+    assert_int_equal(total, FLOOD);
+    assert_true(now_ms() - t0 < 20000);
+    assert_false(ir.done);
+    sshbpp_driver_close(p.d);
+    pthread_join(t, NULL);
+    assert_int_equal(ir.rc, SSHBPP_ECLOSED);
+    pair_down(&p);
+}
+
+static void
+test_eight_threads(void **state)
+{
+    struct mt m[MT_CHANNELS];
+    pthread_t t[MT_CHANNELS];
+    struct pair p;
+    unsigned i;
+
+    (void)state;
+    pair_up(&p, 0);
+    for (i = 0; i < MT_CHANNELS; i++) {
+        memset(&m[i], 0, sizeof(m[i]));
+        m[i].dc = p.dc;
+        m[i].idx = i;
+        assert_int_equal(pthread_create(&t[i], NULL, mt_worker, &m[i]), 0);
+    }
+    for (i = 0; i < MT_CHANNELS; i++)
+        pthread_join(t[i], NULL);
+    for (i = 0; i < MT_CHANNELS; i++) {
+        if (!m[i].ok)
+            fprintf(stderr, "channel %u: got %zu of %u, writer %d\n", i, m[i].got, MT_BYTES,
+                    m[i].wr_rc);
+        assert_true(m[i].ok);
+    }
+    assert_int_equal(sshbpp_driver_error(p.d), 0);
+    pair_down(&p);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exec_output_status),
+        cmocka_unit_test(test_read_any),
         cmocka_unit_test(test_timeout_and_refused_open),
         cmocka_unit_test(test_flood_bounded_by_window),
+        cmocka_unit_test(test_blocked_reader_blocks_nobody),
+        cmocka_unit_test(test_eight_threads),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,12 +4,16 @@ against a local sshd started here (root may log in with a PEM key).
 
 Cases, for each example:
   X.accept_print        no fingerprint given: prints the host key, logs in
-                        with the key, sends keepalive@openssh.com with
+                        with the key; client runs `echo hello from
+                        $(hostname)` and prints its output and "exit status
+                        0"; epoll_client sends keepalive@openssh.com with
                         want-reply and prints sshd's REQUEST_FAILURE; exit 0
   X.fingerprint_match   the right SHA256 fingerprint given: the same
   X.fingerprint_wrong   a wrong fingerprint: refused before NEWKEYS
                         (SSHBPP_EHOSTKEYREJECTED), exit != 0, not
                         authenticated
+  client.exit_status    `echo out; echo err >&2; exit 3`: stdout, stderr
+                        apart, "exit status 3", and 3 as its own
 
 Usage: test_examples.py PATH/TO/client PATH/TO/epoll_client
 """
@@ -26,14 +30,32 @@ def run_example(binary, sshd, extra=()):
     return peers.run(argv, timeout=60)
 
 
+def check_done(binary, r):
+    """What a successful run prints: the command's output and status
+    (client), or the global request's answer (epoll_client)."""
+    if os.path.basename(binary).endswith("epoll_client"):
+        peers.check("global request answered: REQUEST_FAILURE" in r.out,
+                    "no answer to the global request\n" + r.describe())
+    else:
+        peers.check("hello from " in r.out and "exit status 0" in r.out,
+                    "no command output or exit status\n" + r.describe())
+
+
 def accept_print(binary, sshd):
     r = run_example(binary, sshd)
     peers.check(r.rc == 0, "exit %d\n%s" % (r.rc, r.describe()))
     peers.check("host key " in r.out, "no host key line\n" + r.describe())
     peers.check("authenticated as root" in r.out, "not authenticated\n" + r.describe())
-    peers.check("global request answered: REQUEST_FAILURE" in r.out,
-                "no answer to the global request\n" + r.describe())
+    check_done(binary, r)
     return r.out.strip().splitlines()[0]
+
+
+def exit_status(binary, sshd):
+    r = run_example(binary, sshd, ["-", "echo out; echo err >&2; exit 3"])
+    peers.check(r.rc == 3, r.describe())
+    peers.check(r.out.endswith("3\nout\nexit status 3\n"), r.describe())
+    peers.check(r.err == "err\n", r.describe())
+    return "exit status 3, stderr apart"
 
 
 def fingerprint_match(binary, sshd):
@@ -44,7 +66,8 @@ def fingerprint_match(binary, sshd):
     peers.check(fp.startswith("SHA256:"), line)
     peers.check(fp in sshd.fp.values(), "fingerprint %s is none of sshd's %s" % (fp, sshd.fp))
     r = run_example(binary, sshd, [fp])
-    peers.check(r.rc == 0 and "REQUEST_FAILURE" in r.out, r.describe())
+    peers.check(r.rc == 0, r.describe())
+    check_done(binary, r)
     return "%s %s" % (alg, fp)
 
 
@@ -75,6 +98,7 @@ def main():
             runner.case(name + ".accept_print", accept_print, path, sshd)
             runner.case(name + ".fingerprint_match", fingerprint_match, path, sshd)
             runner.case(name + ".fingerprint_wrong", fingerprint_wrong, path, sshd)
+        runner.case("client.exit_status", exit_status, binaries["client"], sshd)
     finally:
         sshd.stop()
     return runner.finish()
