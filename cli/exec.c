@@ -28,6 +28,7 @@
 #define _GNU_SOURCE 1 /* F_SETPIPE_SZ */
 #endif
 #include "common.h"
+#include "keylog.h"
 #include "trust.h"
 
 #include <errno.h>
@@ -324,6 +325,7 @@ exec_connect(struct ex *x)
     cli_debug(1, "Connection established.");
     sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_CLIENT);
     cli_algs_config(&x->algs, &cfg.kex);
+    (void)cli_keylog_attach(&cfg); /* SSHKEYLOGFILE (keylog.h) */
     if ((x->d = sshbpp_driver_new(fd, &cfg)) == NULL) {
         close(fd);
         cli_error("cannot create the connection: %s", sshbpp_strerror(SSHBPP_ENOMEM));

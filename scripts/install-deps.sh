@@ -27,6 +27,8 @@ debootstrap python3-pytest python3-mock"
 # serve's "subsystem sftp" runs Debian's sftp-server (openssh-server pulls
 # it in too; named here because serve needs it without sshd).
 TEST_PACKAGES="$TEST_PACKAGES openssh-sftp-server"
+# tshark and tcpdump: the SSHKEYLOGFILE test decrypts a loopback capture.
+TEST_PACKAGES="$TEST_PACKAGES tshark tcpdump"
 # make coverage (gcovr: line and branch figures from gcc's --coverage).
 TEST_PACKAGES="$TEST_PACKAGES gcovr"
 
@@ -86,6 +88,14 @@ chmod 755 "$POLICY_RC_D"
 
 echo "install-deps: installing: $missing"
 export DEBIAN_FRONTEND=noninteractive
+# wireshark-common (tshark's) would ask whether non-root users may capture;
+# answer no (no setuid dumpcap) before it is installed.
+case " $missing " in
+*" tshark "*)
+    echo "wireshark-common wireshark-common/install-setuid boolean false" |
+        "${DEBCONF_SET_SELECTIONS:-debconf-set-selections}"
+    ;;
+esac
 "$APT_GET" update
 # shellcheck disable=SC2086 # word splitting of the package list is intended
 "$APT_GET" install -y --no-install-recommends $missing

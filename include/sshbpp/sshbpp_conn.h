@@ -130,6 +130,11 @@ typedef struct sshbpp_conn_config {
      * rsa-sha2-256); the server refuses any other signature algorithm
      * and lists these in server-sig-algs. */
     const char *pubkey_algs;
+    /* both roles: the key log callback (sshbpp_kex_set_keylog() in
+     * sshbpp_kex.h), called once per exchange with our KEXINIT cookie,
+     * our ephemeral private key and K; NULL (the default): off */
+    sshbpp_keylog_fn keylog;
+    void *keylog_ctx;
 } sshbpp_conn_config;
 
 /* The default user authentication signature algorithms (no SHA-1). */

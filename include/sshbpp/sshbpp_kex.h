@@ -152,6 +152,61 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_set_versions(sshbpp_kex *k, const char
  * (sshbpp_conn_new()) installs it itself. Returns 0 or SSHBPP_EINVAL. */
 SSHBPP_API int sshbpp_kex_set_seqno_fn(sshbpp_kex *k, sshbpp_kex_seqno_fn fn);
 
+/* ===================================================================== */
+/* Key log (debugging only: lets Wireshark decrypt a capture)             */
+
+/* How shared_secret in sshbpp_keylog_event is encoded: the bytes of K as
+ * they are hashed into H and the keys, without the uint32 length in front
+ * (the whole hashed field is uint32 shared_secret_len || shared_secret). */
+enum sshbpp_keylog_secret_form {
+    /* mpint body (RFC 4251 section 5): big-endian two's complement, so a
+     * 0x00 comes first when the top bit of the magnitude is set; every
+     * method except the hybrid (X25519: the 32 bytes read as a number,
+     * RFC 8731, leading zero bytes dropped) */
+    SSHBPP_KEYLOG_K_MPINT = 0,
+    /* string body: mlkem768x25519-sha256, K = SHA-256(ML-KEM secret ||
+     * X25519 secret), 32 bytes */
+    SSHBPP_KEYLOG_K_STRING = 1
+};
+
+/* One completed key computation of one side. Every pointer is valid only
+ * during the callback; the buffers are wiped right after it returns. */
+typedef struct sshbpp_keylog_event {
+    enum sshbpp_role role;      /* our role */
+    const char *kex;            /* the method, e.g. "curve25519-sha256" */
+    unsigned exchange;          /* 0 for the first exchange, n for the nth rekey */
+    const uint8_t *cookie;      /* 16 bytes: the cookie of the KEXINIT we sent */
+    /* Our ephemeral private key, or NULL (length 0) where the method has
+     * none that a reader could use alone: curve25519: the 32-byte X25519
+     * scalar as stored (RFC 7748); ecdh-sha2-nistp*: the private scalar,
+     * big-endian, padded to the field size (32, 48, 66); finite-field DH
+     * (group14/16/18, group1, group exchange): x (client) or y (server),
+     * big-endian unsigned, no leading zero bytes; mlkem768x25519: NULL
+     * (K needs the ML-KEM secret too: use shared_secret). NULL also if
+     * libcrypto could not export it. */
+    const uint8_t *priv;
+    size_t priv_len;
+    const uint8_t *shared_secret; /* K, in shared_secret_form */
+    size_t shared_secret_len;
+    enum sshbpp_keylog_secret_form shared_secret_form;
+} sshbpp_keylog_event;
+
+/* Receives the key log events. It runs on the thread that feeds
+ * sshbpp_kex_input(), after the exchange hash and the keys are computed
+ * (for the client: after the server's signature verified), before our
+ * NEWKEYS goes out. It must not call back into the kex or its connection,
+ * and must copy what it keeps (it gets secrets: treat them as such). */
+typedef void (*sshbpp_keylog_fn)(void *ctx, const sshbpp_keylog_event *ev);
+
+/* Installs the key log callback (NULL, the default, removes it): called
+ * once per exchange, the first one and every rekey, in both roles, with
+ * ctx. Off unless installed; the library writes no file itself (the CLI's
+ * SSHKEYLOGFILE writer is one user of it). A setter rather than a field of
+ * sshbpp_kex_config, so that positional initialisers of that struct stay
+ * valid; sshbpp_conn_config has keylog/keylog_ctx fields that the conn
+ * passes here. Returns 0 or SSHBPP_EINVAL (k NULL). */
+SSHBPP_API int sshbpp_kex_set_keylog(sshbpp_kex *k, sshbpp_keylog_fn fn, void *ctx);
+
 /* Sends our KEXINIT: the first exchange, or a rekey we start. A no-op
  * (returns 0) while an exchange is already running. Returns 0, or
  * SSHBPP_EUNSUPPORTED (bad name in the config), SSHBPP_EHOSTKEY (a server

@@ -237,6 +237,7 @@ sshbpp_conn_new(const sshbpp_conn_config *cfg)
         return NULL;
     }
     (void)sshbpp_kex_set_seqno_fn(c->k, tr_seqno);
+    (void)sshbpp_kex_set_keylog(c->k, cfg->keylog, cfg->keylog_ctx);
     if (c->role == SSHBPP_ROLE_CLIENT)
         sshbpp__kex_pause_hostkey(c->k, 1);
     return c;

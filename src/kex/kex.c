@@ -127,6 +127,8 @@ struct sshbpp_kex {
     sshbpp_kex_transport t;
     void *ctx;
     sshbpp_kex_seqno_fn seqno_fn; /* optional, NULL: refusal detection off */
+    sshbpp_keylog_fn keylog;      /* optional, NULL: no key log (the default) */
+    void *keylog_ctx;
     char *cfg[CFG_N];
     sshbpp__hostkey hks[MAX_HOSTKEYS];
     size_t nhk;
@@ -185,6 +187,31 @@ static void
 wipe_dirkeys(struct dirkeys *d)
 {
     OPENSSL_cleanse(d, sizeof(*d));
+}
+
+/* The key log event of this exchange (sshbpp_kex_set_keylog()): our
+ * cookie is byte 1..16 of the KEXINIT we sent, K the hashed encoding
+ * without its uint32 length. priv may be NULL (none, or not exportable). */
+static void
+keylog_emit(const sshbpp_kex *k, const uint8_t *priv, size_t privlen, const sshbpp__wbuf *K)
+{
+    sshbpp_keylog_event ev;
+
+    if (k->keylog == NULL || k->my_kexinit.len < 17 || K->len < 4)
+        return;
+    memset(&ev, 0, sizeof(ev));
+    ev.role = k->role == SSHBPP_ROLE_SERVER ? SSHBPP_ROLE_SERVER : SSHBPP_ROLE_CLIENT;
+    ev.kex = k->m->name;
+    ev.exchange = k->completed;
+    ev.cookie = k->my_kexinit.p + 1;
+    ev.priv = privlen > 0 ? priv : NULL;
+    ev.priv_len = privlen > 0 ? privlen : 0;
+    ev.shared_secret = K->p + 4;
+    ev.shared_secret_len = K->len - 4;
+    ev.shared_secret_form = k->m->type == SSHBPP__KEX_MLKEM768X25519 ? SSHBPP_KEYLOG_K_STRING
+                                                                     : SSHBPP_KEYLOG_K_MPINT;
+    k->keylog(k->keylog_ctx, &ev);
+    OPENSSL_cleanse(&ev, sizeof(ev));
 }
 
 static void
@@ -1412,8 +1439,8 @@ input_kex_init(sshbpp_kex *k, const sshbpp_packet *pkt)
     sshbpp__rbuf rb;
     sshbpp__wbuf qs, K, ks, sig, msg;
     const uint8_t *qc, *val;
-    size_t qclen, vlen;
-    uint8_t type, H[MAX_HASH];
+    size_t qclen, vlen, privlen = 0;
+    uint8_t type, H[MAX_HASH], priv[SSHBPP__EPH_PRIV_MAX];
     int r;
 
     if (hk == NULL)
@@ -1444,6 +1471,13 @@ input_kex_init(sshbpp_kex *k, const sshbpp_packet *pkt)
     sshbpp__wb_string(&msg, sig.p, sig.len);
     if ((r = msg.err) != 0 || (r = derive_keys(k, &K, H)) != 0)
         goto out;
+    if (k->keylog != NULL) {
+        if (sshbpp__eph_private(&k->eph, priv, sizeof(priv), &privlen) != 0)
+            privlen = 0;
+        keylog_emit(k, priv, privlen, &K);
+        OPENSSL_cleanse(priv, sizeof(priv));
+        privlen = 0;
+    }
     if ((r = k->t.send(k->ctx, msg.p, msg.len)) != 0)
         goto out;
     /* The ephemeral key has done its job; drop it before anything else. */
@@ -1466,8 +1500,8 @@ input_kex_reply(sshbpp_kex *k, const sshbpp_packet *pkt)
     sshbpp__rbuf rb;
     sshbpp__wbuf K;
     const uint8_t *ks, *qs, *val, *sig;
-    size_t kslen, qslen, vlen, siglen;
-    uint8_t type, H[MAX_HASH];
+    size_t kslen, qslen, vlen, siglen, privlen = 0;
+    uint8_t type, H[MAX_HASH], priv[SSHBPP__EPH_PRIV_MAX];
     int r;
 
     sshbpp__rb_init(&rb, pkt->payload, pkt->len);
@@ -1478,6 +1512,10 @@ input_kex_reply(sshbpp_kex *k, const sshbpp_packet *pkt)
     sshbpp__wb_init(&K);
     if ((r = sshbpp__eph_derive(&k->eph, val, vlen, &K)) != 0 || (r = K.err) != 0)
         goto out;
+    /* Only with a key log installed is the private key copied out, to be
+     * handed over once the exchange has verified (wiped at out:). */
+    if (k->keylog != NULL && sshbpp__eph_private(&k->eph, priv, sizeof(priv), &privlen) != 0)
+        privlen = 0;
     sshbpp__eph_free(&k->eph);
     if ((r = exchange_hash(k, ks, kslen, k->q_c.p, k->q_c.len, qs, qslen, &K, H)) != 0)
         goto out;
@@ -1497,6 +1535,7 @@ input_kex_reply(sshbpp_kex *k, const sshbpp_packet *pkt)
     if ((r = sshbpp__hostkey_fingerprint(ks, kslen, k->fingerprint, sizeof(k->fingerprint))) != 0 ||
         (r = derive_keys(k, &K, H)) != 0)
         goto out;
+    keylog_emit(k, priv, privlen, &K);
     /* The first host key waits for the caller's verdict before anything
      * (NEWKEYS) goes out under keys that it vouches for. */
     if (k->pause_hostkey && k->completed == 0) {
@@ -1507,6 +1546,8 @@ input_kex_reply(sshbpp_kex *k, const sshbpp_packet *pkt)
     r = send_newkeys(k);
 out:
     OPENSSL_cleanse(H, sizeof(H));
+    if (privlen > 0)
+        OPENSSL_cleanse(priv, privlen);
     sshbpp__wb_free(&K);
     return r;
 }
@@ -1680,6 +1721,17 @@ sshbpp_kex_set_seqno_fn(sshbpp_kex *k, sshbpp_kex_seqno_fn fn)
     if (k == NULL)
         return SSHBPP_EINVAL;
     k->seqno_fn = fn;
+    return 0;
+}
+
+/* see sshbpp_kex.h */
+int
+sshbpp_kex_set_keylog(sshbpp_kex *k, sshbpp_keylog_fn fn, void *ctx)
+{
+    if (k == NULL)
+        return SSHBPP_EINVAL;
+    k->keylog = fn;
+    k->keylog_ctx = fn != NULL ? ctx : NULL;
     return 0;
 }
 

@@ -156,6 +156,13 @@ int sshbpp__eph_reply(sshbpp__kex_eph *e, const sshbpp__kex_method *m, const uin
 int sshbpp__dh_keygen(const struct bignum_st *p, const struct bignum_st *g,
                       struct evp_pkey_st **key);
 int sshbpp__dh_pub_check(const uint8_t *p, size_t plen, const uint8_t *f, size_t flen);
+/* Our ephemeral private key for the key log (sshbpp_keylog_event.priv
+ * describes the forms) into out (cap bytes; SSHBPP__EPH_PRIV_MAX is
+ * always enough), *len its length. Returns 0, SSHBPP_EUNSUPPORTED (the
+ * hybrid: none), SSHBPP_EINVAL (no key), SSHBPP_ECRYPTO (libcrypto would
+ * not export it, or cap too small); on error out is wiped and *len 0. */
+#define SSHBPP__EPH_PRIV_MAX 1024u /* a DH exponent up to 8192 bits */
+int sshbpp__eph_private(const sshbpp__kex_eph *e, uint8_t *out, size_t cap, size_t *len);
 void sshbpp__eph_free(sshbpp__kex_eph *e);
 
 /* out receives the digest (m->hash_len bytes). */

@@ -385,6 +385,57 @@ out:
     return r;
 }
 
+/* see kex_int.h */
+int
+sshbpp__eph_private(const sshbpp__kex_eph *e, uint8_t *out, size_t cap, size_t *len)
+{
+    BIGNUM *priv = NULL;
+    size_t n = 0;
+    int nb, r = SSHBPP_ECRYPTO;
+
+    if (e == NULL || e->m == NULL || out == NULL || len == NULL)
+        return SSHBPP_EINVAL;
+    *len = 0;
+    if (e->key == NULL)
+        return SSHBPP_EINVAL;
+    switch (e->m->type) {
+    case SSHBPP__KEX_X25519:
+        n = cap;
+        if (cap < X25519_LEN || EVP_PKEY_get_raw_private_key(e->key, out, &n) <= 0 ||
+            n != X25519_LEN)
+            goto out;
+        break;
+    case SSHBPP__KEX_ECDH:
+    case SSHBPP__KEX_DH:
+    case SSHBPP__KEX_DH_GEX:
+        if (EVP_PKEY_get_bn_param(e->key, OSSL_PKEY_PARAM_PRIV_KEY, &priv) <= 0 || priv == NULL)
+            goto out;
+        nb = BN_num_bytes(priv);
+        if (e->m->type == SSHBPP__KEX_ECDH) {
+            /* the scalar at the field's width, as SEC1 writes it */
+            n = ec_field_len(e->key);
+            if (n == 0 || n > cap || nb > (int)n || BN_bn2binpad(priv, out, (int)n) != (int)n)
+                goto out;
+        } else {
+            if (nb <= 0 || (size_t)nb > cap || BN_bn2bin(priv, out) != nb)
+                goto out;
+            n = (size_t)nb;
+        }
+        break;
+    default:
+        /* the hybrid: no single private key determines K */
+        r = SSHBPP_EUNSUPPORTED;
+        goto out;
+    }
+    *len = n;
+    r = 0;
+out:
+    if (r != 0)
+        OPENSSL_cleanse(out, cap);
+    BN_clear_free(priv);
+    return r;
+}
+
 /* Builds the peer's EC public key on our curve. The caller has checked the
  * length and the 0x04 prefix; OpenSSL rejects an off-curve point while
  * decoding it and the public check repeats that (and the infinity check)

@@ -222,6 +222,29 @@ def compressed_cat(sshbpp, t):
     return "%d bytes through zlib@openssh.com both ways, %.2fs" % (len(data), elapsed)
 
 
+def keylog_written(sshbpp, t, tmp):
+    """SSHKEYLOGFILE: exec writes Wireshark's two line forms (the tshark
+    decryption itself is interop.ssh.keylog_tshark, for probe and serve)."""
+    path = os.path.join(tmp, "exec.keylog")
+    env = dict(os.environ, SSHKEYLOGFILE=path)
+    argv = t.base(sshbpp, "-o", "KexAlgorithms=curve25519-sha256") + ["echo hello"]
+    p = subprocess.run(argv, capture_output=True, timeout=60, check=False, env=env,
+                       stdin=subprocess.DEVNULL)
+    peers.check(p.returncode == 0 and p.stdout == b"hello\n", describe(p))
+    peers.check(b"SSHKEYLOGFILE" in p.stderr, "no warning on stderr: " + describe(p))
+    peers.check(os.stat(path).st_mode & 0o777 == 0o600, "mode %o" % os.stat(path).st_mode)
+    with open(path) as f:
+        lines = f.read().splitlines()
+    peers.check(len(lines) == 2, "key log lines: %r" % lines)
+    cookie, priv = lines[0].split()
+    peers.check(re.fullmatch(r"[0-9a-f]{32}", cookie) and re.fullmatch(r"[0-9a-f]{64}", priv),
+                "first line: %r" % lines[0])
+    f2 = lines[1].split()
+    peers.check(len(f2) == 3 and f2[0] == cookie and f2[1] == "SHARED_SECRET"
+                and re.fullmatch(r"[0-9a-f]+", f2[2]), "second line: %r" % lines[1])
+    return "cookie + X25519 scalar, cookie SHARED_SECRET K; mode 0600"
+
+
 def wrong_key_refused(sshbpp, t, tmp):
     other = os.path.join(tmp, "other_key")
     r = peers.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other], timeout=60)
@@ -423,6 +446,7 @@ def main():
                     targets[0], tmp)
         runner.case("openssh.ssh_signal_status", ssh_signal_status, targets[0])
         runner.case("openssh.compressed_cat", compressed_cat, sshbpp, targets[0])
+        runner.case("openssh.keylog_written", keylog_written, sshbpp, targets[0], tmp)
         runner.case("openssh.wrong_key_refused", wrong_key_refused, sshbpp, targets[0], tmp)
     finally:
         for s in servers:
