@@ -14,6 +14,10 @@
 #   make clean          remove $(BUILD_DIR) and $(ASAN_DIR)
 #   make test-full      make test at the issues' full sizes (64 MiB Python
 #                       transfers, 256 MiB each way between two drivers)
+#   make soak           8 GiB each way sshbpp<->sshbpp and through sshd's cat,
+#                       rekey every 256 MiB, SHA-256 compared (SOAK_BYTES, SOAK_REKEY)
+#   make coverage       gcovr line/branch coverage of src/ over the unit tests and
+#                       corpus replays ($(COV_DIR), default build-cov; COV_TESTS=. for all)
 #
 # Variables: BUILD_DIR (default build), ASAN_DIR (default $(BUILD_DIR)-asan),
 # JOBS (default nproc), CMAKE_ARGS (extra configure args), PREFIX (install),
@@ -128,3 +132,34 @@ test-full: deps-test build
 	    $(CTEST) --test-dir $(BUILD_DIR) --no-tests=error --output-on-failure -j$(CTEST_JOBS)
 	$(MAKE) test-asan test-valgrind
 	@echo "make test-full: all stages passed"
+
+# The soak (tests/soak/): SOAK_BYTES (default 8 GiB) each way between two
+# sshbpp drivers and through `cat` under OpenSSH's sshd, a rekey every
+# SOAK_REKEY (default 256 MiB), SHA-256 of both streams compared, counters
+# printed. Not part of `make test` (ctest runs 64 MiB versions).
+SOAK_BYTES ?= 8G
+SOAK_REKEY ?= 256M
+.PHONY: soak
+soak: deps-test build
+	$(BUILD_DIR)/tests/sshbpp_soak pair $(SOAK_BYTES) $(SOAK_REKEY)
+	SSHBPP_SOAK_BYTES=$(SOAK_BYTES) SSHBPP_SOAK_REKEY=$(SOAK_REKEY) \
+	    /usr/bin/python3 tests/soak/test_soak_sshd.py $(BUILD_DIR)/tests/sshbpp_soak
+
+# Line and branch coverage of src/ (gcovr, Debian package gcovr): a
+# --coverage build in $(COV_DIR), the unit tests and the fuzz corpus
+# replays, then the summary (COV_TESTS: the ctest regex).
+COV_DIR ?= build-cov
+COV_TESTS ?= ^(unit|fuzz|ct|soak\.pair)
+.PHONY: coverage
+coverage:
+	@command -v gcovr >/dev/null 2>&1 || { echo "make coverage: gcovr not found (make deps-test installs it)" >&2; exit 1; }
+	$(CMAKE) -S . -B $(COV_DIR) -DCMAKE_BUILD_TYPE=Debug -DSSHBPP_BUILD_BENCH=OFF \
+	    "-DCMAKE_C_FLAGS=--coverage -fprofile-update=atomic -O0" -DCMAKE_EXE_LINKER_FLAGS=--coverage \
+	    -DCMAKE_SHARED_LINKER_FLAGS=--coverage $(CMAKE_ARGS)
+	$(CMAKE) --build $(COV_DIR) -j$(JOBS)
+	find $(COV_DIR) -name '*.gcda' -delete
+	$(CTEST) --test-dir $(COV_DIR) --no-tests=error -R '$(COV_TESTS)' -j$(CTEST_JOBS) --output-on-failure \
+	    || echo "make coverage: SOME TESTS FAILED (listed above); coverage of what ran follows" >&2
+	gcovr --root . --filter 'src/' --object-directory $(COV_DIR) --print-summary \
+	    --txt $(COV_DIR)/coverage.txt --exclude-throw-branches --gcov-ignore-parse-errors $(COV_DIR)
+	@echo "per-file figures: $(COV_DIR)/coverage.txt"

@@ -29,6 +29,8 @@ debootstrap python3-pytest python3-mock"
 TEST_PACKAGES="$TEST_PACKAGES openssh-sftp-server"
 # tshark and tcpdump: the SSHKEYLOGFILE test decrypts a loopback capture.
 TEST_PACKAGES="$TEST_PACKAGES tshark tcpdump"
+# make coverage (gcovr: line and branch figures from gcc's --coverage).
+TEST_PACKAGES="$TEST_PACKAGES gcovr"
 
 case "${1:-test}" in
 run) PACKAGES=$RUN_PACKAGES ;;

@@ -19,6 +19,7 @@
 
 #include "sshbpp/sshbpp_channel.h"
 #include "sshbpp/sshbpp_conn.h"
+#include "conn_rig.h"
 
 #define NREC 300
 
@@ -204,46 +205,17 @@ drain(side *sd)
         assert_int_equal(e, sshbpp_conn_error(sd->c));
 }
 
-static size_t
-move(rig *r, side *a, side *b)
+static void
+drain_cb(void *sd)
 {
-    size_t len, n, moved = 0;
-    const uint8_t *p;
-
-    while ((p = sshbpp_conn_tx_data(a->c, &len)) != NULL && len > 0) {
-        n = r->chunk != 0 && len > r->chunk ? r->chunk : len;
-        if (sshbpp_conn_error(b->c) != 0) {
-            sshbpp_conn_tx_consume(a->c, len);
-            return moved + len;
-        }
-        if (sshbpp_conn_feed(b->c, p, n, r->now) != 0) {
-            /* the error shows as an event */
-        }
-        sshbpp_conn_tx_consume(a->c, n);
-        moved += n;
-        drain(b);
-        if (r->chunk != 0)
-            break;
-    }
-    return moved;
+    drain(sd);
 }
 
+/* The shared mover (tests/support/conn_rig.h) with this file's drain. */
 static void
 pump(rig *r)
 {
-    unsigned long rounds = 0;
-
-    drain(&r->c);
-    drain(&r->s);
-    for (;;) {
-        size_t m = move(r, &r->c, &r->s) + move(r, &r->s, &r->c);
-
-        drain(&r->c);
-        drain(&r->s);
-        if (m == 0)
-            break;
-        assert_true(++rounds < 100000000ul);
-    }
+    cr_pump(r->c.c, &r->c, r->s.c, &r->s, r->now, r->chunk, drain_cb, 100000000ul);
 }
 
 static void

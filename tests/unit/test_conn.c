@@ -18,39 +18,12 @@
 
 #include "kex/kex_int.h"
 #include "sshbpp/sshbpp_conn.h"
+#include "conn_rig.h"
 #include "testutil.h"
 
 void sshbpp__kex_test_no_strict(sshbpp_kex *k);
 void sshbpp__kex_test_swap_hostkeys(sshbpp_kex *k);
 sshbpp_kex *sshbpp__conn_kex(sshbpp_conn *c);
-
-#define MAX_MSGS 4096
-
-/* What one side saw. */
-typedef struct side {
-    sshbpp_conn *c;
-    int n[16]; /* events by type */
-    int last_success, last_partial;
-    char last_methods[256];
-    char last_user[64], last_alg[64];
-    char version[256];
-    uint32_t disc_code;
-    char disc_text[256];
-    int error;
-    int hostkey_policy; /* client: 1 accept, 0 refuse, -1 leave pending */
-    char fingerprint[128];
-    size_t nmsgs;
-    uint8_t *msgs[MAX_MSGS];
-    size_t lens[MAX_MSGS];
-    const char *kb_answer; /* AUTH_PROMPT: answer every prompt with this */
-    int sent_types[256];   /* engine trace: packets sent, by type */
-} side;
-
-typedef struct rig {
-    side c, s;
-    int64_t now;
-    size_t chunk; /* bytes moved per step, 0: all */
-} rig;
 
 static char tmpdir[] = "/tmp/sshbpp_conn_XXXXXX";
 static char ed_path[64], rsa_path[64], other_path[64];
@@ -90,190 +63,12 @@ auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
     return SSHBPP_AUTH_REJECT;
 }
 
-static void
-trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t pl, size_t wl, uint32_t seqno)
-{
-    side *sd = ctx;
-
-    (void)pl;
-    (void)wl;
-    (void)seqno;
-    if (dir == SSHBPP_DIR_OUT)
-        sd->sent_types[type]++;
-}
-
-static sshbpp_conn *
-make_conn(enum sshbpp_role role, const sshbpp_conn_config *base)
-{
-    sshbpp_conn_config cfg;
-    sshbpp_conn *c;
-
-    if (base != NULL)
-        cfg = *base;
-    else
-        sshbpp_conn_config_init(&cfg, role);
-    cfg.role = role;
-    if (role == SSHBPP_ROLE_SERVER)
-        cfg.auth_cb = auth_cb;
-    c = sshbpp_conn_new(&cfg);
-    assert_non_null(c);
-    if (role == SSHBPP_ROLE_SERVER) {
-        assert_int_equal(sshbpp_conn_generate_hostkey(c, "ssh-ed25519"), 0);
-    }
-    return c;
-}
 
 static void
-rig_init(rig *r, const sshbpp_conn_config *ccfg, const sshbpp_conn_config *scfg)
-{
-    memset(r, 0, sizeof(*r));
-    r->c.c = make_conn(SSHBPP_ROLE_CLIENT, ccfg);
-    r->s.c = make_conn(SSHBPP_ROLE_SERVER, scfg);
-    r->c.hostkey_policy = 1;
-    r->now = 1000;
-    sshbpp_engine_set_trace(sshbpp_conn_engine(r->c.c), trace, &r->c);
-    sshbpp_engine_set_trace(sshbpp_conn_engine(r->s.c), trace, &r->s);
-}
-
-static void
-rig_start(rig *r)
-{
-    assert_int_equal(sshbpp_conn_start(r->c.c, r->now), 0);
-    assert_int_equal(sshbpp_conn_start(r->s.c, r->now), 0);
-}
-
-static void
-rig_free(rig *r)
-{
-    size_t i;
-
-    for (i = 0; i < r->c.nmsgs; i++)
-        free(r->c.msgs[i]);
-    for (i = 0; i < r->s.nmsgs; i++)
-        free(r->s.msgs[i]);
-    sshbpp_conn_free(r->c.c);
-    sshbpp_conn_free(r->s.c);
-}
-
-static void
-drain_events(rig *r, side *sd)
-{
-    sshbpp_conn_event ev;
-    int e;
-
-    while ((e = sshbpp_conn_next_event(sd->c, &ev)) == 0) {
-        assert_true(ev.type > 0 && ev.type < 16);
-        sd->n[ev.type]++;
-        switch (ev.type) {
-        case SSHBPP_CONN_EV_VERSION:
-            snprintf(sd->version, sizeof(sd->version), "%s", ev.text);
-            break;
-        case SSHBPP_CONN_EV_HOSTKEY:
-            snprintf(sd->fingerprint, sizeof(sd->fingerprint), "%s", ev.text);
-            assert_non_null(ev.data);
-            assert_true(ev.len > 0);
-            if (sd->hostkey_policy >= 0)
-                assert_int_equal(sshbpp_conn_hostkey_verdict(sd->c, sd->hostkey_policy),
-                                 sd->hostkey_policy ? 0 : SSHBPP_EHOSTKEYREJECTED);
-            break;
-        case SSHBPP_CONN_EV_AUTH_RESULT:
-            sd->last_success = ev.success;
-            sd->last_partial = ev.partial;
-            snprintf(sd->last_methods, sizeof(sd->last_methods), "%s", ev.text);
-            snprintf(sd->last_user, sizeof(sd->last_user), "%s", ev.user);
-            snprintf(sd->last_alg, sizeof(sd->last_alg), "%s", ev.alg);
-            break;
-        case SSHBPP_CONN_EV_AUTH_PROMPT: {
-            const char *ans[SSHBPP_CONN_MAX_PROMPTS];
-            unsigned i;
-
-            for (i = 0; i < ev.nprompts; i++)
-                ans[i] = sd->kb_answer;
-            assert_int_equal(sshbpp_conn_auth_kbdint_answer(sd->c, ev.nprompts, ans), 0);
-            break;
-        }
-        case SSHBPP_CONN_EV_MESSAGE:
-            assert_true(sd->nmsgs < MAX_MSGS);
-            sd->msgs[sd->nmsgs] = malloc(ev.len);
-            memcpy(sd->msgs[sd->nmsgs], ev.data, ev.len);
-            sd->lens[sd->nmsgs++] = ev.len;
-            break;
-        case SSHBPP_CONN_EV_DISCONNECT:
-            sd->disc_code = ev.code;
-            snprintf(sd->disc_text, sizeof(sd->disc_text), "%s", ev.text);
-            break;
-        case SSHBPP_CONN_EV_ERROR:
-            sd->error = ev.error;
-            break;
-        default:
-            break;
-        }
-    }
-    if (e != SSHBPP_EAGAIN)
-        assert_int_equal(e, sshbpp_conn_error(sd->c));
-    (void)r;
-}
-
-/* Moves up to r->chunk bytes (all if 0) from a to b. Returns the count. */
-static size_t
-move(rig *r, side *a, side *b)
-{
-    size_t len, n, moved = 0;
-    const uint8_t *p;
-
-    while ((p = sshbpp_conn_tx_data(a->c, &len)) != NULL && len > 0) {
-        n = r->chunk != 0 && len > r->chunk ? r->chunk : len;
-        if (sshbpp_conn_error(b->c) != 0) {
-            sshbpp_conn_tx_consume(a->c, len);
-            return moved + len;
-        }
-        if (sshbpp_conn_feed(b->c, p, n, r->now) != 0) {
-            /* the error shows as an event */
-        }
-        sshbpp_conn_tx_consume(a->c, n);
-        moved += n;
-        drain_events(r, b);
-        if (r->chunk != 0)
-            break;
-    }
-    return moved;
-}
-
-/* Pumps both ways until nothing moves. */
-static void
-pump(rig *r)
-{
-    unsigned rounds = 0;
-
-    drain_events(r, &r->c);
-    drain_events(r, &r->s);
-    for (;;) {
-        size_t m = move(r, &r->c, &r->s) + move(r, &r->s, &r->c);
-
-        drain_events(r, &r->c);
-        drain_events(r, &r->s);
-        if (m == 0)
-            break;
-        assert_true(++rounds < 10000000);
-    }
-}
-
-static void
-handshake(rig *r)
-{
-    rig_start(r);
-    pump(r);
-    assert_int_equal(sshbpp_conn_error(r->c.c), 0);
-    assert_int_equal(sshbpp_conn_error(r->s.c), 0);
-    assert_true(sshbpp_conn_handshake_done(r->c.c));
-    assert_true(sshbpp_conn_handshake_done(r->s.c));
-}
-
-static void
-login(rig *r)
+login(cr_rig *r)
 {
     assert_int_equal(sshbpp_conn_auth_password(r->c.c, "alice", "secret"), 0);
-    pump(r);
+    cr_rig_pump(r);
     assert_true(sshbpp_conn_authenticated(r->c.c));
     assert_true(sshbpp_conn_authenticated(r->s.c));
 }
@@ -336,14 +131,14 @@ group_teardown(void **state)
 static void
 test_handshake_basic(void **state)
 {
-    rig r;
+    cr_rig r;
     sshbpp_kex_info ci, si;
     size_t l1 = 0, l2 = 0;
     const uint8_t *id1, *id2;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
+    cr_rig_handshake(&r);
     assert_int_equal(r.c.n[SSHBPP_CONN_EV_VERSION], 1);
     assert_int_equal(r.s.n[SSHBPP_CONN_EV_VERSION], 1);
     assert_int_equal(r.c.n[SSHBPP_CONN_EV_HOSTKEY], 1);
@@ -375,31 +170,31 @@ test_handshake_basic(void **state)
     /* EXT_INFO came right after the server's NEWKEYS: known now. */
     assert_non_null(sshbpp_conn_server_sig_algs(r.c.c));
     assert_non_null(strstr(sshbpp_conn_server_sig_algs(r.c.c), "rsa-sha2-512"));
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_handshake_byte_at_a_time(void **state)
 {
-    rig r;
+    cr_rig r;
     uint8_t msg[300];
 
     (void)state;
-    rig_init(&r, NULL, NULL);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
     r.chunk = 1;
-    handshake(&r);
+    cr_rig_handshake(&r);
     login(&r);
     memset(msg, 0xab, sizeof(msg));
     msg[0] = 200;
     assert_int_equal(sshbpp_conn_send(r.c.c, msg, sizeof(msg)), 0);
     assert_int_equal(sshbpp_conn_rekey(r.c.c), 0);
     assert_int_equal(sshbpp_conn_send(r.c.c, msg, sizeof(msg)), 0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.s.nmsgs, 2);
     assert_int_equal(sshbpp_conn_kex_count(r.c.c), 2);
     assert_int_equal(r.c.n[SSHBPP_CONN_EV_REKEY_DONE], 1);
     assert_int_equal(r.s.n[SSHBPP_CONN_EV_REKEY_DONE], 1);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
@@ -412,28 +207,28 @@ test_every_kex_method(void **state)
     /* The default methods: the legacy ones are not in the server's list. */
     for (m = sshbpp__kex_defaults(); *m != NULL; m++) {
         sshbpp_conn_config cfg;
-        rig r;
+        cr_rig r;
 
         sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_CLIENT);
         cfg.kex.kex = *m;
-        rig_init(&r, &cfg, NULL);
-        handshake(&r);
+        cr_rig_init(&r, &cfg, NULL, auth_cb, NULL);
+        cr_rig_handshake(&r);
         assert_int_equal(sshbpp_conn_get_info(r.c.c, &info), 0);
         assert_string_equal(info.kex, *m);
-        rig_free(&r);
+        cr_rig_free(&r);
     }
 }
 
 static void
 test_hostkey_refused_before_newkeys(void **state)
 {
-    rig r;
+    cr_rig r;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
     r.c.hostkey_policy = 0;
-    rig_start(&r);
-    pump(&r);
+    cr_rig_start(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.c.n[SSHBPP_CONN_EV_HOSTKEY], 1);
     assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_EHOSTKEYREJECTED);
     assert_int_equal(r.c.error, SSHBPP_EHOSTKEYREJECTED);
@@ -443,20 +238,20 @@ test_hostkey_refused_before_newkeys(void **state)
     assert_int_equal(r.s.disc_code, SSHBPP_DISCONNECT_HOST_KEY_NOT_VERIFIABLE);
     assert_int_equal(sshbpp_conn_error(r.s.c), SSHBPP_EDISCONNECT);
     assert_false(sshbpp_conn_handshake_done(r.c.c));
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_hostkey_pending_pauses(void **state)
 {
-    rig r;
+    cr_rig r;
     size_t len;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
     r.c.hostkey_policy = -1;
-    rig_start(&r);
-    pump(&r);
+    cr_rig_start(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.c.n[SSHBPP_CONN_EV_HOSTKEY], 1);
     assert_int_equal(r.c.sent_types[21], 0);
     assert_false(sshbpp_conn_handshake_done(r.c.c));
@@ -469,22 +264,22 @@ test_hostkey_pending_pauses(void **state)
     }
     assert_int_equal(sshbpp_conn_hostkey_verdict(r.c.c, 1), 0);
     assert_int_equal(sshbpp_conn_hostkey_verdict(r.c.c, 1), SSHBPP_ESTATE);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_true(sshbpp_conn_handshake_done(r.c.c));
     assert_int_equal(r.c.sent_types[21], 1);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_strict_kex_off_when_one_side_lacks_it(void **state)
 {
-    rig r;
+    cr_rig r;
     sshbpp_kex_info info;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
     sshbpp__kex_test_no_strict(sshbpp__conn_kex(r.s.c));
-    handshake(&r);
+    cr_rig_handshake(&r);
     assert_int_equal(sshbpp_conn_get_info(r.c.c, &info), 0);
     assert_int_equal(info.strict_kex, 0);
     {
@@ -494,102 +289,102 @@ test_strict_kex_off_when_one_side_lacks_it(void **state)
         sshbpp_engine_get_stats(sshbpp_conn_engine(r.c.c), SSHBPP_DIR_OUT, &cst);
         assert_int_equal(cst.seqno, 3);
     }
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_strict_kex_violation(void **state)
 {
     static const uint8_t ignore[5] = {2, 0, 0, 0, 0};
-    rig r;
+    cr_rig r;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
-    rig_start(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
+    cr_rig_start(&r);
     /* The server's first packet is an IGNORE, so its KEXINIT is number 1. */
     assert_int_equal(sshbpp_engine_send(sshbpp_conn_engine(r.s.c), ignore, sizeof(ignore)), 0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_ESTRICTKEX);
     assert_int_equal(r.c.error, SSHBPP_ESTRICTKEX);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_nonstrict_ignore_tolerated(void **state)
 {
     static const uint8_t ignore[5] = {2, 0, 0, 0, 0};
-    rig r;
+    cr_rig r;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
     sshbpp__kex_test_no_strict(sshbpp__conn_kex(r.s.c));
-    rig_start(&r);
+    cr_rig_start(&r);
     assert_int_equal(sshbpp_engine_send(sshbpp_conn_engine(r.s.c), ignore, sizeof(ignore)), 0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(sshbpp_conn_error(r.c.c), 0);
     assert_true(sshbpp_conn_handshake_done(r.c.c));
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_auth_password(void **state)
 {
-    rig r;
+    cr_rig r;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
+    cr_rig_handshake(&r);
     assert_int_equal(sshbpp_conn_auth_none(r.c.c, "alice"), 0);
     assert_int_equal(sshbpp_conn_auth_none(r.c.c, "alice"), SSHBPP_ESTATE);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.c.last_success, 0);
     assert_string_equal(r.c.last_methods, "publickey,password");
     assert_int_equal(sshbpp_conn_auth_password(r.c.c, "alice", "wrong"), 0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.c.last_success, 0);
     assert_false(sshbpp_conn_authenticated(r.c.c));
     assert_int_equal(sshbpp_conn_auth_password(r.c.c, "alice", "secret"), 0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.c.last_success, 1);
     assert_true(sshbpp_conn_authenticated(r.c.c));
     assert_int_equal(r.s.last_success, 1);
     assert_string_equal(r.s.last_user, "alice");
     assert_string_equal(r.s.last_alg, "password");
     assert_int_equal(sshbpp_conn_auth_none(r.c.c, "alice"), SSHBPP_ESTATE);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_auth_before_handshake_done(void **state)
 {
-    rig r;
+    cr_rig r;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
-    rig_start(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
+    cr_rig_start(&r);
     assert_int_equal(sshbpp_conn_auth_none(r.c.c, "alice"), SSHBPP_ESTATE);
     assert_int_equal(sshbpp_conn_auth_none(r.s.c, "alice"), SSHBPP_ESTATE);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_auth_partial_then_publickey(void **state)
 {
-    rig r;
+    cr_rig r;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
+    cr_rig_handshake(&r);
     assert_int_equal(sshbpp_conn_auth_password(r.c.c, "partial", "first"), 0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.c.last_success, 0);
     assert_int_equal(r.c.last_partial, 1);
     assert_string_equal(r.c.last_methods, "publickey");
     assert_int_equal(sshbpp_conn_auth_publickey_file(r.c.c, "partial", ed_path), 0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.c.last_success, 1);
     assert_string_equal(r.s.last_alg, "publickey");
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
@@ -600,20 +395,20 @@ test_auth_publickey_file(void **state)
 
     (void)state;
     for (i = 0; i < 2; i++) {
-        rig r;
+        cr_rig r;
 
-        rig_init(&r, NULL, NULL);
-        handshake(&r);
+        cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
+        cr_rig_handshake(&r);
         /* An unknown key is refused, the connection goes on. */
         assert_int_equal(sshbpp_conn_auth_publickey_file(r.c.c, "bob", other_path), 0);
-        pump(&r);
+        cr_rig_pump(&r);
         assert_int_equal(r.c.last_success, 0);
         assert_int_equal(sshbpp_conn_auth_publickey_file(r.c.c, "bob", "/nonexistent"), SSHBPP_EIO);
         assert_int_equal(sshbpp_conn_auth_publickey_file(r.c.c, "bob", paths[i]), 0);
-        pump(&r);
+        cr_rig_pump(&r);
         assert_int_equal(r.c.last_success, 1);
         assert_true(sshbpp_conn_authenticated(r.s.c));
-        rig_free(&r);
+        cr_rig_free(&r);
     }
 }
 
@@ -653,19 +448,19 @@ file_signer(void *ctx, const char *alg, const uint8_t *data, size_t len, uint8_t
 static void
 test_auth_publickey_signer_rsa_sha512(void **state)
 {
-    rig r;
+    cr_rig r;
     struct signer s = {0, ""};
 
     (void)state;
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
+    cr_rig_handshake(&r);
     assert_int_equal(
         sshbpp_conn_auth_publickey(r.c.c, "carol", rsa_blob.p, rsa_blob.len, file_signer, &s), 0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(s.calls, 1);
     assert_string_equal(s.alg, "rsa-sha2-512");
     assert_int_equal(r.c.last_success, 1);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 /* ---- legacy "ssh-rsa" (SHA-1) user authentication, on request only ------- */
@@ -674,7 +469,7 @@ test_auth_publickey_signer_rsa_sha512(void **state)
  * RSA key through file_signer. Leaves the rig handshaken and the attempt
  * done; the caller checks and frees. */
 static void
-rsa_attempt(rig *r, const char *client_algs, const char *server_algs, struct signer *s)
+rsa_attempt(cr_rig *r, const char *client_algs, const char *server_algs, struct signer *s)
 {
     sshbpp_conn_config cc, sc;
 
@@ -682,14 +477,14 @@ rsa_attempt(rig *r, const char *client_algs, const char *server_algs, struct sig
     sshbpp_conn_config_init(&sc, SSHBPP_ROLE_SERVER);
     cc.pubkey_algs = client_algs;
     sc.pubkey_algs = server_algs;
-    rig_init(r, &cc, &sc);
-    handshake(r);
+    cr_rig_init(r, &cc, &sc, auth_cb, NULL);
+    cr_rig_handshake(r);
     seen_pk_calls = seen_pk_sig_ok = 0;
     seen_pk_alg[0] = '\0';
     memset(s, 0, sizeof(*s));
     assert_int_equal(
         sshbpp_conn_auth_publickey(r->c.c, "carol", rsa_blob.p, rsa_blob.len, file_signer, s), 0);
-    pump(r);
+    cr_rig_pump(r);
     assert_int_equal(sshbpp_conn_error(r->c.c), 0);
     assert_int_equal(sshbpp_conn_error(r->s.c), 0);
     assert_int_equal(s->calls, 1);
@@ -698,7 +493,7 @@ rsa_attempt(rig *r, const char *client_algs, const char *server_algs, struct sig
 static void
 test_auth_ssh_rsa_when_both_allow(void **state)
 {
-    rig r;
+    cr_rig r;
     struct signer s;
 
     (void)state;
@@ -711,14 +506,14 @@ test_auth_ssh_rsa_when_both_allow(void **state)
     assert_int_equal(seen_pk_sig_ok, 1);
     assert_int_equal(r.c.last_success, 1);
     assert_true(sshbpp_conn_authenticated(r.s.c));
-    rig_free(&r);
+    cr_rig_free(&r);
 
     /* "+ssh-rsa" appends: SHA-2 still wins when the server has it. */
     rsa_attempt(&r, "+ssh-rsa", "+ssh-rsa", &s);
     assert_string_equal(s.alg, "rsa-sha2-512");
     assert_string_equal(seen_pk_alg, "rsa-sha2-512");
     assert_int_equal(r.c.last_success, 1);
-    rig_free(&r);
+    cr_rig_free(&r);
 
     /* A server that names only ssh-rsa gets it from a "+ssh-rsa" client. */
     rsa_attempt(&r, "+ssh-rsa", "ssh-rsa", &s);
@@ -726,13 +521,13 @@ test_auth_ssh_rsa_when_both_allow(void **state)
     assert_string_equal(s.alg, "ssh-rsa");
     assert_int_equal(seen_pk_sig_ok, 1);
     assert_int_equal(r.c.last_success, 1);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_auth_default_client_never_ssh_rsa(void **state)
 {
-    rig r;
+    cr_rig r;
     struct signer s;
 
     (void)state;
@@ -743,7 +538,7 @@ test_auth_default_client_never_ssh_rsa(void **state)
     assert_int_equal(seen_pk_calls, 1);
     assert_string_equal(seen_pk_alg, "rsa-sha2-256");
     assert_int_equal(r.c.last_success, 1);
-    rig_free(&r);
+    cr_rig_free(&r);
 
     /* And when ssh-rsa is all the server names: SHA-2 regardless (and the
      * server, which does not accept that, refuses it unasked). */
@@ -751,20 +546,20 @@ test_auth_default_client_never_ssh_rsa(void **state)
     assert_string_equal(s.alg, "rsa-sha2-256");
     assert_int_equal(seen_pk_calls, 0);
     assert_int_equal(r.c.last_success, 0);
-    rig_free(&r);
+    cr_rig_free(&r);
 
     /* The default list itself. */
     rsa_attempt(&r, NULL, NULL, &s);
     assert_null(strstr(sshbpp_conn_server_sig_algs(r.c.c), "ssh-rsa"));
     assert_string_equal(s.alg, "rsa-sha2-512");
     assert_int_equal(r.c.last_success, 1);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_auth_server_refuses_ssh_rsa_by_default(void **state)
 {
-    rig r;
+    cr_rig r;
     struct signer s;
 
     (void)state;
@@ -781,14 +576,14 @@ test_auth_server_refuses_ssh_rsa_by_default(void **state)
     assert_int_equal(sshbpp_conn_auth_publickey(r.c.c, "carol", ed_blob.p, ed_blob.len,
                                                 file_signer, &s),
                      SSHBPP_EUNSUPPORTED);
-    rig_free(&r);
+    cr_rig_free(&r);
 
     /* Removing rsa-sha2-512 on the server: the client (default) sees it
      * gone from server-sig-algs and uses rsa-sha2-256. */
     rsa_attempt(&r, NULL, "-rsa-sha2-512", &s);
     assert_string_equal(s.alg, "rsa-sha2-256");
     assert_int_equal(r.c.last_success, 1);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
@@ -831,56 +626,56 @@ kbd_responder(void *ctx, const char *name, const char *instruction, unsigned n,
 static void
 test_auth_kbdint_refused_by_our_server(void **state)
 {
-    rig r;
+    cr_rig r;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
+    cr_rig_handshake(&r);
     /* Our server does not offer keyboard-interactive: a plain failure. */
     assert_int_equal(sshbpp_conn_auth_kbdint(r.c.c, "alice", kbd_responder, (void *)"x"), 0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.c.last_success, 0);
     assert_int_equal(sshbpp_conn_error(r.c.c), 0);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_server_max_auth_tries(void **state)
 {
     sshbpp_conn_config scfg;
-    rig r;
+    cr_rig r;
     int i;
 
     (void)state;
     sshbpp_conn_config_init(&scfg, SSHBPP_ROLE_SERVER);
     scfg.max_auth_tries = 2;
-    rig_init(&r, NULL, &scfg);
-    handshake(&r);
+    cr_rig_init(&r, NULL, &scfg, auth_cb, NULL);
+    cr_rig_handshake(&r);
     for (i = 0; i < 2; i++) {
         assert_int_equal(sshbpp_conn_auth_password(r.c.c, "alice", "wrong"), 0);
-        pump(&r);
+        cr_rig_pump(&r);
     }
     assert_int_equal(sshbpp_conn_error(r.s.c), SSHBPP_EAUTH);
     assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_EDISCONNECT);
     assert_int_equal(r.c.disc_code, SSHBPP_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE);
     assert_string_equal(r.c.disc_text, "Too many authentication failures");
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_disconnect_reason_text(void **state)
 {
-    rig r;
+    cr_rig r;
     uint32_t reason = 0;
     const char *text;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
+    cr_rig_handshake(&r);
     assert_null(sshbpp_conn_disconnect_reason(r.c.c, &reason));
     assert_int_equal(sshbpp_conn_disconnect(r.s.c, 11, "bye\033[2J now"), 0);
     assert_int_equal(sshbpp_conn_error(r.s.c), SSHBPP_ECLOSED);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.c.n[SSHBPP_CONN_EV_DISCONNECT], 1);
     assert_int_equal(r.c.disc_code, 11);
     assert_string_equal(r.c.disc_text, "bye?[2J now"); /* ESC replaced */
@@ -889,14 +684,14 @@ test_disconnect_reason_text(void **state)
     assert_non_null(text);
     assert_int_equal(reason, 11);
     assert_string_equal(text, "bye?[2J now");
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_queue_full_eagain_no_loss(void **state)
 {
     sshbpp_conn_config ccfg;
-    rig r;
+    cr_rig r;
     uint8_t m[64];
     uint32_t next = 0, i;
     int refused = 0, round, e;
@@ -905,8 +700,8 @@ test_queue_full_eagain_no_loss(void **state)
     sshbpp_conn_config_init(&ccfg, SSHBPP_ROLE_CLIENT);
     ccfg.queue_max_msgs = 5;
     ccfg.queue_max_bytes = 64 * 4;
-    rig_init(&r, &ccfg, NULL);
-    handshake(&r);
+    cr_rig_init(&r, &ccfg, NULL, auth_cb, NULL);
+    cr_rig_handshake(&r);
     login(&r);
     memset(m, 0, sizeof(m));
     m[0] = 200;
@@ -925,12 +720,12 @@ test_queue_full_eagain_no_loss(void **state)
         }
         /* the byte bound (4 x 64) binds before the count (5) */
         assert_int_equal(sshbpp_conn_queued(r.c.c), 4);
-        pump(&r);
+        cr_rig_pump(&r);
         assert_int_equal(sshbpp_conn_queued(r.c.c), 0);
         /* and now they go straight out */
         tu_put_be32(m + 1, next++);
         assert_int_equal(sshbpp_conn_send(r.c.c, m, sizeof(m)), 0);
-        pump(&r);
+        cr_rig_pump(&r);
     }
     assert_int_equal(refused, 3);
     assert_int_equal(r.s.nmsgs, next);
@@ -938,42 +733,42 @@ test_queue_full_eagain_no_loss(void **state)
         assert_int_equal(r.s.lens[i], sizeof(m));
         assert_int_equal(tu_be32(r.s.msgs[i] + 1), i);
     }
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_auto_rekey_from_limits(void **state)
 {
-    rig r;
+    cr_rig r;
     sshbpp_rekey_limits lim;
     uint8_t m[4096];
     int i;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
     sshbpp_rekey_limits_default(&lim);
     lim.bytes = 64 * 1024;
     assert_int_equal(sshbpp_engine_set_rekey_limits(sshbpp_conn_engine(r.c.c), &lim), 0);
-    handshake(&r);
+    cr_rig_handshake(&r);
     login(&r);
     memset(m, 0x5a, sizeof(m));
     m[0] = 201;
     for (i = 0; i < 256; i++) {
         int e = sshbpp_conn_send(r.c.c, m, sizeof(m));
         if (e == SSHBPP_EAGAIN) {
-            pump(&r);
+            cr_rig_pump(&r);
             i--;
             continue;
         }
         assert_int_equal(e, 0);
         if (i % 8 == 0)
-            pump(&r);
+            cr_rig_pump(&r);
     }
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.s.nmsgs, 256);
     assert_true(sshbpp_conn_kex_count(r.c.c) >= 10);
     assert_int_equal(sshbpp_conn_error(r.c.c), 0);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
@@ -1010,24 +805,24 @@ static void
 test_login_deadline(void **state)
 {
     sshbpp_conn_config cfg;
-    rig r;
+    cr_rig r;
 
     (void)state;
     sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_SERVER);
     cfg.login_timeout_ms = 2000;
-    rig_init(&r, NULL, &cfg);
-    handshake(&r);
+    cr_rig_init(&r, NULL, &cfg, auth_cb, NULL);
+    cr_rig_handshake(&r);
     assert_int_equal(sshbpp_conn_next_deadline(r.s.c), r.now + 2000);
     assert_int_equal(sshbpp_conn_tick(r.s.c, r.now + 1999), 0);
     assert_int_equal(sshbpp_conn_tick(r.s.c, r.now + 2000), SSHBPP_ELOGINTIME);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_keepalive_not_during_exchange(void **state)
 {
     sshbpp_conn_config cfg;
-    rig r;
+    cr_rig r;
     size_t len;
     int64_t t0;
 
@@ -1035,8 +830,8 @@ test_keepalive_not_during_exchange(void **state)
     sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_CLIENT);
     cfg.keepalive_ms = 300;
     cfg.keepalive_max = 2;
-    rig_init(&r, &cfg, NULL);
-    handshake(&r);
+    cr_rig_init(&r, &cfg, NULL, auth_cb, NULL);
+    cr_rig_handshake(&r);
     login(&r);
     t0 = r.now;
     assert_int_equal(sshbpp_conn_next_deadline(r.c.c), t0 + 300);
@@ -1047,12 +842,12 @@ test_keepalive_not_during_exchange(void **state)
     assert_int_equal(sshbpp_conn_tick(r.c.c, t0 + 10000), 0);
     assert_null(sshbpp_conn_tx_data(r.c.c, &len));
     assert_int_equal(r.c.sent_types[80], 0);
-    rig_free(&r);
+    cr_rig_free(&r);
 
     /* Outside one: sent at the deadline, answered (REQUEST_FAILURE from
      * the server's caller), absorbed; unanswered ones end the connection. */
-    rig_init(&r, &cfg, NULL);
-    handshake(&r);
+    cr_rig_init(&r, &cfg, NULL, auth_cb, NULL);
+    cr_rig_handshake(&r);
     login(&r);
     t0 = r.now;
     assert_int_equal(sshbpp_conn_tick(r.c.c, t0 + 299), 0);
@@ -1060,42 +855,42 @@ test_keepalive_not_during_exchange(void **state)
     r.now = t0 + 300;
     assert_int_equal(sshbpp_conn_tick(r.c.c, r.now), 0);
     assert_int_equal(r.c.sent_types[80], 1);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.s.nmsgs, 1); /* our server's caller sees the request */
     assert_int_equal(sshbpp_conn_send(r.s.c, "\x52", 1), 0); /* and refuses it */
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.c.nmsgs, 0); /* the reply went to the conn, not us */
     /* now the server stops answering */
     assert_int_equal(sshbpp_conn_tick(r.c.c, r.now + 300), 0);
     assert_int_equal(sshbpp_conn_tick(r.c.c, r.now + 600), 0);
     assert_int_equal(r.c.sent_types[80], 3);
     assert_int_equal(sshbpp_conn_tick(r.c.c, r.now + 900), SSHBPP_EKEEPALIVE);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_global_request_reply_in_order(void **state)
 {
-    rig r;
+    cr_rig r;
     static const uint8_t fail[1] = {82};
 
     (void)state;
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
+    cr_rig_handshake(&r);
     login(&r);
     assert_int_equal(sshbpp_conn_global_request(r.c.c, "x@example.com", 1, NULL, 0), 0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.s.nmsgs, 1);
     assert_int_equal(r.s.msgs[0][0], 80);
     assert_int_equal(sshbpp_conn_send(r.s.c, fail, 1), 0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.c.nmsgs, 1);
     assert_int_equal(r.c.msgs[0][0], 82);
     /* transport and auth types are not application messages */
     assert_int_equal(sshbpp_conn_send(r.c.c, "\x05", 1), SSHBPP_EINVAL);
     assert_int_equal(sshbpp_conn_send(r.c.c, "\x32", 1), SSHBPP_EINVAL);
     assert_int_equal(sshbpp_conn_send(r.c.c, "\x01", 1), SSHBPP_EINVAL);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
@@ -1152,15 +947,15 @@ test_banner_lines_and_bad_version(void **state)
 static void
 test_corrupted_byte_closes_whole_conn(void **state)
 {
-    rig r;
+    cr_rig r;
     uint8_t m[100];
     size_t len;
     const uint8_t *p;
     uint8_t *copy;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
+    cr_rig_handshake(&r);
     login(&r);
     memset(m, 1, sizeof(m));
     m[0] = 200;
@@ -1172,12 +967,12 @@ test_corrupted_byte_closes_whole_conn(void **state)
     sshbpp_conn_tx_consume(r.c.c, len);
     assert_int_equal(sshbpp_conn_feed(r.s.c, copy, len, r.now), 0);
     free(copy);
-    drain_events(&r, &r.s);
+    cr_drain_events(&r.s);
     assert_true(sshbpp_conn_error(r.s.c) == SSHBPP_EMAC || sshbpp_conn_error(r.s.c) == SSHBPP_ETAG);
     assert_int_equal(r.s.error, sshbpp_conn_error(r.s.c));
     assert_int_equal(sshbpp_engine_error(sshbpp_conn_engine(r.s.c)), sshbpp_conn_error(r.s.c));
     assert_int_equal(sshbpp_conn_send(r.s.c, m, sizeof(m)), sshbpp_conn_error(r.s.c));
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
@@ -1195,7 +990,7 @@ test_every_cipher_and_mac_with_rekey(void **state)
             sshbpp_conn_config cfg;
             sshbpp_cipher_info info;
             sshbpp_kex_info k;
-            rig r;
+            cr_rig r;
 
             if (strcmp(*ci, "none") == 0 || strcmp(*mi, "none") == 0)
                 continue;
@@ -1205,19 +1000,19 @@ test_every_cipher_and_mac_with_rekey(void **state)
             sshbpp_conn_config_init(&cfg, SSHBPP_ROLE_CLIENT);
             cfg.kex.ciphers = *ci;
             cfg.kex.macs = *mi;
-            rig_init(&r, &cfg, &cfg); /* the role is set per side */
-            handshake(&r);
+            cr_rig_init(&r, &cfg, &cfg, auth_cb, NULL); /* the role is set per cr_side */
+            cr_rig_handshake(&r);
             assert_int_equal(sshbpp_conn_get_info(r.c.c, &k), 0);
             assert_string_equal(k.cipher_c2s, *ci);
             login(&r);
             assert_int_equal(sshbpp_conn_send(r.c.c, m, sizeof(m)), 0);
             assert_int_equal(sshbpp_conn_rekey(r.s.c), 0);
             assert_int_equal(sshbpp_conn_send(r.s.c, m, sizeof(m)), 0);
-            pump(&r);
+            cr_rig_pump(&r);
             assert_int_equal(r.s.nmsgs, 1);
             assert_int_equal(r.c.nmsgs, 1);
             assert_int_equal(sshbpp_conn_kex_count(r.c.c), 2);
-            rig_free(&r);
+            cr_rig_free(&r);
             pairs++;
         }
     }
@@ -1238,45 +1033,45 @@ test_compression_delayed_and_plain(void **state)
         sshbpp_conn_config cc, sc;
         sshbpp_kex_info k;
         sshbpp_stats st;
-        rig r;
+        cr_rig r;
 
         sshbpp_conn_config_init(&cc, SSHBPP_ROLE_CLIENT);
         sshbpp_conn_config_init(&sc, SSHBPP_ROLE_SERVER);
         cc.kex.compression = sc.kex.compression = comp[i];
-        rig_init(&r, &cc, &sc);
-        handshake(&r);
+        cr_rig_init(&r, &cc, &sc, auth_cb, NULL);
+        cr_rig_handshake(&r);
         assert_int_equal(sshbpp_conn_get_info(r.c.c, &k), 0);
         assert_string_equal(k.comp_c2s, comp[i]);
         login(&r);
         assert_int_equal(sshbpp_conn_send(r.c.c, m, sizeof(m)), 0);
         assert_int_equal(sshbpp_conn_rekey(r.c.c), 0);
         assert_int_equal(sshbpp_conn_send(r.c.c, m, sizeof(m)), 0);
-        pump(&r);
+        cr_rig_pump(&r);
         assert_int_equal(r.s.nmsgs, 2);
         assert_int_equal(r.s.lens[1], sizeof(m));
         assert_memory_equal(r.s.msgs[1], m, sizeof(m));
         sshbpp_engine_get_stats(sshbpp_conn_engine(r.c.c), SSHBPP_DIR_OUT, &st);
         assert_true(st.total_bytes < st.total_payload); /* it did compress */
-        rig_free(&r);
+        cr_rig_free(&r);
     }
 }
 
 static void
 test_hostkey_pinned_across_rekey(void **state)
 {
-    rig r;
+    cr_rig r;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
     assert_int_equal(sshbpp_conn_generate_hostkey(r.s.c, "ssh-ed25519"), 0);
-    handshake(&r);
+    cr_rig_handshake(&r);
     login(&r);
     sshbpp__kex_test_swap_hostkeys(sshbpp__conn_kex(r.s.c));
     assert_int_equal(sshbpp_conn_rekey(r.c.c), 0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_EHOSTKEY);
     assert_int_equal(r.c.n[SSHBPP_CONN_EV_HOSTKEY], 1); /* asked once, at the handshake */
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
@@ -1287,72 +1082,72 @@ test_odd_splits(void **state)
 
     (void)state;
     for (i = 0; i < 3; i++) {
-        rig r;
+        cr_rig r;
         uint8_t m[5000];
 
-        rig_init(&r, NULL, NULL);
+        cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
         r.chunk = chunks[i];
-        handshake(&r);
+        cr_rig_handshake(&r);
         login(&r);
         memset(m, i, sizeof(m));
         m[0] = 201;
         assert_int_equal(sshbpp_conn_send(r.c.c, m, sizeof(m)), 0);
         assert_int_equal(sshbpp_conn_rekey(r.c.c), 0);
         assert_int_equal(sshbpp_conn_send(r.s.c, m, sizeof(m)), 0);
-        pump(&r);
+        cr_rig_pump(&r);
         assert_int_equal(r.s.nmsgs, 1);
         assert_int_equal(r.c.nmsgs, 1);
-        rig_free(&r);
+        cr_rig_free(&r);
     }
 }
 
 static void
 test_eof_mid_packet(void **state)
 {
-    rig r;
+    cr_rig r;
     uint8_t m[100];
     const uint8_t *p;
     size_t len;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
+    cr_rig_handshake(&r);
     memset(m, 0, sizeof(m));
     m[0] = 200;
     assert_int_equal(sshbpp_conn_send(r.c.c, m, sizeof(m)), 0);
     p = sshbpp_conn_tx_data(r.c.c, &len);
     assert_int_equal(sshbpp_conn_feed(r.s.c, p, len / 2, r.now), 0);
     assert_int_equal(sshbpp_conn_rx_eof(r.s.c, r.now), 0);
-    drain_events(&r, &r.s);
+    cr_drain_events(&r.s);
     assert_int_equal(r.s.error, SSHBPP_EEOFPKT);
-    rig_free(&r);
+    cr_rig_free(&r);
 
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
+    cr_rig_handshake(&r);
     assert_int_equal(sshbpp_conn_rx_eof(r.s.c, r.now), 0);
-    drain_events(&r, &r.s);
+    cr_drain_events(&r.s);
     assert_int_equal(r.s.error, SSHBPP_EEOF);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
 test_unknown_transport_message_unimplemented(void **state)
 {
     static const uint8_t odd[3] = {15, 1, 2};
-    rig r;
+    cr_rig r;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, NULL);
+    cr_rig_handshake(&r);
     login(&r);
     /* straight into the server's engine: a type no one defines */
     assert_int_equal(sshbpp_engine_send(sshbpp_conn_engine(r.s.c), odd, sizeof(odd)), 0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(sshbpp_conn_error(r.c.c), 0);
     assert_int_equal(r.c.sent_types[3], 1);
     assert_int_equal(r.s.nmsgs, 1); /* UNIMPLEMENTED reaches the server's caller */
     assert_int_equal(r.s.msgs[0][0], 3);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 int

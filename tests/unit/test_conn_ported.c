@@ -26,6 +26,7 @@
 #include "sshbpp/sshbpp_conn.h"
 #include "sshbpp/sshbpp_driver.h"
 #include "sshbpp/sshbpp_keys.h"
+#include "conn_rig.h"
 #include "testutil.h"
 
 /* The public key blob the server accepts (signed), or none. */
@@ -56,215 +57,6 @@ auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
     return SSHBPP_AUTH_ACCEPT;
 }
 
-#define MAX_MSGS 4096
-
-/* What one side saw. */
-typedef struct side {
-    sshbpp_conn *c;
-    int n[16]; /* events by type */
-    int last_success, last_partial;
-    char last_methods[256];
-    char last_user[64], last_alg[64];
-    char version[256];
-    uint32_t disc_code;
-    char disc_text[256];
-    int error;
-    int hostkey_policy; /* client: 1 accept, 0 refuse, -1 leave pending */
-    char fingerprint[128];
-    size_t nmsgs;
-    uint8_t *msgs[MAX_MSGS];
-    size_t lens[MAX_MSGS];
-    const char *kb_answer; /* AUTH_PROMPT: answer every prompt with this */
-    int sent_types[256];   /* engine trace: packets sent, by type */
-    uint32_t sent_seqno[256]; /* engine trace: latest seqno sent, by type */
-} side;
-
-typedef struct rig {
-    side c, s;
-    int64_t now;
-    size_t chunk; /* bytes moved per step, 0: all */
-} rig;
-
-
-static void
-trace(void *ctx, enum sshbpp_dir dir, uint8_t type, size_t pl, size_t wl, uint32_t seqno)
-{
-    side *sd = ctx;
-
-    (void)pl;
-    (void)wl;
-    if (dir == SSHBPP_DIR_OUT) {
-        sd->sent_types[type]++;
-        sd->sent_seqno[type] = seqno;
-    }
-}
-
-static sshbpp_conn *
-make_conn(enum sshbpp_role role, const sshbpp_conn_config *base)
-{
-    sshbpp_conn_config cfg;
-    sshbpp_conn *c;
-
-    if (base != NULL)
-        cfg = *base;
-    else
-        sshbpp_conn_config_init(&cfg, role);
-    cfg.role = role;
-    if (role == SSHBPP_ROLE_SERVER)
-        cfg.auth_cb = auth_cb, cfg.auth_ctx = &accepted;
-    c = sshbpp_conn_new(&cfg);
-    assert_non_null(c);
-    if (role == SSHBPP_ROLE_SERVER) {
-        assert_int_equal(sshbpp_conn_generate_hostkey(c, "ssh-ed25519"), 0);
-    }
-    return c;
-}
-
-static void
-rig_init(rig *r, const sshbpp_conn_config *ccfg, const sshbpp_conn_config *scfg)
-{
-    memset(r, 0, sizeof(*r));
-    r->c.c = make_conn(SSHBPP_ROLE_CLIENT, ccfg);
-    r->s.c = make_conn(SSHBPP_ROLE_SERVER, scfg);
-    r->c.hostkey_policy = 1;
-    r->now = 1000;
-    sshbpp_engine_set_trace(sshbpp_conn_engine(r->c.c), trace, &r->c);
-    sshbpp_engine_set_trace(sshbpp_conn_engine(r->s.c), trace, &r->s);
-}
-
-static void
-rig_start(rig *r)
-{
-    assert_int_equal(sshbpp_conn_start(r->c.c, r->now), 0);
-    assert_int_equal(sshbpp_conn_start(r->s.c, r->now), 0);
-}
-
-static void
-rig_free(rig *r)
-{
-    size_t i;
-
-    for (i = 0; i < r->c.nmsgs; i++)
-        free(r->c.msgs[i]);
-    for (i = 0; i < r->s.nmsgs; i++)
-        free(r->s.msgs[i]);
-    sshbpp_conn_free(r->c.c);
-    sshbpp_conn_free(r->s.c);
-}
-
-static void
-drain_events(rig *r, side *sd)
-{
-    sshbpp_conn_event ev;
-    int e;
-
-    while ((e = sshbpp_conn_next_event(sd->c, &ev)) == 0) {
-        assert_true(ev.type > 0 && ev.type < 16);
-        sd->n[ev.type]++;
-        switch (ev.type) {
-        case SSHBPP_CONN_EV_VERSION:
-            snprintf(sd->version, sizeof(sd->version), "%s", ev.text);
-            break;
-        case SSHBPP_CONN_EV_HOSTKEY:
-            snprintf(sd->fingerprint, sizeof(sd->fingerprint), "%s", ev.text);
-            assert_non_null(ev.data);
-            assert_true(ev.len > 0);
-            if (sd->hostkey_policy >= 0)
-                assert_int_equal(sshbpp_conn_hostkey_verdict(sd->c, sd->hostkey_policy),
-                                 sd->hostkey_policy ? 0 : SSHBPP_EHOSTKEYREJECTED);
-            break;
-        case SSHBPP_CONN_EV_AUTH_RESULT:
-            sd->last_success = ev.success;
-            sd->last_partial = ev.partial;
-            snprintf(sd->last_methods, sizeof(sd->last_methods), "%s", ev.text);
-            snprintf(sd->last_user, sizeof(sd->last_user), "%s", ev.user);
-            snprintf(sd->last_alg, sizeof(sd->last_alg), "%s", ev.alg);
-            break;
-        case SSHBPP_CONN_EV_AUTH_PROMPT: {
-            const char *ans[SSHBPP_CONN_MAX_PROMPTS];
-            unsigned i;
-
-            for (i = 0; i < ev.nprompts; i++)
-                ans[i] = sd->kb_answer;
-            assert_int_equal(sshbpp_conn_auth_kbdint_answer(sd->c, ev.nprompts, ans), 0);
-            break;
-        }
-        case SSHBPP_CONN_EV_MESSAGE:
-            assert_true(sd->nmsgs < MAX_MSGS);
-            sd->msgs[sd->nmsgs] = malloc(ev.len);
-            memcpy(sd->msgs[sd->nmsgs], ev.data, ev.len);
-            sd->lens[sd->nmsgs++] = ev.len;
-            break;
-        case SSHBPP_CONN_EV_DISCONNECT:
-            sd->disc_code = ev.code;
-            snprintf(sd->disc_text, sizeof(sd->disc_text), "%s", ev.text);
-            break;
-        case SSHBPP_CONN_EV_ERROR:
-            sd->error = ev.error;
-            break;
-        default:
-            break;
-        }
-    }
-    if (e != SSHBPP_EAGAIN)
-        assert_int_equal(e, sshbpp_conn_error(sd->c));
-    (void)r;
-}
-
-/* Moves up to r->chunk bytes (all if 0) from a to b. Returns the count. */
-static size_t
-move(rig *r, side *a, side *b)
-{
-    size_t len, n, moved = 0;
-    const uint8_t *p;
-
-    while ((p = sshbpp_conn_tx_data(a->c, &len)) != NULL && len > 0) {
-        n = r->chunk != 0 && len > r->chunk ? r->chunk : len;
-        if (sshbpp_conn_error(b->c) != 0) {
-            sshbpp_conn_tx_consume(a->c, len);
-            return moved + len;
-        }
-        if (sshbpp_conn_feed(b->c, p, n, r->now) != 0) {
-            /* the error shows as an event */
-        }
-        sshbpp_conn_tx_consume(a->c, n);
-        moved += n;
-        drain_events(r, b);
-        if (r->chunk != 0)
-            break;
-    }
-    return moved;
-}
-
-/* Pumps both ways until nothing moves. */
-static void
-pump(rig *r)
-{
-    unsigned rounds = 0;
-
-    drain_events(r, &r->c);
-    drain_events(r, &r->s);
-    for (;;) {
-        size_t m = move(r, &r->c, &r->s) + move(r, &r->s, &r->c);
-
-        drain_events(r, &r->c);
-        drain_events(r, &r->s);
-        if (m == 0)
-            break;
-        assert_true(++rounds < 10000000);
-    }
-}
-
-static void
-handshake(rig *r)
-{
-    rig_start(r);
-    pump(r);
-    assert_int_equal(sshbpp_conn_error(r->c.c), 0);
-    assert_int_equal(sshbpp_conn_error(r->s.c), 0);
-    assert_true(sshbpp_conn_handshake_done(r->c.c));
-    assert_true(sshbpp_conn_handshake_done(r->s.c));
-}
 
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -279,13 +71,13 @@ key_path(char *out, size_t cap, const char *name)
 
 /* Sends payload straight from the server's engine: a hand-made server. */
 static void
-inject(rig *r, const void *p, size_t n)
+inject(cr_rig *r, const void *p, size_t n)
 {
     assert_int_equal(sshbpp_engine_send(sshbpp_conn_engine(r->s.c), p, n), 0);
 }
 
 static void
-inject_wb(rig *r, sshbpp__wbuf *b)
+inject_wb(cr_rig *r, sshbpp__wbuf *b)
 {
     assert_int_equal(b->err, 0);
     inject(r, b->p, b->len);
@@ -295,7 +87,7 @@ inject_wb(rig *r, sshbpp__wbuf *b)
 /* What the client sent is not delivered (the server's part is played by
  * inject()). */
 static void
-drop_client_output(rig *r)
+drop_client_output(cr_rig *r)
 {
     size_t len;
 
@@ -304,15 +96,15 @@ drop_client_output(rig *r)
 }
 
 static void
-to_client(rig *r)
+to_client(cr_rig *r)
 {
-    while (move(r, &r->s, &r->c) > 0)
+    while (cr_rig_move(r, &r->s, &r->c) > 0)
         ;
-    drain_events(r, &r->c);
+    cr_drain_events(&r->c);
 }
 
 static void
-service_accept(rig *r, const char *name)
+service_accept(cr_rig *r, const char *name)
 {
     sshbpp__wbuf b;
 
@@ -324,7 +116,7 @@ service_accept(rig *r, const char *name)
 }
 
 static void
-userauth_failure(rig *r, const char *methods, int with_bool)
+userauth_failure(cr_rig *r, const char *methods, int with_bool)
 {
     sshbpp__wbuf b;
 
@@ -337,7 +129,7 @@ userauth_failure(rig *r, const char *methods, int with_bool)
 }
 
 static void
-userauth_banner(rig *r, const char *text)
+userauth_banner(cr_rig *r, const char *text)
 {
     sshbpp__wbuf b;
 
@@ -351,10 +143,10 @@ userauth_banner(rig *r, const char *text)
 /* A rig after the handshake whose client has a "none" request underway
  * that the real server will not see. */
 static void
-fake_server_rig(rig *r)
+fake_server_rig(cr_rig *r)
 {
-    rig_init(r, NULL, NULL);
-    handshake(r);
+    cr_rig_init(r, NULL, NULL, auth_cb, &accepted);
+    cr_rig_handshake(r);
     assert_int_equal(sshbpp_conn_auth_none(r->c.c, "bob"), 0);
     drop_client_output(r);
 }
@@ -370,11 +162,11 @@ test_rekey_refused(void **state)
 {
     uint8_t u[5] = {3, 0, 0, 0, 0};
     uint32_t seq;
-    rig r;
+    cr_rig r;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, &accepted);
+    cr_rig_handshake(&r);
     assert_int_equal(r.c.sent_types[20], 1);
     assert_int_equal(sshbpp_conn_rekey(r.c.c), 0);
     assert_int_equal(r.c.sent_types[20], 2);
@@ -394,7 +186,7 @@ test_rekey_refused(void **state)
     assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_EREKEYREFUSED);
     assert_int_equal(sshbpp_conn_rekey(r.c.c), SSHBPP_EREKEYREFUSED);
     assert_int_equal(sshbpp_conn_send(r.c.c, "\x02\0\0\0\0", 5), SSHBPP_EREKEYREFUSED);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 /* ---- version exchange edge cases ---------------------------------------------- */
@@ -534,16 +326,16 @@ test_peer_kexinit_lists(void **state)
 {
     sshbpp_conn_config scfg;
     const char *l;
-    rig r;
+    cr_rig r;
     int i;
 
     (void)state;
     sshbpp_conn_config_init(&scfg, SSHBPP_ROLE_SERVER);
     scfg.kex.ciphers = "aes256-ctr,aes128-ctr";
-    rig_init(&r, NULL, &scfg);
+    cr_rig_init(&r, NULL, &scfg, auth_cb, &accepted);
     r.c.hostkey_policy = -1; /* the lists are there at the host key event */
-    rig_start(&r);
-    pump(&r);
+    cr_rig_start(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.c.n[SSHBPP_CONN_EV_HOSTKEY], 1);
     for (i = 0; i < SSHBPP_KEXINIT_NLISTS; i++)
         assert_non_null(sshbpp_conn_peer_kexinit_list(r.c.c, (enum sshbpp_kexinit_list)i));
@@ -555,9 +347,9 @@ test_peer_kexinit_lists(void **state)
     assert_string_equal(l, "ssh-ed25519");
     assert_string_equal(sshbpp_conn_peer_kexinit_list(r.c.c, SSHBPP_KEXINIT_LANG_C2S), "");
     assert_int_equal(sshbpp_conn_hostkey_verdict(r.c.c, 1), 0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_true(sshbpp_conn_handshake_done(r.c.c));
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 /* ---- "none", banners, malformed and unexpected answers ------------------------- */
@@ -565,15 +357,15 @@ test_peer_kexinit_lists(void **state)
 static void
 test_none_refused_methods(void **state)
 {
-    rig r;
+    cr_rig r;
 
     (void)state;
     memset(&accepted, 0, sizeof(accepted));
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, &accepted);
+    cr_rig_handshake(&r);
     assert_int_equal(sshbpp_conn_auth_none(r.c.c, "bob"), 0);
     assert_int_equal(sshbpp_conn_auth_none(r.c.c, "bob"), SSHBPP_ESTATE); /* one at a time */
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.c.n[SSHBPP_CONN_EV_AUTH_RESULT], 1);
     assert_false(r.c.last_success);
     assert_string_equal(r.c.last_methods, "publickey,password");
@@ -581,10 +373,10 @@ test_none_refused_methods(void **state)
     assert_null(sshbpp_conn_auth_banner(r.c.c));
     /* a second "none" is answered the same (probe's final check) */
     assert_int_equal(sshbpp_conn_auth_none(r.c.c, "bob"), 0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.c.n[SSHBPP_CONN_EV_AUTH_RESULT], 2);
     assert_int_equal(sshbpp_conn_error(r.c.c), 0);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
@@ -592,7 +384,7 @@ test_banner_kept_sanitised(void **state)
 {
     char want[SSHBPP_CONN_BANNER_MAX];
     char *longb;
-    rig r;
+    cr_rig r;
     int i;
 
     (void)state;
@@ -606,7 +398,7 @@ test_banner_kept_sanitised(void **state)
     assert_int_equal(r.c.n[SSHBPP_CONN_EV_AUTH_RESULT], 1);
     assert_string_equal(r.c.last_methods, "publickey");
     assert_string_equal(sshbpp_conn_auth_banner(r.c.c), "Welcome\r\n?[31mred\tline\n");
-    rig_free(&r);
+    cr_rig_free(&r);
 
     /* a long one is cut to the bound */
     fake_server_rig(&r);
@@ -621,7 +413,7 @@ test_banner_kept_sanitised(void **state)
     want[sizeof(want) - 1] = '\0';
     assert_string_equal(sshbpp_conn_auth_banner(r.c.c), want);
     free(longb);
-    rig_free(&r);
+    cr_rig_free(&r);
 
     /* more banners than any server needs: EAUTH */
     fake_server_rig(&r);
@@ -630,7 +422,7 @@ test_banner_kept_sanitised(void **state)
         userauth_banner(&r, "again");
     to_client(&r);
     assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_EAUTH);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
@@ -639,7 +431,7 @@ test_malformed_answers(void **state)
     static const uint8_t success_extra[2] = {52, 0};
     static const uint8_t success[1] = {52};
     static const uint8_t odd70[1] = {70};
-    rig r;
+    cr_rig r;
 
     (void)state;
     /* SERVICE_ACCEPT for another service */
@@ -648,7 +440,7 @@ test_malformed_answers(void **state)
     to_client(&r);
     assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_EAUTH);
     assert_int_equal(r.c.error, SSHBPP_EAUTH);
-    rig_free(&r);
+    cr_rig_free(&r);
 
     /* an accept without a name is taken (old servers), and the answer
      * then decides: SUCCESS with trailing bytes is malformed */
@@ -657,7 +449,7 @@ test_malformed_answers(void **state)
     inject(&r, success_extra, sizeof(success_extra));
     to_client(&r);
     assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_EAUTH);
-    rig_free(&r);
+    cr_rig_free(&r);
 
     /* FAILURE without its boolean */
     fake_server_rig(&r);
@@ -665,7 +457,7 @@ test_malformed_answers(void **state)
     userauth_failure(&r, "password", 0);
     to_client(&r);
     assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_EAUTH);
-    rig_free(&r);
+    cr_rig_free(&r);
 
     /* FAILURE with a byte too many, FAILURE whose name-list holds a NUL,
      * PK_OK in answer to "none" (a query we never made) */
@@ -685,7 +477,7 @@ test_malformed_answers(void **state)
             to_client(&r);
             assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_EAUTH);
             assert_int_equal(r.c.n[SSHBPP_CONN_EV_AUTH_RESULT], 0);
-            rig_free(&r);
+            cr_rig_free(&r);
         }
     }
 
@@ -695,7 +487,7 @@ test_malformed_answers(void **state)
     to_client(&r);
     assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_EAUTH);
     assert_false(sshbpp_conn_authenticated(r.c.c));
-    rig_free(&r);
+    cr_rig_free(&r);
 
     /* a userauth message type nobody asked for */
     fake_server_rig(&r);
@@ -703,7 +495,7 @@ test_malformed_answers(void **state)
     inject(&r, odd70, sizeof(odd70));
     to_client(&r);
     assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_EAUTH);
-    rig_free(&r);
+    cr_rig_free(&r);
 
     /* a well-formed exchange for comparison: SUCCESS ends it */
     fake_server_rig(&r);
@@ -716,7 +508,7 @@ test_malformed_answers(void **state)
     userauth_banner(&r, "late");
     to_client(&r);
     assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_EAUTH);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 /* ---- publickey through the keys layer's signer --------------------------------- */
@@ -728,7 +520,7 @@ publickey_with(const char *file, int accept, const char *want_alg)
     sshbpp_key *k = NULL;
     uint8_t blob[2048];
     size_t blen = 0;
-    rig r;
+    cr_rig r;
 
     key_path(path, sizeof(path), file);
     assert_int_equal(sshbpp_key_load_file(path, NULL, &k, NULL), 0);
@@ -738,11 +530,11 @@ publickey_with(const char *file, int accept, const char *want_alg)
         memcpy(accepted.blob, blob, blen);
         accepted.len = blen;
     }
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, &accepted);
+    cr_rig_handshake(&r);
     assert_int_equal(sshbpp_conn_auth_publickey(r.c.c, "bob", blob, blen, sshbpp_key_sign_cb, k),
                      0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(sshbpp_conn_error(r.c.c), 0);
     assert_int_equal(r.c.n[SSHBPP_CONN_EV_AUTH_RESULT], 1);
     assert_int_equal(r.c.last_success, accept);
@@ -761,7 +553,7 @@ publickey_with(const char *file, int accept, const char *want_alg)
         assert_non_null(strstr(ssa, want_alg));
     }
     sshbpp_key_free(k);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
@@ -786,7 +578,7 @@ rsa_alg_case(const char *ssa, const char *want)
     uint8_t blob[2048];
     size_t blen = 0;
     sshbpp__wbuf b;
-    rig r;
+    cr_rig r;
 
     key_path(path, sizeof(path), "rsa.pem");
     assert_int_equal(sshbpp_key_load_file(path, NULL, &k, NULL), 0);
@@ -794,8 +586,8 @@ rsa_alg_case(const char *ssa, const char *want)
     memset(&accepted, 0, sizeof(accepted));
     memcpy(accepted.blob, blob, blen);
     accepted.len = blen;
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, &accepted);
+    cr_rig_handshake(&r);
     sshbpp__wb_init(&b);
     sshbpp__wb_u8(&b, 7);
     sshbpp__wb_u32(&b, 1);
@@ -806,13 +598,13 @@ rsa_alg_case(const char *ssa, const char *want)
     assert_string_equal(sshbpp_conn_server_sig_algs(r.c.c), ssa);
     assert_int_equal(sshbpp_conn_auth_publickey(r.c.c, "bob", blob, blen, sshbpp_key_sign_cb, k),
                      0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(sshbpp_conn_error(r.c.c), 0);
     assert_true(sshbpp_conn_authenticated(r.c.c));
     assert_int_equal(accepted.signed_ok, 1);
     assert_string_equal(accepted.alg, want);
     sshbpp_key_free(k);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 static void
@@ -836,11 +628,11 @@ static void
 test_publickey_bad_keyfile(void **state)
 {
     char path[256];
-    rig r;
+    cr_rig r;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, &accepted);
+    cr_rig_handshake(&r);
     key_path(path, sizeof(path), "missing.pem");
     assert_int_equal(sshbpp_conn_auth_publickey_file(r.c.c, "bob", path), SSHBPP_EIO);
     key_path(path, sizeof(path), "garbage.pem");
@@ -853,9 +645,9 @@ test_publickey_bad_keyfile(void **state)
     /* nothing went out, and the conn is still usable */
     assert_int_equal(sshbpp_conn_error(r.c.c), 0);
     assert_int_equal(sshbpp_conn_auth_none(r.c.c, "bob"), 0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(r.c.n[SSHBPP_CONN_EV_AUTH_RESULT], 1);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 /* A signer that fails fails the connection: the request cannot go out. */
@@ -880,28 +672,28 @@ test_publickey_signer_fails(void **state)
     sshbpp_key *k = NULL;
     uint8_t blob[2048];
     size_t blen = 0;
-    rig r;
+    cr_rig r;
 
     (void)state;
     key_path(path, sizeof(path), "ed25519.pem");
     assert_int_equal(sshbpp_key_load_file(path, NULL, &k, NULL), 0);
     assert_int_equal(sshbpp_key_public_blob(k, blob, sizeof(blob), &blen), 0);
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, &accepted);
+    cr_rig_handshake(&r);
     assert_int_equal(sshbpp_conn_auth_publickey(r.c.c, "bob", blob, blen, failing_signer, NULL),
                      0);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(sshbpp_conn_error(r.c.c), SSHBPP_EAGENTREFUSED);
     assert_false(sshbpp_conn_authenticated(r.s.c));
     sshbpp_key_free(k);
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 /* ---- rekeys crossing, and rekeys without a reading thread -------------------- */
 
 /* Logs the rig's client in with the ed25519 key. */
 static void
-login_pk(rig *r)
+login_pk(cr_rig *r)
 {
     char path[256];
     sshbpp_key *k = NULL;
@@ -916,7 +708,7 @@ login_pk(rig *r)
     accepted.len = blen;
     assert_int_equal(sshbpp_conn_auth_publickey(r->c.c, "bob", blob, blen, sshbpp_key_sign_cb, k),
                      0);
-    pump(r);
+    cr_rig_pump(r);
     sshbpp_key_free(k);
     assert_true(sshbpp_conn_authenticated(r->c.c));
     assert_true(sshbpp_conn_authenticated(r->s.c));
@@ -928,12 +720,12 @@ static void
 test_rekey_crossing_queued(void **state)
 {
     uint8_t m[2] = {200, 0};
-    rig r;
+    cr_rig r;
     int i;
 
     (void)state;
-    rig_init(&r, NULL, NULL);
-    handshake(&r);
+    cr_rig_init(&r, NULL, NULL, auth_cb, &accepted);
+    cr_rig_handshake(&r);
     login_pk(&r);
     assert_int_equal(sshbpp_conn_rekey(r.c.c), 0);
     assert_int_equal(sshbpp_conn_rekey(r.s.c), 0);
@@ -944,7 +736,7 @@ test_rekey_crossing_queued(void **state)
     }
     assert_int_equal(sshbpp_conn_queued(r.c.c), 10);
     assert_int_equal(sshbpp_conn_queued(r.s.c), 10);
-    pump(&r);
+    cr_rig_pump(&r);
     assert_int_equal(sshbpp_conn_error(r.c.c), 0);
     assert_int_equal(sshbpp_conn_error(r.s.c), 0);
     assert_int_equal(sshbpp_conn_kex_count(r.c.c), 2);
@@ -957,7 +749,7 @@ test_rekey_crossing_queued(void **state)
         assert_int_equal(r.c.msgs[i][1], i);
         assert_int_equal(r.s.msgs[i][1], i);
     }
-    rig_free(&r);
+    cr_rig_free(&r);
 }
 
 struct srv_thread {
