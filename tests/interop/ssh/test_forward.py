@@ -28,6 +28,13 @@ Cases (openssh.):
   exit_on_failure     a listen port already taken: with
                       -o ExitOnForwardFailure=yes exit 255 at once; without,
                       the error line and the other -L keeps working
+  bad_specs           malformed -L (ports 0 or over 65535, an empty host, too
+                      few or many fields, an unclosed bracket): exit 255 with
+                      the error line, before connecting
+  ipv6_bind           -L [::1]:port:127.0.0.1:echo listens on ::1 only and
+                      forwards
+  with_command        -L beside a command (no -N): the forward works while
+                      the command runs, then the command's exit status is ours
   refused_no_forwarding  against a second sshd with AllowTcpForwarding no:
                       the local connection is closed, stderr says "open
                       failed: administratively prohibited (reason 1)"
@@ -389,6 +396,75 @@ def exit_on_failure(sshbpp, sshd, tmp, echo_port):
     return "yes: rc 255; no: error line, the other -L works"
 
 
+def bad_specs(sshbpp):
+    cases = [("abc", "bad local forwarding specification"),
+             ("0:h:1", "bad listen port '0'"),
+             ("70000:h:1", "bad listen port '70000'"),
+             ("1:h:0", "bad host port '0'"),
+             ("1:h:65536", "bad host port '65536'"),
+             ("1::2", "empty host"),
+             ("[::1:5:h:1", "bad local forwarding specification"),
+             ("a:b:c:d:e", "bad local forwarding specification"),
+             ("h" * 300 + ":1:h:1", "bad local forwarding specification")]
+    for spec, want in cases:
+        # port 1 of 127.0.0.1: nothing listens, so a connection attempt
+        # would say so instead of the line we want
+        r = peers.run([sshbpp, "exec", "-N", "-p", "1", "-L", spec, "root@127.0.0.1"], timeout=30)
+        peers.check(r.rc == 255 and want in r.err and "onnect" not in r.err,
+                    "-L %s: %s" % (spec[:40], r.describe()))
+    return "%d malformed specs refused" % len(cases)
+
+
+def ipv6_bind(sshbpp, sshd, tmp, echo_port):
+    port = peers.free_port()
+    fw = Forwarder(sshbpp, sshd, ["[::1]:%d:127.0.0.1:%d" % (port, echo_port)], tmp=tmp,
+                   tag="v6")
+    try:
+        fw.wait_listening(1)
+        peers.check("Local forwarding listening on [::1]:%d." % port in fw.err(),
+                    fw.err()[-1500:])
+        s = socket.create_connection(("::1", port), timeout=30)
+        s.sendall(b"over v6")
+        s.shutdown(socket.SHUT_WR)
+        peers.check(recv_all(s) == (7, hashlib.sha256(b"over v6").hexdigest()), "echo over ::1")
+        s.close()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            raise peers.CaseFailure("127.0.0.1:%d accepted: not ::1 only" % port)
+        except ConnectionRefusedError:
+            pass
+    finally:
+        fw.stop()
+    return "[::1]:%d only, echo through it" % port
+
+
+def with_command(sshbpp, sshd, tmp, echo_port):
+    port = peers.free_port()
+    flag = os.path.join(tmp, "go-%d" % time.monotonic_ns())
+    argv = [sshbpp, "exec", "-F", "none", "-T", "-v", "-i", sshd.client_key,
+            "-p", str(sshd.port), "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+            "-L", "%d:127.0.0.1:%d" % (port, echo_port), "root@127.0.0.1",
+            "while [ ! -e %s ]; do sleep 0.05; done; echo done; exit 3" % flag]
+    err_path = flag + ".err"
+    with open(err_path, "wb") as err:
+        proc = peers.spawn(argv, stdout=subprocess.PIPE, stderr=err)
+    try:
+        peers.wait_until(lambda: "Local forwarding listening on" in open(err_path).read(), 30,
+                         "not listening")
+        data = os.urandom(MIB)
+        peers.check(through_echo(port, data) == (MIB, hashlib.sha256(data).hexdigest()),
+                    "echo beside the command")
+        with open(flag, "w", encoding="ascii"):
+            pass
+        out, _ = proc.communicate(timeout=30)
+        peers.check(proc.returncode == 3 and out == b"done\n",
+                    "rc %s out %r\n%s" % (proc.returncode, out, open(err_path).read()[-1500:]))
+    finally:
+        peers.kill_proc(proc)
+    return "1 MiB forwarded while the command ran; its exit status 3 ours"
+
+
 def refused_no_forwarding(sshbpp, sshd_nofwd, tmp, echo_port):
     port = peers.free_port()
     fw = Forwarder(sshbpp, sshd_nofwd, ["%d:127.0.0.1:%d" % (port, echo_port)], tmp=tmp,
@@ -456,6 +532,9 @@ def main():
                                            % (fw.proc.returncode, fw.err()[-2000:])))
         fw.stop()
         runner.case("openssh.exit_on_failure", exit_on_failure, sshbpp, sshd, tmp, t_echo.port)
+        runner.case("openssh.bad_specs", bad_specs, sshbpp)
+        runner.case("openssh.ipv6_bind", ipv6_bind, sshbpp, sshd, tmp, t_echo.port)
+        runner.case("openssh.with_command", with_command, sshbpp, sshd, tmp, t_echo.port)
         runner.case("openssh.refused_no_forwarding", refused_no_forwarding, sshbpp, nofwd, tmp,
                     t_echo.port)
     finally:
