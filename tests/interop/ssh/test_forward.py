@@ -28,6 +28,9 @@ Cases (openssh.):
   exit_on_failure     a listen port already taken: with
                       -o ExitOnForwardFailure=yes exit 255 at once; without,
                       the error line and the other -L keeps working
+  rekey_during_forward  -o RekeyLimit=1M: 8 MiB each way through two
+                      forwarded connections at once with our key exchanges in
+                      the middle (-vv counts at least 4 "Rekeying"), SHA-256
   bad_specs           malformed -L (ports 0 or over 65535, an empty host, too
                       few or many fields, an unclosed bracket): exit 255 with
                       the error line, before connecting
@@ -396,6 +399,39 @@ def exit_on_failure(sshbpp, sshd, tmp, echo_port):
     return "yes: rc 255; no: error line, the other -L works"
 
 
+def rekey_during_forward(sshbpp, sshd, tmp, echo_port):
+    port = peers.free_port()
+    fw = Forwarder(sshbpp, sshd, ["%d:127.0.0.1:%d" % (port, echo_port)],
+                   opts=("-vv", "-o", "RekeyLimit=1M"), tmp=tmp, tag="rekey")
+    try:
+        fw.wait_listening(1)
+        datas = [os.urandom(8 * MIB) for _ in range(2)]
+        res = [None, None]
+
+        def one(i):
+            try:
+                res[i] = through_echo(port, datas[i])
+            except Exception as exc:  # pylint: disable=broad-except
+                res[i] = exc
+
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        for i in range(2):
+            peers.check(res[i] == (8 * MIB, hashlib.sha256(datas[i]).hexdigest()),
+                        "connection %d: %s" % (i, res[i] if isinstance(res[i], Exception)
+                                               else "%d bytes back or sha256 mismatch"
+                                               % res[i][0]))
+        n = sum(1 for ln in fw.err().splitlines() if "Rekeying" in ln)
+        peers.check(n >= 4, "only %d rekeys\n%s" % (n, fw.err()[-1500:]))
+        peers.check(fw.proc.poll() is None, "sshbpp exited\n" + fw.err()[-1500:])
+    finally:
+        fw.stop()
+    return "2 x 8 MiB each way, %d rekeys" % n
+
+
 def bad_specs(sshbpp):
     cases = [("abc", "bad local forwarding specification"),
              ("0:h:1", "bad listen port '0'"),
@@ -532,6 +568,8 @@ def main():
                                            % (fw.proc.returncode, fw.err()[-2000:])))
         fw.stop()
         runner.case("openssh.exit_on_failure", exit_on_failure, sshbpp, sshd, tmp, t_echo.port)
+        runner.case("openssh.rekey_during_forward", rekey_during_forward, sshbpp, sshd, tmp,
+                    t_echo.port)
         runner.case("openssh.bad_specs", bad_specs, sshbpp)
         runner.case("openssh.ipv6_bind", ipv6_bind, sshbpp, sshd, tmp, t_echo.port)
         runner.case("openssh.with_command", with_command, sshbpp, sshd, tmp, t_echo.port)
