@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -443,13 +444,135 @@ fail:
     return -1;
 }
 
+/* Name resolution under a deadline: getaddrinfo() on a thread of its own,
+ * waited for until the deadline. A resolver that does not answer (a silent
+ * DNS server: 5 s x 2 attempts per query by default; a stuck NSS module:
+ * forever) is left to finish on its own; the job frees itself when both
+ * sides let go. */
+struct resolve_job {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs, done, rc;
+    struct addrinfo hints, *res;
+    char *host, *port;
+};
+
+static void
+resolve_unref(struct resolve_job *j)
+{
+    int left;
+
+    pthread_mutex_lock(&j->mu);
+    left = --j->refs;
+    pthread_mutex_unlock(&j->mu);
+    if (left > 0)
+        return;
+    if (j->res != NULL)
+        freeaddrinfo(j->res);
+    pthread_cond_destroy(&j->cv);
+    pthread_mutex_destroy(&j->mu);
+    free(j->host);
+    free(j->port);
+    free(j);
+}
+
+static void *
+resolve_main(void *arg)
+{
+    struct resolve_job *j = arg;
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(j->host, j->port, &j->hints, &res);
+
+    pthread_mutex_lock(&j->mu);
+    j->rc = rc;
+    j->res = res;
+    j->done = 1;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    resolve_unref(j);
+    return NULL;
+}
+
+/* getaddrinfo() before the monotonic deadline: its result, or EAI_AGAIN
+ * with *timed_out set once the deadline passed. Numeric hosts do not wait
+ * for a thread. */
+static int
+resolve_by(const char *host, const char *port, const struct addrinfo *hints, double deadline,
+           struct addrinfo **res, int *timed_out)
+{
+    struct addrinfo numeric = *hints;
+    struct resolve_job *j;
+    pthread_condattr_t ca;
+    pthread_attr_t ta;
+    pthread_t th;
+    struct timespec ts;
+    double when;
+    int rc;
+
+    *timed_out = 0;
+    *res = NULL;
+    numeric.ai_flags |= AI_NUMERICHOST;
+    if (getaddrinfo(host, port, &numeric, res) == 0)
+        return 0;
+    *res = NULL;
+    if (!(deadline < cli_now() + 86400.0 * 365.0)) /* no real deadline */
+        return getaddrinfo(host, port, hints, res);
+    if ((j = calloc(1, sizeof(*j))) == NULL || (j->host = strdup(host)) == NULL ||
+        (j->port = strdup(port)) == NULL) {
+        if (j != NULL) {
+            free(j->host);
+            free(j);
+        }
+        return EAI_MEMORY;
+    }
+    j->hints = *hints;
+    j->refs = 2;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&j->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_attr_init(&ta);
+    pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&th, &ta, resolve_main, j);
+    pthread_attr_destroy(&ta);
+    if (rc != 0) {
+        /* no thread: resolve here, unbounded as before */
+        j->refs = 1;
+        resolve_unref(j);
+        return getaddrinfo(host, port, hints, res);
+    }
+    when = deadline;
+    ts.tv_sec = (time_t)when;
+    ts.tv_nsec = (long)((when - (double)ts.tv_sec) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&j->mu);
+    while (!j->done)
+        if (pthread_cond_timedwait(&j->cv, &j->mu, &ts) == ETIMEDOUT && !j->done)
+            break;
+    if (j->done) {
+        rc = j->rc;
+        *res = j->res; /* ours now */
+        j->res = NULL;
+    } else {
+        rc = EAI_AGAIN;
+        *timed_out = 1;
+    }
+    pthread_mutex_unlock(&j->mu);
+    resolve_unref(j);
+    return rc;
+}
+
 int
 cli_connect(const char *host, const char *port, double deadline, char *err, size_t errcap)
 {
     struct addrinfo hints, *res = NULL, *ai;
     char name[NI_MAXHOST], addr[NI_MAXHOST + NI_MAXSERV + 4];
     size_t n = strlen(host);
-    int rc, fd = -1, last = 0;
+    int rc, fd = -1, last = 0, timed_out = 0;
 
     /* Accept "[::1]" as well as "::1". */
     if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
@@ -465,7 +588,12 @@ cli_connect(const char *host, const char *port, double deadline, char *err, size
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_protocol = IPPROTO_TCP;
-    rc = getaddrinfo(host, port, &hints, &res);
+    rc = resolve_by(host, port, &hints, deadline, &res, &timed_out);
+    if (timed_out) {
+        snprintf(err, errcap, "%s: name resolution timed out", host);
+        errno = ETIMEDOUT;
+        return -1;
+    }
     if (rc != 0) {
         snprintf(err, errcap, "%s: %s", host, gai_strerror(rc));
         return -1;

@@ -161,8 +161,9 @@ double cli_now(void);
 /* Connects to host:port (host a name, an IPv4 literal or an IPv6 literal,
  * with or without brackets) before the monotonic deadline, trying each
  * address in turn. Returns a connected blocking socket, or -1 with a
- * message in err (errcap bytes). Name resolution itself is not bounded;
- * the caller's watchdog covers it. */
+ * message in err (errcap bytes). Name resolution keeps the deadline too
+ * (errno ETIMEDOUT when it passed there); a resolver that never returns is
+ * left running on a detached thread. */
 int cli_connect(const char *host, const char *port, double deadline, char *err, size_t errcap);
 
 /* Formats a socket address as "1.2.3.4:port" or "[::1]:port". */

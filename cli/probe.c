@@ -280,7 +280,9 @@ probe_report(struct probe *pr, const char *what, int rc, int code)
             pr->err_code = code;
             memcpy(pr->err_msg, msg, sizeof(msg));
         } else {
-            cli_error("%s", msg);
+            char clean[sizeof(msg)];
+
+            cli_error("%s", cli_sanitize(clean, sizeof(clean), msg));
         }
     }
     pthread_mutex_unlock(&pr->mu);
@@ -1287,12 +1289,14 @@ fmt_target(char *out, size_t cap, const char *host, const char *port)
 static void
 print_summary(struct probe *pr, int ok, FILE *f)
 {
-    char where[340], banner[256], methods[512];
+    char where[340], banner[256], methods[512], msg[sizeof(pr->err_msg)];
 
     fmt_target(where, sizeof(where), pr->host, pr->port);
     if (!ok) {
+        /* the message may name the host, as read from the target file:
+         * no terminal escape reaches the terminal (the JSON escapes them) */
         fprintf(f, "%s FAIL %s %s (%.0f ms)\n", where, sshbpp_err_name(pr->err_code),
-                pr->err_msg, span_ms(pr->t_start, pr->t_end));
+                cli_sanitize(msg, sizeof(msg), pr->err_msg), span_ms(pr->t_start, pr->t_end));
         return;
     }
     cli_sanitize(banner, sizeof(banner), sshbpp_conn_peer_version(sshbpp_driver_conn(pr->d)));

@@ -114,6 +114,12 @@ struct conn {
     int fd;
     sshbpp_conn *sc;  /* the connection object, the reader thread's */
     struct serve_client cl; /* what the session loop knows of it */
+    /* authorized_keys as read at this client's first auth attempt (sshd
+     * reads the file at each authentication: a key taken out is refused
+     * from the next connection on); NULL before, or if unreadable then.
+     * cl.entry points into it: freed when the connection is done. */
+    sshbpp_authorized_keys *ak;
+    int ak_read;
     double deadline;      /* 0: no login grace */
     int expired;          /* the janitor closed it */
     atomic_int over_bytes; /* the pre-authentication byte bound was crossed */
@@ -375,6 +381,8 @@ check_hostkeys(const struct server *srv)
  * --authorized-keys (the conn verified the signature), every other attempt
  * fails with "publickey"; the conn counts failures and cuts the client off
  * after MAX_AUTH_ATTEMPTS with DISCONNECT. */
+static void conn_error(const struct conn *c, const char *fmt, ...) CLI_PRINTF(2, 3);
+
 static enum sshbpp_auth_decision
 decide_auth(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
 {
@@ -386,7 +394,20 @@ decide_auth(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
     (void)methods;
     cli_debug(1, "client %s: userauth user=%s method=%s", c->peer,
               cli_sanitize(cu, sizeof(cu), a->user), cli_sanitize(cm, sizeof(cm), a->method));
-    dec = cli_serve_authorize(c->srv->ak, c->peer, a, &e);
+    if (c->srv->ak_path != NULL && !c->ak_read) {
+        unsigned long skipped = 0;
+        sshbpp_key_diag d;
+        int akr;
+
+        c->ak_read = 1;
+        akr = sshbpp_authorized_keys_load_file(c->srv->ak_path, &c->ak, &skipped, &d);
+        if (akr != 0) {
+            c->ak = NULL; /* nobody gets in */
+            conn_error(c, "cannot read authorized keys %s: %s", c->srv->ak_path,
+                       sshbpp_strerror(akr));
+        }
+    }
+    dec = cli_serve_authorize(c->ak, c->peer, a, &e);
     if (dec == SSHBPP_AUTH_ACCEPT && a->signature_ok) {
         /* Authenticated: the login grace, MaxStartups and the
          * pre-authentication byte bound no longer apply to it. An atomic
@@ -590,6 +611,9 @@ serve_conn(struct conn *c)
 out:
     c->sc = NULL;
     sshbpp_conn_free(sc);
+    c->cl.entry = NULL;
+    sshbpp_authorized_keys_free(c->ak);
+    c->ak = NULL;
     return ret;
 }
 

@@ -40,6 +40,11 @@
 
 #define OUT_BUF       65536u
 #define TX_HIGH       (1024u * 1024u)
+/* Beyond this much output queued for the client, its input is not read:
+ * a client that sends requests (each answered) and never reads the
+ * answers would otherwise grow our buffer without bound. Above TX_HIGH
+ * and what the pumps may add past it, so bulk output never stops input. */
+#define RX_STOP       (8u * TX_HIGH)
 #define MAX_ENV       32
 #define MAX_ENV_VALUE 1024
 #define PUMP_ROUNDS   8
@@ -320,8 +325,8 @@ out:
 
 /* Runs what a session request asks for: kind "exec" (cmd), "shell",
  * "subsystem" (cmd: its name). A forced command (authorized_keys
- * command=) replaces each, with the client's command in
- * SSH_ORIGINAL_COMMAND. Returns 0, or -1 with *why set. */
+ * command=) replaces each, with the client's command (or the
+ * subsystem's) in SSH_ORIGINAL_COMMAND. Returns 0, or -1 with *why set. */
 static int
 start_session(struct loop *L, struct session *s, const char *kind, const char *cmd,
               const char **why)
@@ -350,7 +355,11 @@ start_session(struct loop *L, struct session *s, const char *kind, const char *c
     }
     shell = pw->pw_shell != NULL && pw->pw_shell[0] != '\0' ? pw->pw_shell : "/bin/sh";
     if (forced != NULL) {
-        orig = strcmp(kind, "exec") == 0 ? cmd : NULL;
+        /* as sshd: the client's command, or the subsystem's (a wrapper
+         * that lets SFTP through looks for it); none for a shell */
+        orig = strcmp(kind, "exec") == 0       ? cmd
+               : strcmp(kind, "subsystem") == 0 ? SERVE_SFTP_SERVER
+                                               : NULL;
         path = "/bin/sh";
         argv[0] = sh0;
         argv[1] = dashc;
@@ -685,10 +694,17 @@ on_request(struct loop *L, const sshbpp_chan_event *ev)
 {
     struct session *s = find_session(L, ev->channel);
     const char *why = "not supported";
-    char arg[4096];
+    char small[4096], *arg = small;
     int ok = 0;
 
-    if (ev->arg != NULL && ev->arg_len < sizeof(arg) && memchr(ev->arg, '\0', ev->arg_len) == NULL) {
+    /* A command as long as the packet allows (sshd takes any): the
+     * channel layer bounded arg_len by the packet already. */
+    if (ev->arg != NULL && ev->arg_len >= sizeof(small) &&
+        (arg = malloc(ev->arg_len + 1)) == NULL) {
+        arg = small;
+        why = "out of memory";
+        small[0] = '\0';
+    } else if (ev->arg != NULL && memchr(ev->arg, '\0', ev->arg_len) == NULL) {
         memcpy(arg, ev->arg, ev->arg_len);
         arg[ev->arg_len] = '\0';
     } else {
@@ -727,6 +743,8 @@ on_request(struct loop *L, const sshbpp_chan_event *ev)
         log_refused(L, ev->channel, ev->name, why);
     else if (!ok)
         cli_debug(1, "client %s: env request refused", L->cl->peer);
+    if (arg != small)
+        free(arg);
     return sshbpp_channel_request_reply(L->chs, ev->channel, ok);
 }
 
@@ -1007,7 +1025,9 @@ serve_session_run(sshbpp_conn *c, int fd, const struct serve_opts *o, struct ser
         /* what to wait for */
         space = sshbpp_conn_rx_space(c, &room);
         pfd[np].fd = fd;
-        pfd[np].events = (short)((space != NULL && room > 0 ? POLLIN : 0) | (want_out ? POLLOUT : 0));
+        pfd[np].events =
+            (short)((space != NULL && room > 0 && tx_pending(&L) < RX_STOP ? POLLIN : 0) |
+                    (want_out ? POLLOUT : 0));
         pfd[np].revents = 0;
         np++;
         for (s = L.sessions; s != NULL && np + 4 <= MAX_POLL; s = s->next) {

@@ -30,7 +30,8 @@ struct serve_client {
     unsigned long id;    /* connection id of the log */
     const char *peer;    /* "addr:port" for the text log */
     /* the authorized_keys entry that let the client in: set by the auth
-     * callback (same thread), NULL before; valid while the server runs */
+     * callback (same thread), NULL before; valid while the connection
+     * runs (serve.c reads authorized_keys once per connection) */
     const sshbpp_ak_entry *entry;
     char user[64];       /* the user name it authenticated as */
     /* a DISCONNECT from the client: its reason code and text */
