@@ -28,6 +28,7 @@
 #define _GNU_SOURCE 1 /* F_SETPIPE_SZ */
 #endif
 #include "common.h"
+#include "forward.h"
 #include "keylog.h"
 #include "trust.h"
 
@@ -57,6 +58,11 @@ struct ex {
     double connect_timeout;
     int null_stdin, batch;
     char *command;
+    /* -L, -N, -o ExitOnForwardFailure (forward.h) */
+    struct cli_fwd_spec fwd[CLI_FWD_MAX_SPECS];
+    size_t nfwd;
+    int no_command, exit_on_fwd_failure;
+    struct cli_fwd *fw;
 
     sshbpp_driver *d;
     sshbpp_driver_channels *dc;
@@ -70,8 +76,9 @@ struct ex {
 static void
 exec_usage(FILE *f)
 {
-    fprintf(f, "usage: sshbpp exec [-CnTv] [-c cipher_spec] [-F none] [-i identity_file]\n"
-               "                   [-l login_name] [-m mac_spec] [-o option] [-p port]\n"
+    fprintf(f, "usage: sshbpp exec [-CNnTv] [-c cipher_spec] [-F none] [-i identity_file]\n"
+               "                   [-L [bind_address:]port:host:hostport] [-l login_name]\n"
+               "                   [-m mac_spec] [-o option] [-p port]\n"
                "                   [--passphrase-file file] [user@]host [command ...]\n");
 }
 
@@ -89,7 +96,12 @@ exec_help(void)
            "  -C             compression (zlib@openssh.com, zlib)\n"
            "  -F none        accepted (no configuration file is read)\n"
            "  -i file        identity (private key, or public key with the agent)\n"
+           "  -L [bind_address:]port:host:hostport  local forwarding (repeatable, at most\n"
+           "                 16): connections to port on bind_address (default 127.0.0.1;\n"
+           "                 * or empty: every interface) go to host:hostport as the\n"
+           "                 server sees it (direct-tcpip); at most 64 at once\n"
            "  -l user        login name (default $USER)\n"
+           "  -N             no command: forwarding only, until the connection ends\n"
            "  -n             stdin from /dev/null\n"
            "  -p port        port (default 22)\n"
            "  -T             accepted (no terminal is ever requested)\n"
@@ -99,6 +111,8 @@ exec_help(void)
            "                 a terminal to ask on)\n"
            "  -o UserKnownHostsFile=FILE  (default ~/.ssh/known_hosts; none: no check)\n"
            "  -o HashKnownHosts=yes|no  -o BatchMode=yes|no  -o ConnectTimeout=SECONDS\n"
+           "  -o ExitOnForwardFailure=yes|no  (default no: a -L that cannot be bound is\n"
+           "                 an error line and the rest goes on; yes: exit 255)\n"
            "  -o RekeyLimit=SIZE  (a key exchange after SIZE bytes each way, K/M/G)\n"
            "  -o Port=  -o User=  -o IdentityFile=\n"
            "  --passphrase-file FILE  the identity's passphrase\n");
@@ -128,6 +142,14 @@ exec_option(struct ex *x, const char *opt)
             return -1;
         }
         x->batch = strcasecmp(v, "yes") == 0;
+        return 1;
+    }
+    if (KW("ExitOnForwardFailure")) {
+        if (strcasecmp(v, "yes") != 0 && strcasecmp(v, "no") != 0) {
+            cli_error("-o ExitOnForwardFailure takes yes or no");
+            return -1;
+        }
+        x->exit_on_fwd_failure = strcasecmp(v, "yes") == 0;
         return 1;
     }
     if (KW("RekeyLimit")) {
@@ -367,6 +389,11 @@ exec_connect(struct ex *x)
         cli_error("cannot create the channel layer: %s", sshbpp_strerror(SSHBPP_ENOMEM));
         return -1;
     }
+    if (x->nfwd > 0 &&
+        (x->fw = cli_fwd_start(x->dc, x->fwd, x->nfwd, x->exit_on_fwd_failure)) == NULL)
+        return -1;
+    if (x->no_command)
+        return 0;
     rc = sshbpp_driver_channel_open_session(x->dc, &x->id, NULL, ms_left(deadline));
     if (rc != 0) {
         cli_error("channel open: %s", sshbpp_strerror(rc));
@@ -533,6 +560,21 @@ exec_run(struct ex *x)
     return ret;
 }
 
+/* -N: no session channel; the connection serves the -L forwards until
+ * it ends (exit 255, as ssh -N). */
+static int
+exec_forward_only(struct ex *x)
+{
+    int rc = cli_fwd_wait(x->dc);
+
+    if (rc == SSHBPP_ECLOSED || rc == SSHBPP_EEOF)
+        cli_debug(1, "connection to %s closed: %s", x->host, sshbpp_strerror(rc));
+    else
+        cli_error("connection to %s: %s", x->host, sshbpp_strerror(rc));
+    sshbpp_driver_close(x->d);
+    return EXEC_FAIL;
+}
+
 /* ---- main ----------------------------------------------------------------- */
 
 static void
@@ -574,7 +616,7 @@ cli_exec(int argc, char **argv)
     }
     opterr = 0;
     /* '+': the command's own words are not ours */
-    while ((opt = getopt_long(argc, argv, "+:Cc:F:hi:l:m:no:p:Tv", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+:Cc:F:hi:L:l:m:Nno:p:Tv", longopts, NULL)) != -1) {
         if (opt != 'o' && cli_alg_option(&x.algs, opt, optarg))
             continue;
         switch (opt) {
@@ -597,6 +639,18 @@ cli_exec(int argc, char **argv)
             break;
         case 'l':
             x.user = optarg;
+            break;
+        case 'L':
+            if (x.nfwd == CLI_FWD_MAX_SPECS) {
+                cli_error("too many -L (at most %d)", CLI_FWD_MAX_SPECS);
+                return EXEC_FAIL;
+            }
+            if (cli_fwd_parse(optarg, &x.fwd[x.nfwd]) != 0)
+                return EXEC_FAIL;
+            x.nfwd++;
+            break;
+        case 'N':
+            x.no_command = 1;
             break;
         case 'n':
             x.null_stdin = 1;
@@ -660,8 +714,19 @@ cli_exec(int argc, char **argv)
     if (x.batch)
         cli_debug(1, "BatchMode: no password is ever asked for; key passphrases only from "
                      "--passphrase-file");
-    ret = exec_connect(&x) == 0 ? exec_run(&x) : EXEC_FAIL;
+    if (x.no_command && x.command != NULL)
+        cli_debug(1, "-N: the command is not run");
+    if (exec_connect(&x) != 0)
+        ret = EXEC_FAIL;
+    else if (x.no_command)
+        ret = exec_forward_only(&x);
+    else
+        ret = exec_run(&x);
     fflush(stdout);
+    /* forwarded connections still running keep the objects: the process
+     * ends with them */
+    if (cli_fwd_stop(x.fw) > 0)
+        x.dc = NULL, x.d = NULL;
     if (x.dc != NULL || x.d != NULL) {
         sshbpp_driver_channels_free(x.dc);
         sshbpp_driver_free(x.d);

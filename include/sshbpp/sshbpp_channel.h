@@ -217,6 +217,37 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_channel_close(sshbpp_channels *chs, uint32
 /* Channels in use (opening, open or closing). */
 SSHBPP_API unsigned sshbpp_channels_count(const sshbpp_channels *chs);
 
+/* ---- direct-tcpip (RFC 4254 section 7.2) ------------------------------- */
+
+/* The longest host or originator address accepted in a direct-tcpip
+ * open, either way (a DNS name is at most 253 bytes). */
+#define SSHBPP_DIRECT_TCPIP_MAX_HOST 255u
+
+/* Opens a direct-tcpip channel: the peer is asked to connect to
+ * host:port, on behalf of orig_addr:orig_port (NULL: "127.0.0.1").
+ * host is 1..SSHBPP_DIRECT_TCPIP_MAX_HOST bytes, orig_addr at most that,
+ * ports 0..65535 (strings copied). Returns as sshbpp_channel_open();
+ * SSHBPP_EINVAL for a bad argument (nothing sent). */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_channel_open_direct_tcpip(sshbpp_channels *chs,
+                                                               const char *host, uint32_t port,
+                                                               const char *orig_addr,
+                                                               uint32_t orig_port, uint32_t *id);
+
+/* The fields of a direct-tcpip open, as decoded by
+ * sshbpp_channel_parse_direct_tcpip(): NUL-terminated copies. */
+typedef struct sshbpp_direct_tcpip {
+    char host[SSHBPP_DIRECT_TCPIP_MAX_HOST + 1];
+    char orig_addr[SSHBPP_DIRECT_TCPIP_MAX_HOST + 1];
+    uint32_t port, orig_port;
+} sshbpp_direct_tcpip;
+
+/* Server side: decodes the type-specific data of a "direct-tcpip"
+ * OPEN_REQUEST event (ev->data, ev->len). Returns 0 with *out filled, or
+ * SSHBPP_EINVAL (malformed: short, trailing bytes, a string over the
+ * bound or holding a NUL, an empty host, a port over 65535). */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_channel_parse_direct_tcpip(const uint8_t *data, size_t len,
+                                                                sshbpp_direct_tcpip *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -127,6 +127,32 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_channel_wait_exit(sshbpp_driver_cha
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_channel_close(sshbpp_driver_channels *dc, uint32_t id,
                                                            int64_t timeout_ms);
 
+/* Opens a direct-tcpip channel (RFC 4254 section 7.2: client-side local
+ * port forwarding): the peer connects to host:port and the channel then
+ * carries that TCP stream, read and written as any other (stream 0;
+ * read returns 0 at the peer's EOF or CLOSE). orig_addr/orig_port name
+ * the connection that asked for it (NULL: "127.0.0.1"). host is 1 to
+ * SSHBPP_DIRECT_TCPIP_MAX_HOST bytes, orig_addr at most that, the ports
+ * 0..65535; the strings are copied. Waits for the answer. Returns 0 (*id
+ * set), SSHBPP_EINVAL (a bad argument: nothing sent), SSHBPP_EREFUSED
+ * (*reason, if not NULL, gets the RFC 4254 reason: 1 administratively
+ * prohibited, e.g. sshd's AllowTcpForwarding no; 2 connect failed),
+ * SSHBPP_ECHANLIMIT, SSHBPP_ETIMEDOUT (*id set: still opening; close
+ * it), or the conn's error. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_channel_open_direct_tcpip(
+    sshbpp_driver_channels *dc, const char *host, uint32_t port, const char *orig_addr,
+    uint32_t orig_port, uint32_t *id, uint32_t *reason, int64_t timeout_ms);
+
+/* Services the connection without waiting on a channel of its own: takes
+ * the messages of every channel (other threads' calls wake up), answers
+ * the peer's requests and takes part in key exchanges, until the timeout
+ * (SSHBPP_ETIMEDOUT; < 0: none) or the connection ends (SSHBPP_ECLOSED
+ * when the peer or sshbpp_driver_close() ends it, else the conn's error).
+ * For a thread that has nothing else to do while other threads use
+ * channels (sshbpp exec -N). */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_channels_service(sshbpp_driver_channels *dc,
+                                                             int64_t timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -22,4 +22,12 @@ typedef int (*sshbpp__chan_send_fn)(void *ctx, const uint8_t *head, size_t hlen,
                                     const uint8_t *body, size_t blen, int data);
 void sshbpp__channels_set_sender(sshbpp_channels *chs, sshbpp__chan_send_fn fn, void *ctx);
 
+/* channel_forward.c: the type-specific data of a direct-tcpip open into
+ * *b (initialised by the caller), arguments checked as
+ * sshbpp_channel_open_direct_tcpip() says. Returns 0, SSHBPP_EINVAL or
+ * SSHBPP_ENOMEM. */
+struct sshbpp__wbuf;
+int sshbpp__direct_tcpip_encode(struct sshbpp__wbuf *b, const char *host, uint32_t port,
+                                const char *orig_addr, uint32_t orig_port);
+
 #endif

@@ -386,16 +386,24 @@ int
 sshbpp_driver_channel_open_session(sshbpp_driver_channels *dc, uint32_t *id, uint32_t *reason,
                                    int64_t timeout_ms)
 {
+    return sshbpp__driver_channel_open(dc, "session", NULL, 0, id, reason, timeout_ms);
+}
+
+/* see driver_int.h: any channel type (session, direct-tcpip) */
+int
+sshbpp__driver_channel_open(sshbpp_driver_channels *dc, const char *type, const void *data,
+                            size_t len, uint32_t *id, uint32_t *reason, int64_t timeout_ms)
+{
     struct bch *b;
     int64_t dl;
     uint32_t i;
     int r;
 
-    if (dc == NULL || id == NULL)
+    if (dc == NULL || id == NULL || type == NULL)
         return SSHBPP_EINVAL;
     LOCK(dc);
     dl = sshbpp__driver_deadline(dc->d, timeout_ms);
-    if ((r = drain(dc)) != 0 || (r = sshbpp_channel_open_session(dc->chs, &i)) != 0)
+    if ((r = drain(dc)) != 0 || (r = sshbpp_channel_open(dc->chs, type, data, len, &i)) != 0)
         goto out;
     b = &dc->ch[i];
     slot_clear(b);
@@ -710,6 +718,29 @@ sshbpp_driver_channel_close(sshbpp_driver_channels *dc, uint32_t id, int64_t tim
         goto out;
     slot_clear(b);
 out:
+    UNLOCK(dc);
+    return r;
+}
+
+static int
+c_never(sshbpp_driver_channels *dc, struct bch *b, uintptr_t arg)
+{
+    (void)dc, (void)b, (void)arg;
+    return 0;
+}
+
+/* see sshbpp_driver_channel.h */
+int
+sshbpp_driver_channels_service(sshbpp_driver_channels *dc, int64_t timeout_ms)
+{
+    int64_t dl;
+    int r;
+
+    if (dc == NULL)
+        return SSHBPP_EINVAL;
+    LOCK(dc);
+    dl = sshbpp__driver_deadline(dc->d, timeout_ms);
+    r = wait_for(dc, NULL, c_never, 0, dl);
     UNLOCK(dc);
     return r;
 }

@@ -67,4 +67,12 @@ void sshbpp__fdio_release(void *ctx);
 /* The error calls return once the conn has failed or closed. */
 int sshbpp__driver_err(const sshbpp_driver *d);
 
+/* driver_channel.c: opens a channel of type with its type-specific data
+ * (data/len, may be NULL/0) and waits for the answer; returns as
+ * sshbpp_driver_channel_open_session(). */
+struct sshbpp_driver_channels;
+int sshbpp__driver_channel_open(struct sshbpp_driver_channels *dc, const char *type,
+                                const void *data, size_t len, uint32_t *id, uint32_t *reason,
+                                int64_t timeout_ms);
+
 #endif
