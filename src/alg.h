@@ -64,6 +64,7 @@ typedef struct sshbpp__cipher {
     struct evp_cipher_ctx_st *ctx2;  /* chacha: K_1 (length) */
     struct evp_mac_ctx_st *poly;     /* chacha: Poly1305 */
     uint8_t iv[12];                  /* GCM: fixed(4) || invocation counter(8) */
+    int iv_loaded;                   /* GCM seal: ctx already holds the nonce iv */
 } sshbpp__cipher;
 
 /* Sets up c for desc with the given key/IV (lengths already checked by the
