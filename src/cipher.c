@@ -347,12 +347,24 @@ sshbpp__gcm_open(sshbpp__cipher *c, uint8_t *pkt, size_t len, const uint8_t *tag
 
     if ((r = gcm_check(c, len, 0)) != 0)
         return r;
-    /* SET_TAG wants a mutable pointer; copying avoids casting const away. */
+    /* The tag wants a mutable pointer; copying avoids casting const away. */
     memcpy(want, tag, sizeof(want));
-    if (gcm_next_iv(c) != 0)
-        return gcm_rewind(c, SSHBPP_ECRYPTO);
-    if (EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_SET_TAG, AEAD_TAG_LEN, want) != 1 ||
-        EVP_CipherUpdate(c->ctx, NULL, &outl, pkt, 4) != 1)
+    {
+        /* "tag" (EVP_CTRL_GCM_SET_TAG) and "tlsivinv" (EVP_CTRL_GCM_SET_IV_INV:
+         * the 8-byte invocation field after the fixed 4, which loads the
+         * nonce; allowed on a decrypting context once SET_IV_FIXED ran) in
+         * one EVP_CIPHER_CTX_set_params(): one pass over the provider's
+         * parameters, and the nonce comes from c->iv every time. */
+        OSSL_PARAM prm[3];
+
+        prm[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, want, AEAD_TAG_LEN);
+        prm[1] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TLS1_SET_IV_INV, c->iv + 4,
+                                                   sizeof(c->iv) - 4);
+        prm[2] = OSSL_PARAM_construct_end();
+        if (EVP_CIPHER_CTX_set_params(c->ctx, prm) != 1)
+            return gcm_rewind(c, SSHBPP_ECRYPTO);
+    }
+    if (EVP_CipherUpdate(c->ctx, NULL, &outl, pkt, 4) != 1)
         return gcm_rewind(c, SSHBPP_ECRYPTO);
     if ((r = evp_update(c->ctx, pkt + 4, len - 4)) != 0)
         return gcm_rewind(c, r);
