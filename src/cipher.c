@@ -114,19 +114,27 @@ sshbpp__cipher_free(sshbpp__cipher *c)
  * off every mode used here returns exactly what it was given; anything
  * else means the context is not in the state we think it is. */
 static int
-evp_update(EVP_CIPHER_CTX *ctx, uint8_t *buf, size_t len)
+evp_update_to(EVP_CIPHER_CTX *ctx, uint8_t *out, const uint8_t *in, size_t len)
 {
     while (len > 0) {
         size_t n = len < EVP_CHUNK ? len : EVP_CHUNK;
         int outl = 0;
 
-        if (EVP_CipherUpdate(ctx, buf, &outl, buf, (int)n) != 1 || outl < 0 ||
+        if (EVP_CipherUpdate(ctx, out, &outl, in, (int)n) != 1 || outl < 0 ||
             (size_t)outl != n)
             return SSHBPP_ECRYPTO;
-        buf += n;
+        out += n;
+        in += n;
         len -= n;
     }
     return 0;
+}
+
+/* In place. */
+static int
+evp_update(EVP_CIPHER_CTX *ctx, uint8_t *buf, size_t len)
+{
+    return evp_update_to(ctx, buf, buf, len);
 }
 
 static int
@@ -299,11 +307,20 @@ gcm_check(const sshbpp__cipher *c, size_t len, int encrypt)
 int
 sshbpp__gcm_seal(sshbpp__cipher *c, uint8_t *pkt, size_t len, uint8_t *tag)
 {
+    return sshbpp__gcm_seal_from(c, pkt, len, tag, NULL, 0);
+}
+
+int
+sshbpp__gcm_seal_from(sshbpp__cipher *c, uint8_t *pkt, size_t len, uint8_t *tag,
+                      const uint8_t *src, size_t n)
+{
     uint8_t fin[16];
     int outl = 0, r;
 
     if ((r = gcm_check(c, len, 1)) != 0)
         return r;
+    if (src != NULL && (len < 5 || n > len - 5))
+        return SSHBPP_EINVAL;
     /* The seal side loads the next packet's nonce together with this
      * packet's tag (below), in one parameter call; only the first packet
      * after init, or one after a failure, loads it here. */
@@ -312,7 +329,13 @@ sshbpp__gcm_seal(sshbpp__cipher *c, uint8_t *pkt, size_t len, uint8_t *tag)
     c->iv_loaded = 0;
     if (EVP_CipherUpdate(c->ctx, NULL, &outl, pkt, 4) != 1)
         return gcm_rewind(c, SSHBPP_ECRYPTO);
-    if ((r = evp_update(c->ctx, pkt + 4, len - 4)) != 0)
+    if (src == NULL)
+        r = evp_update(c->ctx, pkt + 4, len - 4);
+    else if ((r = evp_update(c->ctx, pkt + 4, 1)) == 0 &&
+             (r = evp_update_to(c->ctx, pkt + 5, src, n)) == 0)
+        /* GCM is a stream: the three pieces give the bytes one call would */
+        r = evp_update(c->ctx, pkt + 5 + n, len - 5 - n);
+    if (r != 0)
         return gcm_rewind(c, r);
     /* GCM emits nothing at Final; fin only satisfies the signature. */
     if (EVP_CipherFinal_ex(c->ctx, fin, &outl) != 1 || outl != 0)
