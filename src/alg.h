@@ -116,6 +116,9 @@ int sshbpp__chacha_get_length(sshbpp__cipher *c, uint32_t seqno, const uint8_t *
                               uint32_t *len);
 int sshbpp__chacha_seal(sshbpp__cipher *c, uint32_t seqno, uint8_t *pkt, size_t len,
                         uint8_t *tag);
+/* As sshbpp__gcm_seal_from(): pkt[5..5+n) is encrypted from src. */
+int sshbpp__chacha_seal_from(sshbpp__cipher *c, uint32_t seqno, uint8_t *pkt, size_t len,
+                             uint8_t *tag, const uint8_t *src, size_t n);
 int sshbpp__chacha_open(sshbpp__cipher *c, uint32_t seqno, uint8_t *pkt, size_t len,
                         const uint8_t *tag);
 

@@ -488,13 +488,29 @@ sshbpp__chacha_get_length(sshbpp__cipher *c, uint32_t seqno, const uint8_t *enc,
 int
 sshbpp__chacha_seal(sshbpp__cipher *c, uint32_t seqno, uint8_t *pkt, size_t len, uint8_t *tag)
 {
+    return sshbpp__chacha_seal_from(c, seqno, pkt, len, tag, NULL, 0);
+}
+
+int
+sshbpp__chacha_seal_from(sshbpp__cipher *c, uint32_t seqno, uint8_t *pkt, size_t len,
+                         uint8_t *tag, const uint8_t *src, size_t n)
+{
     int r;
 
     if ((r = chacha_check(c, len)) != 0)
         return r;
+    if (src != NULL && (len < 5 || n > len - 5))
+        return SSHBPP_EINVAL;
     if ((r = chacha_start(c->ctx2, 0, seqno)) != 0 || (r = evp_update(c->ctx2, pkt, 4)) != 0 ||
-        (r = chacha_start(c->ctx, 1, seqno)) != 0 ||
-        (r = evp_update(c->ctx, pkt + 4, len - 4)) != 0)
+        (r = chacha_start(c->ctx, 1, seqno)) != 0)
+        return r;
+    if (src == NULL)
+        r = evp_update(c->ctx, pkt + 4, len - 4);
+    else if ((r = evp_update(c->ctx, pkt + 4, 1)) == 0 &&
+             (r = evp_update_to(c->ctx, pkt + 5, src, n)) == 0)
+        /* a stream cipher: the pieces give the bytes one call would */
+        r = evp_update(c->ctx, pkt + 5 + n, len - 5 - n);
+    if (r != 0)
         return r;
     return chacha_poly(c, seqno, pkt, len, tag);
 }

@@ -109,7 +109,7 @@ tx_padding(sshbpp_engine *e, size_t n, size_t *padding)
 }
 
 /* src: NULL when the payload is in place at p + 5, else the caller's
- * payload (n bytes), which only the AES-GCM seal takes (tx_fused()). */
+ * payload (n bytes), which only the AEAD seals take (tx_fused()). */
 static int
 tx_seal(sshbpp_engine *e, uint8_t *p, size_t plen, uint32_t seqno, const uint8_t *src, size_t n)
 {
@@ -117,11 +117,11 @@ tx_seal(sshbpp_engine *e, uint8_t *p, size_t plen, uint32_t seqno, const uint8_t
     uint8_t *mac = p + 4 + plen;
     int r = 0;
 
-    if (src != NULL && !(d->aead && d->cipher.desc->mode == SSHBPP__MODE_GCM))
+    if (src != NULL && !d->aead)
         return SSHBPP_EINVAL;
     if (d->aead) {
         if (d->cipher.desc->mode == SSHBPP__MODE_CHACHA)
-            return sshbpp__chacha_seal(&d->cipher, seqno, p, 4 + plen, mac);
+            return sshbpp__chacha_seal_from(&d->cipher, seqno, p, 4 + plen, mac, src, n);
         return sshbpp__gcm_seal_from(&d->cipher, p, 4 + plen, mac, src, n);
     }
     if (d->etm) {
@@ -138,12 +138,14 @@ tx_seal(sshbpp_engine *e, uint8_t *p, size_t plen, uint32_t seqno, const uint8_t
 }
 
 /* Payloads from this size on are encrypted by sshbpp_engine_send() straight
- * from the caller's buffer under AES-GCM instead of copied first: the two
- * extra EVP calls cost about 400 instructions, a 32 KiB copy several
- * thousand cycles (docs/perf.md). */
+ * from the caller's buffer under an AEAD cipher (AES-GCM,
+ * chacha20-poly1305) instead of copied first: the two extra EVP calls cost
+ * a few hundred instructions, a 32 KiB copy several thousand cycles
+ * (docs/perf.md). */
 #define TX_FUSED_MIN 4096
 
-/* 1 if send() may seal len bytes from the caller's buffer: AES-GCM, no
+/* 1 if send() may seal len bytes from the caller's buffer: an AEAD cipher
+ * (the MAC modes would need the plaintext in place or pieces more), no
  * compression (it needs the payload in place) and no hex dump (it shows the
  * plaintext packet). */
 static int
@@ -152,7 +154,9 @@ tx_fused(const sshbpp_engine *e, size_t len)
     const struct sshbpp__dir *d = &e->tx.d;
 
     return len >= TX_FUSED_MIN && d->aead && d->cipher.desc != NULL &&
-           d->cipher.desc->mode == SSHBPP__MODE_GCM && d->zlib.zs == NULL && !e->hexdump;
+           (d->cipher.desc->mode == SSHBPP__MODE_GCM ||
+            d->cipher.desc->mode == SSHBPP__MODE_CHACHA) &&
+           d->zlib.zs == NULL && !e->hexdump;
 }
 
 static int tx_finish(sshbpp_engine *e, size_t len, const uint8_t *src);

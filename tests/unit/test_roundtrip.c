@@ -588,17 +588,19 @@ test_tx_begin_end(void **state)
     sshbpp_engine_free(a2);
 }
 
-/* Under AES-GCM, send() and send_batch() encrypt payloads of 4 KiB and more
- * straight from the caller's buffer (no copy first). The wire must be
+/* Under AES-GCM and chacha20-poly1305, send() and send_batch() encrypt
+ * payloads of 4 KiB and more straight from the caller's buffer (no copy
+ * first). The wire must be
  * byte for byte what tx_begin/tx_end makes in place, on both sides of the
  * size threshold, and must open again. */
 static void
-test_send_fused_gcm_same_bytes(void **state)
+test_send_fused_aead_same_bytes(void **state)
 {
-    static const char *const ciphers[] = {"aes128-gcm@openssh.com", "aes256-gcm@openssh.com"};
+    static const char *const ciphers[] = {"aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
+                                          "chacha20-poly1305@openssh.com"};
     static const size_t sizes[] = {1, 255, 4095, 4096, 4097, 16383, 32763, 32768, 1000, 20000};
     (void)state;
-    for (size_t c = 0; c < 2; c++) {
+    for (size_t c = 0; c < sizeof(ciphers) / sizeof(ciphers[0]); c++) {
         tu_keyset ks;
         assert_int_equal(tu_keyset_make(&ks, ciphers[c], NULL, (uint8_t)(5 + c)), 0);
         sshbpp_engine *a1 = tu_engine_new();
@@ -781,7 +783,7 @@ main(void)
         cmocka_unit_test(test_pad_next_with_random_padding),
         cmocka_unit_test(test_padding_args),
         cmocka_unit_test(test_tx_begin_end),
-        cmocka_unit_test(test_send_fused_gcm_same_bytes),
+        cmocka_unit_test(test_send_fused_aead_same_bytes),
         cmocka_unit_test(test_payload_len_soft),
         cmocka_unit_test(test_feed_large_at_once),
         cmocka_unit_test(test_max_payload_roundtrip),
