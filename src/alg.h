@@ -64,6 +64,7 @@ typedef struct sshbpp__cipher {
     struct evp_cipher_ctx_st *ctx2;  /* chacha: K_1 (length) */
     struct evp_mac_ctx_st *poly;     /* chacha: Poly1305 */
     uint8_t iv[12];                  /* GCM: fixed(4) || invocation counter(8) */
+    int iv_loaded;                   /* GCM seal: ctx already holds the nonce iv */
 } sshbpp__cipher;
 
 /* Sets up c for desc with the given key/IV (lengths already checked by the
@@ -85,6 +86,12 @@ int sshbpp__cipher_crypt(sshbpp__cipher *c, uint8_t *buf, size_t len);
  * encrypted in place, the 16-byte tag is written to tag, then the IV's
  * 64-bit invocation counter is incremented (wrapping, RFC 5647). */
 int sshbpp__gcm_seal(sshbpp__cipher *c, uint8_t *pkt, size_t len, uint8_t *tag);
+/* The same seal, except that pkt[5..5+n) is not there yet: those bytes are
+ * encrypted from src (n bytes, not overlapping pkt) straight into place, so
+ * a payload is not copied before it is encrypted. pkt[4] and
+ * pkt[5+n..len) are in place as above. src NULL means all in place. */
+int sshbpp__gcm_seal_from(sshbpp__cipher *c, uint8_t *pkt, size_t len, uint8_t *tag,
+                          const uint8_t *src, size_t n);
 
 /* GCM open: verifies tag over AAD pkt[0..4) and ciphertext pkt[4..len) and
  * decrypts pkt[4..len) in place. Returns 0, or SSHBPP_ETAG (buffer content
@@ -109,6 +116,9 @@ int sshbpp__chacha_get_length(sshbpp__cipher *c, uint32_t seqno, const uint8_t *
                               uint32_t *len);
 int sshbpp__chacha_seal(sshbpp__cipher *c, uint32_t seqno, uint8_t *pkt, size_t len,
                         uint8_t *tag);
+/* As sshbpp__gcm_seal_from(): pkt[5..5+n) is encrypted from src. */
+int sshbpp__chacha_seal_from(sshbpp__cipher *c, uint32_t seqno, uint8_t *pkt, size_t len,
+                             uint8_t *tag, const uint8_t *src, size_t n);
 int sshbpp__chacha_open(sshbpp__cipher *c, uint32_t seqno, uint8_t *pkt, size_t len,
                         const uint8_t *tag);
 

@@ -90,7 +90,7 @@ struct sshbpp__rx {
  * packet, so the tx half draws RAND_bytes() output a pool at a time and
  * hands it out; bytes are cleared as they are handed out. fork_gen drops
  * a pool inherited across fork() so parent and child never share one. */
-#define SSHBPP__RNG_POOL 256
+#define SSHBPP__RNG_POOL 1024
 /* forkgen.c: sshbpp__fork_watch() arms the counter (idempotent, any
  * thread); sshbpp__fork_generation() is bumped in every fork() child. */
 void sshbpp__fork_watch(void);

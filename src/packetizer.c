@@ -121,6 +121,7 @@ struct sshbpp_packetizer {
     /* keepalive: set before the reader starts or on the reader thread;
      * last_write is refreshed by every sender and read by the reader */
     int64_t ka_interval_ns;
+    atomic_int ka_on; /* a keepalive is set: writes stamp last_write_ns */
     sshbpp_keepalive_fn ka_cb;
     void *ka_ctx;
     _Atomic int64_t last_write_ns;
@@ -488,7 +489,11 @@ pz_write_loop_inner(sshbpp_packetizer *p, const uint8_t *buf, size_t n, int from
 
     if (r != 0)
         return r;
-    atomic_store(&p->last_write_ns, now_ns());
+    /* Only the keepalive reads the stamp, so without one a write reads no
+     * clock; set_keepalive() stamps it when it arms one. Relaxed: the
+     * stamp is a hint that orders nothing else. */
+    if (atomic_load_explicit(&p->ka_on, memory_order_relaxed))
+        atomic_store_explicit(&p->last_write_ns, now_ns(), memory_order_relaxed);
     for (;;) {
         const uint8_t *d = buf;
         size_t left = n;
@@ -521,6 +526,8 @@ pz_write_loop_inner(sshbpp_packetizer *p, const uint8_t *buf, size_t n, int from
         calls++;
         if (from_engine) {
             sshbpp_engine_tx_consume(p->e, (size_t)w);
+            if ((size_t)w == left)
+                return 0; /* all written: no second look at the engine */
         } else {
             buf += w;
             n -= (size_t)w;
@@ -587,6 +594,7 @@ pz_new(void)
     atomic_init(&p->writing, 0);
     atomic_init(&p->ext_rekey, 0);
     atomic_init(&p->last_write_ns, now_ns());
+    atomic_init(&p->ka_on, 0);
     atomic_init(&p->hs_armed, 0);
     atomic_init(&p->hs_complete, 0);
     atomic_init(&p->hs_deadline_ns, 0);
@@ -1024,6 +1032,7 @@ sshbpp_packetizer_set_keepalive(sshbpp_packetizer *p, int64_t interval_ms,
     p->ka_ctx = ctx;
     /* as paramiko: the idle time counts from now */
     atomic_store(&p->last_write_ns, now_ns());
+    atomic_store(&p->ka_on, p->ka_interval_ns > 0 && cb != NULL);
 }
 
 /* see sshbpp_io.h */

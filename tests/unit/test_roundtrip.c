@@ -588,6 +588,68 @@ test_tx_begin_end(void **state)
     sshbpp_engine_free(a2);
 }
 
+/* Under AES-GCM and chacha20-poly1305, send() and send_batch() encrypt
+ * payloads of 4 KiB and more straight from the caller's buffer (no copy
+ * first). The wire must be
+ * byte for byte what tx_begin/tx_end makes in place, on both sides of the
+ * size threshold, and must open again. */
+static void
+test_send_fused_aead_same_bytes(void **state)
+{
+    static const char *const ciphers[] = {"aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
+                                          "chacha20-poly1305@openssh.com"};
+    static const size_t sizes[] = {1, 255, 4095, 4096, 4097, 16383, 32763, 32768, 1000, 20000};
+    (void)state;
+    for (size_t c = 0; c < sizeof(ciphers) / sizeof(ciphers[0]); c++) {
+        tu_keyset ks;
+        assert_int_equal(tu_keyset_make(&ks, ciphers[c], NULL, (uint8_t)(5 + c)), 0);
+        sshbpp_engine *a1 = tu_engine_new();
+        sshbpp_engine *a2 = tu_engine_new();
+        sshbpp_engine *b = tu_engine_new();
+        tu_set_rng_fill(a1, 0x5a);
+        tu_set_rng_fill(a2, 0x5a);
+        assert_int_equal(tu_set_keys_pair(a1, b, &ks), 0);
+        assert_int_equal(tu_set_keys_pair(a2, NULL, &ks), 0);
+        uint8_t *msg = malloc(32768);
+        assert_non_null(msg);
+        tu_prng rng;
+        tu_prng_seed(&rng, 91 + c);
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            size_t len = sizes[i];
+            tu_prng_bytes(&rng, msg, len);
+            msg[0] = 94; /* any type */
+            if (i % 2 == 0) {
+                assert_int_equal(sshbpp_engine_send(a1, msg, len), 0);
+            } else {
+                sshbpp_iov iov = {msg, len};
+                assert_int_equal(sshbpp_engine_send_batch(a1, &iov, 1, NULL), 0);
+            }
+            uint8_t *p = sshbpp_engine_tx_begin(a2, len);
+            assert_non_null(p);
+            memcpy(p, msg, len);
+            assert_int_equal(sshbpp_engine_tx_end(a2, len), 0);
+
+            tu_buf w1 = {0}, w2 = {0};
+            tu_take_tx(a1, &w1);
+            tu_take_tx(a2, &w2);
+            assert_int_equal(w1.len, w2.len);
+            assert_memory_equal(w1.p, w2.p, w1.len);
+            tu_pktlist got = {0};
+            assert_int_equal(tu_feed_chunks(b, w1.p, w1.len, 0, &got, NULL, NULL), 0);
+            assert_int_equal(got.n, 1);
+            assert_int_equal(got.v[0].len, len);
+            assert_memory_equal(got.v[0].payload, msg, len);
+            tu_pktlist_free(&got);
+            tu_buf_free(&w1);
+            tu_buf_free(&w2);
+        }
+        free(msg);
+        sshbpp_engine_free(a1);
+        sshbpp_engine_free(a2);
+        sshbpp_engine_free(b);
+    }
+}
+
 /* Empty and oversized payloads are soft errors: nothing is sent and the
  * engine stays usable. */
 static void
@@ -721,6 +783,7 @@ main(void)
         cmocka_unit_test(test_pad_next_with_random_padding),
         cmocka_unit_test(test_padding_args),
         cmocka_unit_test(test_tx_begin_end),
+        cmocka_unit_test(test_send_fused_aead_same_bytes),
         cmocka_unit_test(test_payload_len_soft),
         cmocka_unit_test(test_feed_large_at_once),
         cmocka_unit_test(test_max_payload_roundtrip),
