@@ -36,7 +36,8 @@
  *  - I/O happens only while some thread is inside a blocking call: keep
  *    one in sshbpp_driver_recv() (with a timeout, in a loop) so that the
  *    peer's rekeys, keepalives and global requests are answered while the
- *    program is otherwise idle.
+ *    program is otherwise idle, and call sshbpp_driver_flush() before the
+ *    last thread stops calling, so that output still unwritten goes out.
  *  - sshbpp_driver_close() from any thread wakes every waiter at once
  *    (a pipe wakes the poll, a broadcast the sleepers); they return
  *    SSHBPP_ECLOSED.
@@ -183,6 +184,15 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_wait_auth(sshbpp_driver *d, int64_t
  * sshbpp_driver_global_request() for global requests that want a reply. */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_send(sshbpp_driver *d, const void *payload, size_t len,
                                                   int64_t timeout_ms);
+
+/* Waits until everything sent so far (including messages queued behind a
+ * running key exchange) has been written to the fd, driving (reading too)
+ * meanwhile. A send returns once its message is the conn's, with up to
+ * SSHBPP_DRIVER_TX_HIGH bytes still unwritten, and output is only written
+ * while some thread is inside a call: a program whose threads are about to
+ * stop calling (a sender that is done while the peer still reads) calls
+ * this first. Returns 0, SSHBPP_ETIMEDOUT or the conn's error. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_flush(sshbpp_driver *d, int64_t timeout_ms);
 
 /* Receives the next application message into buf (cap bytes); *len gets
  * its length. Returns 0, SSHBPP_EBUFSMALL (*len says how much is needed;

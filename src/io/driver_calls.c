@@ -63,6 +63,14 @@ goal_tx_empty(sshbpp_driver *d, void *arg)
     return len == 0;
 }
 
+/* Everything handed to the conn is on the wire: nothing unwritten and
+ * nothing queued behind a running exchange. */
+static int
+goal_all_written(sshbpp_driver *d, void *arg)
+{
+    return goal_tx_empty(d, arg) && sshbpp_conn_queued(d->c) == 0;
+}
+
 static int
 goal_queue_moved(sshbpp_driver *d, void *arg)
 {
@@ -306,6 +314,22 @@ sshbpp_driver_send(sshbpp_driver *d, const void *payload, size_t len, int64_t ti
     pthread_mutex_lock(&d->mu);
     deadline = sshbpp__driver_deadline(d, timeout_ms);
     r = send_locked(d, payload, len, deadline);
+    pthread_mutex_unlock(&d->mu);
+    return r;
+}
+
+/* see sshbpp_driver.h */
+int
+sshbpp_driver_flush(sshbpp_driver *d, int64_t timeout_ms)
+{
+    int64_t deadline;
+    int r;
+
+    if (d == NULL)
+        return SSHBPP_EINVAL;
+    pthread_mutex_lock(&d->mu);
+    deadline = sshbpp__driver_deadline(d, timeout_ms);
+    r = sshbpp__driver_run(d, goal_all_written, NULL, deadline);
     pthread_mutex_unlock(&d->mu);
     return r;
 }

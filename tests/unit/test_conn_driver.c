@@ -287,6 +287,12 @@ sender(void *p)
         tu_put_be32(buf + 1, 0xffffffffu);
         r = sshbpp_driver_send(a->s->d, buf, 5, CALL_TIMEOUT);
     }
+    /* Output is written only while a thread is inside a call: once this
+     * side's receiver has all it expects, the last of its threads to
+     * leave could otherwise strand up to SSHBPP_DRIVER_TX_HIGH bytes
+     * (the peer's receiver then waits out its timeout). */
+    if (r == 0)
+        r = sshbpp_driver_flush(a->s->d, CALL_TIMEOUT);
     EVP_DigestFinal_ex(md, st->sent_hash, &hl);
     EVP_MD_CTX_free(md);
     free(buf);
@@ -332,6 +338,8 @@ receiver(void *p)
         EVP_DigestUpdate(s->in[i].rctx, buf + 5, len - 5);
         s->received += len - 5;
     }
+    if (r == 0)
+        r = sshbpp_driver_flush(s->d, CALL_TIMEOUT); /* its refusals, as above */
     free(buf);
     s->r_recv = r;
     return NULL;
@@ -597,6 +605,65 @@ test_disconnect_reaches_peer(void **state)
     sshbpp_driver_free(sv);
 }
 
+/* ---- flush ----------------------------------------------------------------------- */
+
+struct flush_arg {
+    sshbpp_driver *d;
+    int r;
+};
+
+static void *
+flush_thread(void *p)
+{
+    struct flush_arg *a = p;
+
+    a->r = sshbpp_driver_flush(a->d, 10000);
+    return NULL;
+}
+
+/* Sends return with output still unwritten while the peer does not read;
+ * once the sender stops calling, nothing writes it (the documented model),
+ * until sshbpp_driver_flush() does: the peer then gets every message. */
+static void
+test_flush_writes_what_sends_left(void **state)
+{
+    sshbpp_driver *cl, *sv;
+    static uint8_t buf[32768];
+    struct flush_arg fa;
+    pthread_t t;
+    size_t len, got = 0, sent = 0;
+    int n = 0, r;
+
+    (void)state;
+    make_pair(&cl, &sv, 0);
+    connect_pair(cl, sv, 1);
+    memset(buf, 0x5a, sizeof(buf));
+    buf[0] = 200;
+    /* fill the socket and the high-water mark: the server reads nothing */
+    while ((r = sshbpp_driver_send(cl, buf, sizeof(buf), 200)) == 0) {
+        sent += sizeof(buf);
+        assert_true(++n < 10000);
+    }
+    assert_int_equal(r, SSHBPP_ETIMEDOUT);
+    /* the client makes no call: the server drains the socket and waits */
+    while ((r = sshbpp_driver_recv(sv, buf, sizeof(buf), &len, 300)) == 0)
+        got += len;
+    assert_int_equal(r, SSHBPP_ETIMEDOUT);
+    printf("flush: %zu of %zu bytes arrived without a call on the sender\n", got, sent);
+    assert_true(got < sent);
+    fa.d = cl;
+    fa.r = -999;
+    assert_int_equal(pthread_create(&t, NULL, flush_thread, &fa), 0);
+    while (got < sent && (r = sshbpp_driver_recv(sv, buf, sizeof(buf), &len, 10000)) == 0)
+        got += len;
+    pthread_join(t, NULL);
+    assert_int_equal(fa.r, 0);
+    assert_int_equal(got, sent);
+    assert_int_equal(sshbpp_driver_flush(cl, 0), 0); /* nothing left: at once */
+    sshbpp_driver_free(cl);
+    sshbpp_driver_free(sv);
+}
+
 int
 main(void)
 {
@@ -608,6 +675,7 @@ main(void)
         cmocka_unit_test(test_stopped_peer_every_call_times_out),
         cmocka_unit_test(test_bulk_both_ways_rekey_every_mib),
         cmocka_unit_test(test_bulk_over_io_callbacks),
+        cmocka_unit_test(test_flush_writes_what_sends_left),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
