@@ -65,6 +65,11 @@ typedef struct sshbpp__cipher {
     struct evp_mac_ctx_st *poly;     /* chacha: Poly1305 */
     uint8_t iv[12];                  /* GCM: fixed(4) || invocation counter(8) */
     int iv_loaded;                   /* GCM seal: ctx already holds the nonce iv */
+    /* chacha open: the length field get_length decrypted for len_seq, so
+     * that open need not run K_1 again for the same packet */
+    uint8_t len_plain[4];
+    uint32_t len_seq;
+    int len_valid;
 } sshbpp__cipher;
 
 /* Sets up c for desc with the given key/IV (lengths already checked by the

@@ -479,9 +479,13 @@ sshbpp__chacha_get_length(sshbpp__cipher *c, uint32_t seqno, const uint8_t *enc,
     if ((r = chacha_check(c, 4)) != 0)
         return r;
     memcpy(buf, enc, sizeof(buf));
+    c->len_valid = 0;
     if ((r = chacha_start(c->ctx2, 0, seqno)) != 0 || (r = evp_update(c->ctx2, buf, 4)) != 0)
         return r;
     *len = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
+    memcpy(c->len_plain, buf, sizeof(buf));
+    c->len_seq = seqno;
+    c->len_valid = 1;
     return 0;
 }
 
@@ -532,11 +536,18 @@ sshbpp__chacha_open(sshbpp__cipher *c, uint32_t seqno, uint8_t *pkt, size_t len,
         r = SSHBPP_ETAG;
         goto out;
     }
-    if ((r = chacha_start(c->ctx2, 0, seqno)) != 0 || (r = evp_update(c->ctx2, pkt, 4)) != 0 ||
-        (r = chacha_start(c->ctx, 1, seqno)) != 0 ||
+    /* The length field was decrypted by get_length for this packet (the
+     * usual path): its plaintext is reused rather than running K_1 again;
+     * the tag just covered the ciphertext it came from. */
+    if (c->len_valid && c->len_seq == seqno)
+        memcpy(pkt, c->len_plain, 4);
+    else if ((r = chacha_start(c->ctx2, 0, seqno)) != 0 || (r = evp_update(c->ctx2, pkt, 4)) != 0)
+        goto out;
+    if ((r = chacha_start(c->ctx, 1, seqno)) != 0 ||
         (r = evp_update(c->ctx, pkt + 4, len - 4)) != 0)
         goto out;
 out:
+    c->len_valid = 0;
     sshbpp__wipe(got, sizeof(got));
     return r;
 }
