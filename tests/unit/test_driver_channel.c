@@ -18,31 +18,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <openssl/evp.h>
 
-#include "sshbpp/sshbpp_driver_channel.h"
+#include "chan_srv.h"
 
 #define FLOOD (6u * 1024u * 1024u)
 #define MT_CHANNELS 8
 #define MT_BYTES    (4u * 1024u * 1024u)
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint8_t
 flood_byte(size_t off)
@@ -50,88 +37,53 @@ flood_byte(size_t off)
     return (uint8_t)((off * 7u) ^ (off >> 9));
 }
 
-/* ---- the server: sans-I/O conn + channels over a non-blocking fd -------- */
+/* ---- the server (tests/support/chan_srv.h): exec, flood, echo ------------ */
 
 struct srv {
-    int fd;
-    atomic_int stop; /* atomic: the server thread polls it (TSan-clean) */
-    sshbpp_conn *c;
-    sshbpp_channels *chs;
+    cs_srv cs;
     uint32_t sid;
     int flooding;
     size_t sent;
     size_t sent_when_blocked; /* bytes sent when the window first closed */
     int refuse_open;
-    /* echo channels: what came in and is not yet written back */
-    struct {
-        int on, eof, done;
-        uint8_t *buf;
-        size_t len, cap;
-    } echo[MT_CHANNELS + 4];
 };
 
-static enum sshbpp_auth_decision
-auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
-{
-    (void)ctx;
-    (void)methods;
-    return strcmp(a->method, "password") == 0 && strcmp(a->password, "pw") == 0
-               ? SSHBPP_AUTH_ACCEPT
-               : SSHBPP_AUTH_REJECT;
-}
-
 static void
-srv_event(struct srv *s, const sshbpp_chan_event *ev)
+srv_event(cs_srv *cs, const sshbpp_chan_event *ev)
 {
+    struct srv *s = cs->ctx;
     uint32_t id = ev->channel;
 
     switch (ev->type) {
     case SSHBPP_CHAN_EV_OPEN_REQUEST:
         if (s->refuse_open)
-            assert_int_equal(sshbpp_channel_reject(s->chs, id, SSHBPP_OPEN_RESOURCE_SHORTAGE, "x"),
+            assert_int_equal(sshbpp_channel_reject(cs->chs, id, SSHBPP_OPEN_RESOURCE_SHORTAGE, "x"),
                              0);
         else
-            assert_int_equal(sshbpp_channel_accept(s->chs, id), 0);
+            assert_int_equal(sshbpp_channel_accept(cs->chs, id), 0);
         break;
     case SSHBPP_CHAN_EV_REQUEST:
         if (ev->arg_len == 4 && memcmp(ev->arg, "nope", 4) == 0) {
-            assert_int_equal(sshbpp_channel_request_reply(s->chs, id, 0), 0);
+            assert_int_equal(sshbpp_channel_request_reply(cs->chs, id, 0), 0);
             break;
         }
-        assert_int_equal(sshbpp_channel_request_reply(s->chs, id, 1), 0);
+        assert_int_equal(sshbpp_channel_request_reply(cs->chs, id, 1), 0);
         if (ev->arg_len == 5 && memcmp(ev->arg, "hello", 5) == 0) {
-            assert_int_equal(sshbpp_channel_write(s->chs, id, 0, "hello\n", 6), 6);
-            assert_int_equal(sshbpp_channel_write(s->chs, id, 1, "warn\n", 5), 5);
-            assert_int_equal(sshbpp_channel_exit_status(s->chs, id, 7), 0);
-            assert_int_equal(sshbpp_channel_eof(s->chs, id), 0);
-            assert_int_equal(sshbpp_channel_close(s->chs, id), 0);
+            assert_int_equal(sshbpp_channel_write(cs->chs, id, 0, "hello\n", 6), 6);
+            assert_int_equal(sshbpp_channel_write(cs->chs, id, 1, "warn\n", 5), 5);
+            assert_int_equal(sshbpp_channel_exit_status(cs->chs, id, 7), 0);
+            assert_int_equal(sshbpp_channel_eof(cs->chs, id), 0);
+            assert_int_equal(sshbpp_channel_close(cs->chs, id), 0);
         } else if (ev->arg_len == 4 && memcmp(ev->arg, "kill", 4) == 0) {
-            assert_int_equal(sshbpp_channel_exit_signal(s->chs, id, "TERM", 0, ""), 0);
-            assert_int_equal(sshbpp_channel_close(s->chs, id), 0);
+            assert_int_equal(sshbpp_channel_exit_signal(cs->chs, id, "TERM", 0, ""), 0);
+            assert_int_equal(sshbpp_channel_close(cs->chs, id), 0);
         } else if (ev->arg_len == 5 && memcmp(ev->arg, "flood", 5) == 0) {
             s->sid = id;
             s->flooding = 1;
         } else if (ev->arg_len == 4 && memcmp(ev->arg, "echo", 4) == 0) {
             assert_true(id < MT_CHANNELS + 4);
-            s->echo[id].on = 1;
+            cs->echo[id].on = 1;
         }
-        break;
-    case SSHBPP_CHAN_EV_DATA:
-        /* manual window: the peer can send no more than our window ahead
-         * of what we wrote back, so this stays below window + packet */
-        assert_true(id < MT_CHANNELS + 4 && s->echo[id].on && ev->ext == 0);
-        if (s->echo[id].len + ev->len > s->echo[id].cap) {
-            s->echo[id].cap = s->echo[id].len + ev->len + 65536;
-            assert_true(s->echo[id].cap <= SSHBPP_CHAN_DEFAULT_WINDOW + 2 * 65536);
-            s->echo[id].buf = realloc(s->echo[id].buf, s->echo[id].cap);
-            assert_non_null(s->echo[id].buf);
-        }
-        memcpy(s->echo[id].buf + s->echo[id].len, ev->data, ev->len);
-        s->echo[id].len += ev->len;
-        break;
-    case SSHBPP_CHAN_EV_EOF:
-        if (id < MT_CHANNELS + 4)
-            s->echo[id].eof = 1;
         break;
     default:
         break;
@@ -139,8 +91,9 @@ srv_event(struct srv *s, const sshbpp_chan_event *ev)
 }
 
 static void
-srv_flood(struct srv *s)
+srv_flood(cs_srv *cs)
 {
+    struct srv *s = cs->ctx;
     uint8_t buf[16384];
     size_t k, j;
     int n;
@@ -149,9 +102,9 @@ srv_flood(struct srv *s)
         k = FLOOD - s->sent < sizeof(buf) ? FLOOD - s->sent : sizeof(buf);
         for (j = 0; j < k; j++)
             buf[j] = flood_byte(s->sent + j);
-        n = sshbpp_channel_write(s->chs, s->sid, 0, buf, k);
+        n = sshbpp_channel_write(cs->chs, s->sid, 0, buf, k);
         if (n == SSHBPP_EAGAIN) {
-            if (s->sent_when_blocked == 0 && sshbpp_channel_send_window(s->chs, s->sid) == 0)
+            if (s->sent_when_blocked == 0 && sshbpp_channel_send_window(cs->chs, s->sid) == 0)
                 s->sent_when_blocked = s->sent;
             return;
         }
@@ -160,89 +113,14 @@ srv_flood(struct srv *s)
     }
     if (s->flooding && s->sent == FLOOD) {
         s->flooding = 0;
-        assert_int_equal(sshbpp_channel_exit_status(s->chs, s->sid, 0), 0);
-        assert_int_equal(sshbpp_channel_eof(s->chs, s->sid), 0);
-        assert_int_equal(sshbpp_channel_close(s->chs, s->sid), 0);
+        assert_int_equal(sshbpp_channel_exit_status(cs->chs, s->sid, 0), 0);
+        assert_int_equal(sshbpp_channel_eof(cs->chs, s->sid), 0);
+        assert_int_equal(sshbpp_channel_close(cs->chs, s->sid), 0);
     }
-}
-
-static void
-srv_echo(struct srv *s)
-{
-    uint32_t id;
-    int n;
-
-    for (id = 0; id < MT_CHANNELS + 4; id++) {
-        if (!s->echo[id].on || s->echo[id].done)
-            continue;
-        while (s->echo[id].len > 0) {
-            n = sshbpp_channel_write(s->chs, id, 0, s->echo[id].buf, s->echo[id].len);
-            if (n == SSHBPP_EAGAIN)
-                break;
-            assert_true(n > 0);
-            memmove(s->echo[id].buf, s->echo[id].buf + n, s->echo[id].len - (size_t)n);
-            s->echo[id].len -= (size_t)n;
-            assert_int_equal(sshbpp_channel_consume(s->chs, id, (size_t)n), 0);
-        }
-        if (s->echo[id].eof && s->echo[id].len == 0) {
-            s->echo[id].done = 1;
-            assert_int_equal(sshbpp_channel_exit_status(s->chs, id, 0), 0);
-            assert_int_equal(sshbpp_channel_eof(s->chs, id), 0);
-            assert_int_equal(sshbpp_channel_close(s->chs, id), 0);
-        }
-    }
-}
-
-static void *
-srv_main(void *p)
-{
-    struct srv *s = p;
-    uint8_t buf[65536];
-    sshbpp_chan_event ev;
-
-    while (!s->stop && sshbpp_conn_error(s->c) == 0) {
-        struct pollfd pfd = {s->fd, POLLIN, 0};
-        const uint8_t *out;
-        size_t len;
-        ssize_t k;
-
-        if ((out = sshbpp_conn_tx_data(s->c, &len)) != NULL && len > 0)
-            pfd.events |= POLLOUT;
-        (void)poll(&pfd, 1, 10);
-        if (pfd.revents & (POLLIN | POLLHUP)) {
-            k = read(s->fd, buf, sizeof(buf));
-            if (k == 0)
-                break;
-            if (k > 0 && sshbpp_conn_feed(s->c, buf, (size_t)k, now_ms()) != 0)
-                break;
-        }
-        while (sshbpp_channels_next_event(s->chs, &ev) == 0)
-            srv_event(s, &ev);
-        srv_flood(s);
-        srv_echo(s);
-        while ((out = sshbpp_conn_tx_data(s->c, &len)) != NULL && len > 0) {
-            k = write(s->fd, out, len);
-            if (k <= 0)
-                break;
-            sshbpp_conn_tx_consume(s->c, (size_t)k);
-        }
-    }
-    return NULL;
-}
-
-static int
-accept_any(void *ctx, const char *alg, const char *fp, const uint8_t *blob, size_t len)
-{
-    (void)ctx;
-    (void)alg;
-    (void)blob;
-    (void)len;
-    return strncmp(fp, "SHA256:", 7) == 0;
 }
 
 struct pair {
     struct srv s;
-    pthread_t t;
     sshbpp_driver *d;
     sshbpp_driver_channels *dc;
 };
@@ -250,52 +128,23 @@ struct pair {
 static void
 pair_up(struct pair *p, int refuse_open)
 {
-    sshbpp_conn_config cc, sc;
-    int fds[2];
-
     memset(p, 0, sizeof(*p));
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-    assert_int_equal(fcntl(fds[1], F_SETFL, O_NONBLOCK), 0);
-    sshbpp_conn_config_init(&sc, SSHBPP_ROLE_SERVER);
-    sc.auth_cb = auth_cb;
-    p->s.fd = fds[1];
     p->s.refuse_open = refuse_open;
-    p->s.c = sshbpp_conn_new(&sc);
-    assert_non_null(p->s.c);
-    assert_int_equal(sshbpp_conn_generate_hostkey(p->s.c, "ssh-ed25519"), 0);
-    {
-        sshbpp_channels_config cfg;
-
-        sshbpp_channels_config_init(&cfg);
-        cfg.manual_window = 1; /* the echo command's bound */
-        p->s.chs = sshbpp_channels_new(p->s.c, &cfg);
-    }
-    assert_non_null(p->s.chs);
-    assert_int_equal(sshbpp_conn_start(p->s.c, now_ms()), 0);
-    assert_int_equal(pthread_create(&p->t, NULL, srv_main, &p->s), 0);
-
-    sshbpp_conn_config_init(&cc, SSHBPP_ROLE_CLIENT);
-    p->d = sshbpp_driver_new(fds[0], &cc);
-    assert_non_null(p->d);
-    sshbpp_driver_set_hostkey_cb(p->d, accept_any, NULL);
-    assert_int_equal(sshbpp_driver_handshake(p->d, 20000), 0);
-    assert_int_equal(sshbpp_driver_auth_password(p->d, "u", "pw", 20000), 0);
-    p->dc = sshbpp_driver_channels_new(p->d, NULL);
-    assert_non_null(p->dc);
+    p->s.cs.necho = MT_CHANNELS + 4;
+    p->s.cs.echo_exit_status = 1;
+    p->s.cs.on_event = srv_event;
+    p->s.cs.on_step = srv_flood;
+    p->s.cs.ctx = &p->s;
+    p->dc = cs_client_up(cs_srv_start(&p->s.cs), &p->d);
 }
 
 static void
 pair_down(struct pair *p)
 {
-    p->s.stop = 1;
-    pthread_join(p->t, NULL);
+    cs_srv_stop(&p->s.cs);
     sshbpp_driver_channels_free(p->dc);
     sshbpp_driver_free(p->d);
-    sshbpp_channels_free(p->s.chs);
-    for (unsigned i = 0; i < MT_CHANNELS + 4; i++)
-        free(p->s.echo[i].buf);
-    sshbpp_conn_free(p->s.c);
-    close(p->s.fd);
+    cs_srv_free(&p->s.cs);
 }
 
 /* ---- tests ------------------------------------------------------------------ */
@@ -380,10 +229,10 @@ test_timeout_and_refused_open(void **state)
     pair_up(&p, 0);
     assert_int_equal(sshbpp_driver_channel_open_session(p.dc, &id, NULL, 10000), 0);
     assert_int_equal(sshbpp_driver_channel_exec(p.dc, id, "idle", 10000), 0);
-    t0 = now_ms();
+    t0 = cs_now_ms();
     assert_int_equal(sshbpp_driver_channel_read(p.dc, id, 0, buf, sizeof(buf), 300),
                      SSHBPP_ETIMEDOUT);
-    dt = now_ms() - t0;
+    dt = cs_now_ms() - t0;
     assert_true(dt >= 300 && dt < 600);
     pair_down(&p);
 
@@ -571,14 +420,14 @@ test_blocked_reader_blocks_nobody(void **state)
     assert_int_equal(sshbpp_driver_channel_open_session(p.dc, &ir.id, NULL, 10000), 0);
     assert_int_equal(sshbpp_driver_channel_exec(p.dc, ir.id, "idle", 10000), 0);
     assert_int_equal(pthread_create(&t, NULL, idle_main, &ir), 0);
-    t0 = now_ms();
+    t0 = cs_now_ms();
     assert_int_equal(sshbpp_driver_channel_open_session(p.dc, &id, NULL, 10000), 0);
     assert_int_equal(sshbpp_driver_channel_exec(p.dc, id, "flood", 10000), 0);
     while ((n = sshbpp_driver_channel_read(p.dc, id, 0, buf, sizeof(buf), 10000)) > 0)
         total += (size_t)n;
     assert_int_equal(n, 0);
     assert_int_equal(total, FLOOD);
-    assert_true(now_ms() - t0 < 20000);
+    assert_true(cs_now_ms() - t0 < 20000);
     assert_false(ir.done);
     sshbpp_driver_close(p.d);
     pthread_join(t, NULL);

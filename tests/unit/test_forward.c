@@ -22,59 +22,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
-#include "sshbpp/sshbpp_driver_channel.h"
+#include "chan_srv.h"
 
 #define ECHO_BYTES (1u << 20)
 #define NCH        8
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* ---- the server ----------------------------------------------------------- */
+/* ---- the server (tests/support/chan_srv.h) and what it saw ----------------- */
 
 struct srv {
-    int fd;
-    atomic_int stop;
-    sshbpp_conn *c;
-    sshbpp_channels *chs;
+    cs_srv cs;
     pthread_mutex_t mu; /* guards the record below */
     unsigned opens;
     char type[64];
     uint8_t raw[600];
     size_t raw_len;
     sshbpp_direct_tcpip last;
-    struct {
-        int on, eof, done;
-        uint8_t *buf;
-        size_t len, cap;
-    } echo[NCH];
 };
-
-static enum sshbpp_auth_decision
-auth_cb(void *ctx, const sshbpp_conn_auth_attempt *a, const char **methods)
-{
-    (void)ctx;
-    (void)methods;
-    return strcmp(a->method, "password") == 0 && strcmp(a->password, "pw") == 0
-               ? SSHBPP_AUTH_ACCEPT
-               : SSHBPP_AUTH_REJECT;
-}
 
 static void
 srv_open(struct srv *s, const sshbpp_chan_event *ev)
@@ -93,54 +62,41 @@ srv_open(struct srv *s, const sshbpp_chan_event *ev)
     pthread_mutex_unlock(&s->mu);
     if (strcmp(ev->name, "direct-tcpip") != 0 || pr != 0) {
         assert_int_equal(
-            sshbpp_channel_reject(s->chs, id, SSHBPP_OPEN_UNKNOWN_CHANNEL_TYPE, "unknown"), 0);
+            sshbpp_channel_reject(s->cs.chs, id, SSHBPP_OPEN_UNKNOWN_CHANNEL_TYPE, "unknown"), 0);
         return;
     }
     if (strcmp(f.host, "refuse.example") == 0) {
         /* as sshd with AllowTcpForwarding no */
-        assert_int_equal(sshbpp_channel_reject(s->chs, id, SSHBPP_OPEN_ADMINISTRATIVELY_PROHIBITED,
-                                               "open failed"),
+        assert_int_equal(sshbpp_channel_reject(
+                             s->cs.chs, id, SSHBPP_OPEN_ADMINISTRATIVELY_PROHIBITED, "open failed"),
                          0);
         return;
     }
     if (f.port == 1) {
         assert_int_equal(
-            sshbpp_channel_reject(s->chs, id, SSHBPP_OPEN_CONNECT_FAILED, "Connection refused"), 0);
+            sshbpp_channel_reject(s->cs.chs, id, SSHBPP_OPEN_CONNECT_FAILED, "Connection refused"),
+            0);
         return;
     }
     assert_true(id < NCH);
-    assert_int_equal(sshbpp_channel_accept(s->chs, id), 0);
-    s->echo[id].on = 1;
+    assert_int_equal(sshbpp_channel_accept(s->cs.chs, id), 0);
+    s->cs.echo[id].on = 1;
 }
 
 static void
-srv_event(struct srv *s, const sshbpp_chan_event *ev)
+srv_event(cs_srv *cs, const sshbpp_chan_event *ev)
 {
+    struct srv *s = cs->ctx;
     uint32_t id = ev->channel;
 
     switch (ev->type) {
     case SSHBPP_CHAN_EV_OPEN_REQUEST:
         srv_open(s, ev);
         break;
-    case SSHBPP_CHAN_EV_DATA:
-        assert_true(id < NCH && s->echo[id].on && ev->ext == 0);
-        if (s->echo[id].len + ev->len > s->echo[id].cap) {
-            s->echo[id].cap = s->echo[id].len + ev->len + 65536;
-            assert_true(s->echo[id].cap <= SSHBPP_CHAN_DEFAULT_WINDOW + 2 * 65536);
-            s->echo[id].buf = realloc(s->echo[id].buf, s->echo[id].cap);
-            assert_non_null(s->echo[id].buf);
-        }
-        memcpy(s->echo[id].buf + s->echo[id].len, ev->data, ev->len);
-        s->echo[id].len += ev->len;
-        break;
-    case SSHBPP_CHAN_EV_EOF:
-        if (id < NCH)
-            s->echo[id].eof = 1;
-        break;
     case SSHBPP_CHAN_EV_CLOSE:
         if (id < NCH) {
-            free(s->echo[id].buf);
-            memset(&s->echo[id], 0, sizeof(s->echo[id]));
+            free(cs->echo[id].buf);
+            memset(&cs->echo[id], 0, sizeof(cs->echo[id]));
         }
         break;
     default:
@@ -148,83 +104,8 @@ srv_event(struct srv *s, const sshbpp_chan_event *ev)
     }
 }
 
-/* The echo target: what came in goes back; at our EOF, after everything
- * was echoed, EOF and CLOSE (the target closed its socket). */
-static void
-srv_echo(struct srv *s)
-{
-    uint32_t id;
-    int n;
-
-    for (id = 0; id < NCH; id++) {
-        if (!s->echo[id].on || s->echo[id].done)
-            continue;
-        while (s->echo[id].len > 0) {
-            n = sshbpp_channel_write(s->chs, id, 0, s->echo[id].buf, s->echo[id].len);
-            if (n == SSHBPP_EAGAIN)
-                break;
-            assert_true(n > 0);
-            memmove(s->echo[id].buf, s->echo[id].buf + n, s->echo[id].len - (size_t)n);
-            s->echo[id].len -= (size_t)n;
-            assert_int_equal(sshbpp_channel_consume(s->chs, id, (size_t)n), 0);
-        }
-        if (s->echo[id].eof && s->echo[id].len == 0) {
-            s->echo[id].done = 1;
-            assert_int_equal(sshbpp_channel_eof(s->chs, id), 0);
-            assert_int_equal(sshbpp_channel_close(s->chs, id), 0);
-        }
-    }
-}
-
-static void *
-srv_main(void *p)
-{
-    struct srv *s = p;
-    uint8_t buf[65536];
-    sshbpp_chan_event ev;
-
-    while (!s->stop && sshbpp_conn_error(s->c) == 0) {
-        struct pollfd pfd = {s->fd, POLLIN, 0};
-        const uint8_t *out;
-        size_t len;
-        ssize_t k;
-
-        if ((out = sshbpp_conn_tx_data(s->c, &len)) != NULL && len > 0)
-            pfd.events |= POLLOUT;
-        (void)poll(&pfd, 1, 10);
-        if (pfd.revents & (POLLIN | POLLHUP)) {
-            k = read(s->fd, buf, sizeof(buf));
-            if (k == 0)
-                break;
-            if (k > 0 && sshbpp_conn_feed(s->c, buf, (size_t)k, now_ms()) != 0)
-                break;
-        }
-        while (sshbpp_channels_next_event(s->chs, &ev) == 0)
-            srv_event(s, &ev);
-        srv_echo(s);
-        while ((out = sshbpp_conn_tx_data(s->c, &len)) != NULL && len > 0) {
-            k = write(s->fd, out, len);
-            if (k <= 0)
-                break;
-            sshbpp_conn_tx_consume(s->c, (size_t)k);
-        }
-    }
-    return NULL;
-}
-
-static int
-accept_any(void *ctx, const char *alg, const char *fp, const uint8_t *blob, size_t len)
-{
-    (void)ctx;
-    (void)alg;
-    (void)blob;
-    (void)len;
-    return strncmp(fp, "SHA256:", 7) == 0;
-}
-
 struct pair {
     struct srv s;
-    pthread_t t;
     sshbpp_driver *d;
     sshbpp_driver_channels *dc;
 };
@@ -232,49 +113,21 @@ struct pair {
 static void
 pair_up(struct pair *p)
 {
-    sshbpp_conn_config cc, sc;
-    sshbpp_channels_config cfg;
-    int fds[2];
-
     memset(p, 0, sizeof(*p));
     pthread_mutex_init(&p->s.mu, NULL);
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-    assert_int_equal(fcntl(fds[1], F_SETFL, O_NONBLOCK), 0);
-    sshbpp_conn_config_init(&sc, SSHBPP_ROLE_SERVER);
-    sc.auth_cb = auth_cb;
-    p->s.fd = fds[1];
-    p->s.c = sshbpp_conn_new(&sc);
-    assert_non_null(p->s.c);
-    assert_int_equal(sshbpp_conn_generate_hostkey(p->s.c, "ssh-ed25519"), 0);
-    sshbpp_channels_config_init(&cfg);
-    cfg.manual_window = 1;
-    p->s.chs = sshbpp_channels_new(p->s.c, &cfg);
-    assert_non_null(p->s.chs);
-    assert_int_equal(sshbpp_conn_start(p->s.c, now_ms()), 0);
-    assert_int_equal(pthread_create(&p->t, NULL, srv_main, &p->s), 0);
-
-    sshbpp_conn_config_init(&cc, SSHBPP_ROLE_CLIENT);
-    p->d = sshbpp_driver_new(fds[0], &cc);
-    assert_non_null(p->d);
-    sshbpp_driver_set_hostkey_cb(p->d, accept_any, NULL);
-    assert_int_equal(sshbpp_driver_handshake(p->d, 20000), 0);
-    assert_int_equal(sshbpp_driver_auth_password(p->d, "u", "pw", 20000), 0);
-    p->dc = sshbpp_driver_channels_new(p->d, NULL);
-    assert_non_null(p->dc);
+    p->s.cs.necho = NCH;
+    p->s.cs.on_event = srv_event;
+    p->s.cs.ctx = &p->s;
+    p->dc = cs_client_up(cs_srv_start(&p->s.cs), &p->d);
 }
 
 static void
 pair_down(struct pair *p)
 {
-    p->s.stop = 1;
-    pthread_join(p->t, NULL);
+    cs_srv_stop(&p->s.cs);
     sshbpp_driver_channels_free(p->dc);
     sshbpp_driver_free(p->d);
-    sshbpp_channels_free(p->s.chs);
-    for (unsigned i = 0; i < NCH; i++)
-        free(p->s.echo[i].buf);
-    sshbpp_conn_free(p->s.c);
-    close(p->s.fd);
+    cs_srv_free(&p->s.cs);
     pthread_mutex_destroy(&p->s.mu);
 }
 
@@ -503,9 +356,9 @@ test_service(void **state)
 
     (void)state;
     pair_up(&p);
-    t0 = now_ms();
+    t0 = cs_now_ms();
     assert_int_equal(sshbpp_driver_channels_service(p.dc, 300), SSHBPP_ETIMEDOUT);
-    dt = now_ms() - t0;
+    dt = cs_now_ms() - t0;
     assert_true(dt >= 300 && dt < 1500);
     assert_int_equal(sshbpp_driver_channels_service(NULL, 10), SSHBPP_EINVAL);
 
