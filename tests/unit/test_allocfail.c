@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 
 #include "sshbpp/sshbpp.h"
+#include "kex_ends.h"
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t m);
@@ -92,81 +93,22 @@ ossl_free(void *p, const char *file, int line)
     free(p);
 }
 
-/* ---- the scenario ----------------------------------------------------------- */
-
-struct end {
-    sshbpp_engine *e;
-    sshbpp_kex *k;
-};
-
-static int
-t_send(void *ctx, const uint8_t *p, size_t n)
-{
-    struct end *x = ctx;
-    return sshbpp_engine_send(x->e, p, n);
-}
-static int
-t_keys(void *ctx, enum sshbpp_dir dir, const sshbpp_keys *k)
-{
-    struct end *x = ctx;
-    return sshbpp_engine_set_keys(x->e, dir, k);
-}
-static int
-t_comp(void *ctx, enum sshbpp_dir dir, const char *name)
-{
-    struct end *x = ctx;
-    return sshbpp_engine_set_compression(x->e, dir, name);
-}
-static void
-t_reset(void *ctx, enum sshbpp_dir dir)
-{
-    struct end *x = ctx;
-    sshbpp_engine_reset_seqno(x->e, dir);
-}
-
-/* Moves from's output into to and feeds its packets to to's kex (or, after
- * the exchange, counts the application packets). Returns 1 if anything
- * moved, 0 if nothing did, or an error. */
-static int
-pump(struct end *from, struct end *to, unsigned *app)
-{
-    const uint8_t *d;
-    sshbpp_packet pkt;
-    size_t n;
-    int r, moved = 0;
-
-    d = sshbpp_engine_tx_data(from->e, &n);
-    if (n > 0) {
-        if ((r = sshbpp_engine_feed(to->e, d, n)) != 0)
-            return r;
-        sshbpp_engine_tx_consume(from->e, n);
-        moved = 1;
-    }
-    while ((r = sshbpp_engine_rx_next(to->e, &pkt)) == 0) {
-        r = sshbpp_kex_input(to->k, &pkt);
-        if (r < 0)
-            return r;
-        if (r == SSHBPP_KEX_PASS && pkt.type == 94)
-            ++*app;
-    }
-    return r == SSHBPP_EAGAIN ? moved : r;
-}
+/* ---- the scenario (two kex ends: kex_ends.h) -------------------------------- */
 
 static int
 scenario(void)
 {
-    static const sshbpp_kex_transport t = {t_send, t_keys, t_comp, t_reset};
     static const sshbpp_kex_config cfg = {"curve25519-sha256", "ssh-ed25519",
                                           "aes128-ctr,chacha20-poly1305@openssh.com",
                                           "hmac-sha2-256", "none"};
-    struct end c = {0}, s = {0};
-    unsigned capp = 0, sapp = 0, i;
+    ke_end c = {0}, s = {0};
+    unsigned i;
     uint8_t msg[64];
     int r = SSHBPP_ENOMEM, a, b, rounds;
 
     if ((c.e = sshbpp_engine_new()) == NULL || (s.e = sshbpp_engine_new()) == NULL ||
-        (c.k = sshbpp_kex_new(SSHBPP_ROLE_CLIENT, &cfg, &t, &c)) == NULL ||
-        (s.k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &cfg, &t, &s)) == NULL)
+        (c.k = sshbpp_kex_new(SSHBPP_ROLE_CLIENT, &cfg, &ke_transport, &c)) == NULL ||
+        (s.k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &cfg, &ke_transport, &s)) == NULL)
         goto out;
     if ((r = sshbpp_kex_generate_hostkey(s.k, "ssh-ed25519")) != 0 ||
         (r = sshbpp_kex_set_versions(c.k, "SSH-2.0-c", "SSH-2.0-s")) != 0 ||
@@ -174,7 +116,7 @@ scenario(void)
         (r = sshbpp_kex_start(c.k)) != 0)
         goto out;
     for (rounds = 0; rounds < 20; rounds++) {
-        if ((a = pump(&c, &s, &sapp)) < 0 || (b = pump(&s, &c, &capp)) < 0) {
+        if ((a = ke_pump(&c, &s)) < 0 || (b = ke_pump(&s, &c)) < 0) {
             r = a < 0 ? a : b;
             goto out;
         }
@@ -191,9 +133,9 @@ scenario(void)
         if ((r = sshbpp_engine_send(c.e, msg, sizeof(msg))) != 0 ||
             (r = sshbpp_engine_send(s.e, msg, sizeof(msg))) != 0)
             goto out;
-    if ((r = pump(&c, &s, &sapp)) < 0 || (r = pump(&s, &c, &capp)) < 0)
+    if ((r = ke_pump(&c, &s)) < 0 || (r = ke_pump(&s, &c)) < 0)
         goto out;
-    r = sapp == 3 && capp == 3 ? 0 : SSHBPP_EPROTO;
+    r = s.app == 3 && c.app == 3 ? 0 : SSHBPP_EPROTO;
 out:
     sshbpp_kex_free(c.k);
     sshbpp_kex_free(s.k);

@@ -36,6 +36,7 @@
 
 #include "kex/kex_int.h"
 #include "sshbpp/sshbpp.h"
+#include "kex_ends.h"
 #include "testutil.h"
 
 /* ---- read() interposition ------------------------------------------------- */
@@ -65,38 +66,7 @@ __wrap_read(int fd, void *buf, size_t n)
     return __real_read(fd, buf, n);
 }
 
-/* ---- two kex ends with a rewriting pump ------------------------------------- */
-
-struct end {
-    sshbpp_engine *e;
-    sshbpp_kex *k;
-    int role;
-};
-
-static int
-t_send(void *ctx, const uint8_t *p, size_t n)
-{
-    struct end *x = ctx;
-    return sshbpp_engine_send(x->e, p, n);
-}
-static int
-t_keys(void *ctx, enum sshbpp_dir dir, const sshbpp_keys *k)
-{
-    struct end *x = ctx;
-    return sshbpp_engine_set_keys(x->e, dir, k);
-}
-static int
-t_comp(void *ctx, enum sshbpp_dir dir, const char *name)
-{
-    struct end *x = ctx;
-    return sshbpp_engine_set_compression(x->e, dir, name);
-}
-static void
-t_reset(void *ctx, enum sshbpp_dir dir)
-{
-    struct end *x = ctx;
-    sshbpp_engine_reset_seqno(x->e, dir);
-}
+/* ---- two kex ends (kex_ends.h) with a rewriting hook ------------------------ */
 
 /* The rewrite: when a packet of type `type` reaches role `at`, its payload
  * is replaced by `mode`'s version. */
@@ -109,87 +79,63 @@ static struct {
 } rw;
 static uint8_t rwbuf[70000];
 
-static int
-pump(struct end *from, struct end *to)
+static void
+rewrite_pkt(ke_end *to, sshbpp_packet *p)
 {
-    const uint8_t *d;
-    sshbpp_packet pkt, alt;
-    size_t n;
-    int r, moved = 0;
+    sshbpp_packet pkt = *p, alt;
 
-    d = sshbpp_engine_tx_data(from->e, &n);
-    if (n > 0) {
-        if ((r = sshbpp_engine_feed(to->e, d, n)) != 0)
-            return r;
-        sshbpp_engine_tx_consume(from->e, n);
-        moved = 1;
-    }
-    while ((r = sshbpp_engine_rx_next(to->e, &pkt)) == 0) {
-        if (!rw.done && to->role == rw.at && pkt.type == rw.type && rw.mode != RW_NONE) {
-            rw.done = 1;
-            alt = pkt;
-            alt.payload = rwbuf;
-            switch (rw.mode) {
-            case RW_TRAIL:
-                assert_true(pkt.len + 1 <= sizeof(rwbuf));
-                memcpy(rwbuf, pkt.payload, pkt.len);
-                rwbuf[pkt.len] = 0;
-                alt.len = pkt.len + 1;
-                break;
-            case RW_SHORT:
-                memcpy(rwbuf, pkt.payload, 16);
-                alt.len = 16; /* type + 15 of the 16 cookie bytes */
-                break;
-            case RW_NEWKEYS_PAYLOAD:
-                rwbuf[0] = pkt.type;
-                rwbuf[1] = 0;
-                alt.len = 2;
-                break;
-            case RW_AS_NEWKEYS:
-                rwbuf[0] = 21;
-                alt.len = 1;
-                alt.type = 21;
-                break;
-            default:
-                break;
-            }
-            pkt = alt;
+    if (!rw.done && to->role == rw.at && pkt.type == rw.type && rw.mode != RW_NONE) {
+        rw.done = 1;
+        alt = pkt;
+        alt.payload = rwbuf;
+        switch (rw.mode) {
+        case RW_TRAIL:
+            assert_true(pkt.len + 1 <= sizeof(rwbuf));
+            memcpy(rwbuf, pkt.payload, pkt.len);
+            rwbuf[pkt.len] = 0;
+            alt.len = pkt.len + 1;
+            break;
+        case RW_SHORT:
+            memcpy(rwbuf, pkt.payload, 16);
+            alt.len = 16; /* type + 15 of the 16 cookie bytes */
+            break;
+        case RW_NEWKEYS_PAYLOAD:
+            rwbuf[0] = pkt.type;
+            rwbuf[1] = 0;
+            alt.len = 2;
+            break;
+        case RW_AS_NEWKEYS:
+            rwbuf[0] = 21;
+            alt.len = 1;
+            alt.type = 21;
+            break;
+        default:
+            break;
         }
-        if ((r = sshbpp_kex_input(to->k, &pkt)) < 0)
-            return r;
+        *p = alt;
     }
-    return r == SSHBPP_EAGAIN ? moved : r;
 }
 
 /* Runs an exchange with the rewrite set; returns the first error (or 0). */
 static int
 exchange(const char *kex, int *failed_role)
 {
-    static const sshbpp_kex_transport t = {t_send, t_keys, t_comp, t_reset};
     sshbpp_kex_config cfg = {kex, "ssh-ed25519", "aes128-ctr", "hmac-sha2-256", "none"};
-    struct end c = {0}, s = {0};
+    ke_end c = {0}, s = {0};
     int a = 0, b = 0, rounds, r = 0;
 
     c.role = SSHBPP_ROLE_CLIENT;
     s.role = SSHBPP_ROLE_SERVER;
-    c.e = tu_engine_new();
-    s.e = tu_engine_new();
-    c.k = sshbpp_kex_new(SSHBPP_ROLE_CLIENT, &cfg, &t, &c);
-    s.k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &cfg, &t, &s);
-    assert_non_null(c.k);
-    assert_non_null(s.k);
-    assert_int_equal(sshbpp_kex_generate_hostkey(s.k, "ssh-ed25519"), 0);
-    assert_int_equal(sshbpp_kex_set_versions(c.k, "SSH-2.0-c", "SSH-2.0-s"), 0);
-    assert_int_equal(sshbpp_kex_set_versions(s.k, "SSH-2.0-c", "SSH-2.0-s"), 0);
-    assert_int_equal(sshbpp_kex_start(c.k), 0);
+    c.rewrite = s.rewrite = rewrite_pkt;
+    ke_start(&c, &s, &cfg);
     *failed_role = -1;
     for (rounds = 0; rounds < 20; rounds++) {
-        if ((a = pump(&c, &s)) < 0) {
+        if ((a = ke_pump(&c, &s)) < 0) {
             *failed_role = SSHBPP_ROLE_SERVER;
             r = a;
             break;
         }
-        if ((b = pump(&s, &c)) < 0) {
+        if ((b = ke_pump(&s, &c)) < 0) {
             *failed_role = SSHBPP_ROLE_CLIENT;
             r = b;
             break;
@@ -285,21 +231,20 @@ test_newkeys_with_payload(void **state)
 static void
 test_newkeys_out_of_order(void **state)
 {
-    static const sshbpp_kex_transport t = {t_send, t_keys, t_comp, t_reset};
     sshbpp_kex_config cfg = {"curve25519-sha256", "ssh-ed25519", "aes128-ctr", "hmac-sha2-256",
                              "none"};
-    struct end s = {0}, c = {0};
+    ke_end s = {0}, c = {0};
     static const uint8_t nk[1] = {21};
     sshbpp_packet pkt = {nk, 1, 21, 0};
 
     (void)state;
     s.e = tu_engine_new();
-    s.k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &cfg, &t, &s);
+    s.k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &cfg, &ke_transport, &s);
     assert_int_equal(sshbpp_kex_input(s.k, &pkt), SSHBPP_EKEXORDER);
     sshbpp_kex_free(s.k);
     sshbpp_engine_free(s.e);
     c.e = tu_engine_new();
-    c.k = sshbpp_kex_new(SSHBPP_ROLE_CLIENT, &cfg, &t, &c);
+    c.k = sshbpp_kex_new(SSHBPP_ROLE_CLIENT, &cfg, &ke_transport, &c);
     assert_int_equal(sshbpp_kex_set_versions(c.k, "SSH-2.0-c", "SSH-2.0-s"), 0);
     assert_int_equal(sshbpp_kex_start(c.k), 0);
     assert_int_equal(sshbpp_kex_input(c.k, &pkt), SSHBPP_EKEXORDER);
@@ -334,11 +279,10 @@ good_moduli_line(char *out, size_t cap)
 static int
 moduli_from(const char *text, size_t repeat)
 {
-    static const sshbpp_kex_transport t = {t_send, t_keys, t_comp, t_reset};
     sshbpp_kex_config cfg = {"diffie-hellman-group-exchange-sha256", "ssh-ed25519", "aes128-ctr",
                              "hmac-sha2-256", "none"};
     char path[] = "/tmp/sshbpp-moduli.XXXXXX";
-    struct end s = {0};
+    ke_end s = {0};
     FILE *f;
     size_t i;
     int fd, r;
@@ -349,7 +293,7 @@ moduli_from(const char *text, size_t repeat)
         fputs(text, f);
     fclose(f);
     s.e = tu_engine_new();
-    s.k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &cfg, &t, &s);
+    s.k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &cfg, &ke_transport, &s);
     assert_non_null(s.k);
     r = sshbpp_kex_set_moduli(s.k, path);
     sshbpp_kex_free(s.k);
@@ -401,12 +345,11 @@ test_moduli_file(void **state)
     assert_int_equal(moduli_from(good, (17u << 20) / strlen(good)), SSHBPP_EKEXMSG);
     /* no file */
     {
-        static const sshbpp_kex_transport t = {t_send, t_keys, t_comp, t_reset};
         sshbpp_kex_config cfg = {"diffie-hellman-group-exchange-sha256", "ssh-ed25519",
                                  "aes128-ctr", "hmac-sha2-256", "none"};
-        struct end s = {0};
+        ke_end s = {0};
         s.e = tu_engine_new();
-        s.k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &cfg, &t, &s);
+        s.k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &cfg, &ke_transport, &s);
         assert_int_equal(sshbpp_kex_set_moduli(s.k, "/nonexistent/moduli"), SSHBPP_EIO);
         sshbpp_kex_free(s.k);
         sshbpp_engine_free(s.e);

@@ -65,6 +65,7 @@
 
 #include "kex/kex_int.h"
 #include "sshbpp/sshbpp.h"
+#include "kex_ends.h"
 #include "testutil.h"
 
 void *__real_malloc(size_t n);
@@ -595,70 +596,14 @@ __wrap_sshbpp__eph_reply(sshbpp__kex_eph *e, const sshbpp__kex_method *m, const 
     return r;
 }
 
-struct end {
-    sshbpp_engine *e;
-    sshbpp_kex *k;
-    unsigned app;
-};
-
-static int
-t_send(void *ctx, const uint8_t *p, size_t n)
-{
-    struct end *x = ctx;
-    return sshbpp_engine_send(x->e, p, n);
-}
-static int
-t_keys(void *ctx, enum sshbpp_dir dir, const sshbpp_keys *k)
-{
-    struct end *x = ctx;
-    return sshbpp_engine_set_keys(x->e, dir, k);
-}
-static int
-t_comp(void *ctx, enum sshbpp_dir dir, const char *name)
-{
-    struct end *x = ctx;
-    return sshbpp_engine_set_compression(x->e, dir, name);
-}
 static void
-t_reset(void *ctx, enum sshbpp_dir dir)
-{
-    struct end *x = ctx;
-    sshbpp_engine_reset_seqno(x->e, dir);
-}
-
-static int
-pump(struct end *from, struct end *to)
-{
-    const uint8_t *d;
-    sshbpp_packet pkt;
-    size_t n;
-    int r, moved = 0;
-
-    d = sshbpp_engine_tx_data(from->e, &n);
-    if (n > 0) {
-        if ((r = sshbpp_engine_feed(to->e, d, n)) != 0)
-            return r;
-        sshbpp_engine_tx_consume(from->e, n);
-        moved = 1;
-    }
-    while ((r = sshbpp_engine_rx_next(to->e, &pkt)) == 0) {
-        r = sshbpp_kex_input(to->k, &pkt);
-        if (r < 0)
-            return r;
-        if (r == SSHBPP_KEX_PASS && pkt.type == 94)
-            to->app++;
-    }
-    return r == SSHBPP_EAGAIN ? moved : r;
-}
-
-static void
-run_until_quiet(struct end *c, struct end *s)
+run_until_quiet(ke_end *c, ke_end *s)
 {
     int a, b, rounds;
 
     for (rounds = 0; rounds < 40; rounds++) {
-        a = pump(c, s);
-        b = pump(s, c);
+        a = ke_pump(c, s);
+        b = ke_pump(s, c);
         assert_true(a >= 0);
         assert_true(b >= 0);
         if (a == 0 && b == 0)
@@ -670,9 +615,8 @@ run_until_quiet(struct end *c, struct end *s)
 static void
 kex_case(const char *kex, const char *cipher, const char *mac)
 {
-    static const sshbpp_kex_transport t = {t_send, t_keys, t_comp, t_reset};
     sshbpp_kex_config cfg = {kex, "ssh-ed25519", cipher, mac, "none"};
-    struct end c = {0}, s = {0};
+    ke_end c = {0}, s = {0};
     char name[160];
     uint8_t msg[200];
     unsigned i;
@@ -680,16 +624,7 @@ kex_case(const char *kex, const char *cipher, const char *mac)
     snprintf(name, sizeof(name), "kex %s, %s", kex, cipher);
     derive_calls = eph_seen = 0;
     start_scan();
-    c.e = tu_engine_new();
-    s.e = tu_engine_new();
-    c.k = sshbpp_kex_new(SSHBPP_ROLE_CLIENT, &cfg, &t, &c);
-    s.k = sshbpp_kex_new(SSHBPP_ROLE_SERVER, &cfg, &t, &s);
-    assert_non_null(c.k);
-    assert_non_null(s.k);
-    assert_int_equal(sshbpp_kex_generate_hostkey(s.k, "ssh-ed25519"), 0);
-    assert_int_equal(sshbpp_kex_set_versions(c.k, "SSH-2.0-c", "SSH-2.0-s"), 0);
-    assert_int_equal(sshbpp_kex_set_versions(s.k, "SSH-2.0-c", "SSH-2.0-s"), 0);
-    assert_int_equal(sshbpp_kex_start(c.k), 0);
+    ke_start(&c, &s, &cfg);
     run_until_quiet(&c, &s);
     assert_int_equal(sshbpp_kex_completed(c.k), 1);
     assert_int_equal(sshbpp_kex_completed(s.k), 1);
