@@ -91,7 +91,7 @@ struct sshbpp__rx {
  * hands it out; bytes are cleared as they are handed out. fork_gen drops
  * a pool inherited across fork() so parent and child never share one. */
 #define SSHBPP__RNG_POOL 1024
-/* forkgen.c: sshbpp__fork_watch() arms the counter (idempotent, any
+/* io/forkgen.c (the platform part): sshbpp__fork_watch() arms the counter (idempotent, any
  * thread); sshbpp__fork_generation() is bumped in every fork() child. */
 void sshbpp__fork_watch(void);
 unsigned sshbpp__fork_generation(void);

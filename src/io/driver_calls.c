@@ -263,20 +263,26 @@ sshbpp_driver_auth_methods(sshbpp_driver *d, char *buf, size_t cap, int *partial
     return 0;
 }
 
-/* see sshbpp_driver.h */
-int
-sshbpp_driver_wait_auth(sshbpp_driver *d, int64_t timeout_ms)
+/* A call whose whole job is to drive until goal holds: locks, runs with
+ * the call's deadline, unlocks. */
+static int
+run_to_goal(sshbpp_driver *d, sshbpp__driver_goal goal, int64_t timeout_ms)
 {
-    int64_t deadline;
     int r;
 
     if (d == NULL)
         return SSHBPP_EINVAL;
     pthread_mutex_lock(&d->mu);
-    deadline = sshbpp__driver_deadline(d, timeout_ms);
-    r = sshbpp__driver_run(d, goal_authed, NULL, deadline);
+    r = sshbpp__driver_run(d, goal, NULL, sshbpp__driver_deadline(d, timeout_ms));
     pthread_mutex_unlock(&d->mu);
     return r;
+}
+
+/* see sshbpp_driver.h */
+int
+sshbpp_driver_wait_auth(sshbpp_driver *d, int64_t timeout_ms)
+{
+    return run_to_goal(d, goal_authed, timeout_ms);
 }
 
 /* Hands one message to the conn, waiting for output room and queue room.
@@ -322,16 +328,7 @@ sshbpp_driver_send(sshbpp_driver *d, const void *payload, size_t len, int64_t ti
 int
 sshbpp_driver_flush(sshbpp_driver *d, int64_t timeout_ms)
 {
-    int64_t deadline;
-    int r;
-
-    if (d == NULL)
-        return SSHBPP_EINVAL;
-    pthread_mutex_lock(&d->mu);
-    deadline = sshbpp__driver_deadline(d, timeout_ms);
-    r = sshbpp__driver_run(d, goal_all_written, NULL, deadline);
-    pthread_mutex_unlock(&d->mu);
-    return r;
+    return run_to_goal(d, goal_all_written, timeout_ms);
 }
 
 /* see sshbpp_driver.h */

@@ -2,8 +2,10 @@
  * forkgen.c: a process-wide counter that every fork() child bumps, so that
  * state filled before a fork (the engine's padding RNG pool) can notice it
  * was copied and drop itself. The one piece of the packet engine that needs
- * the platform's thread library (pthread_atfork); it lives here so that the
- * sans-I/O files stay free of thread, socket, poll and clock code.
+ * the platform's thread library (pthread_atfork), so it lives with the
+ * blocking layer in src/io/ and the sans-I/O files stay free of thread,
+ * socket, poll and clock code; the engine sees only the two calls declared
+ * in engine_int.h.
  */
 #include <pthread.h>
 #include <stdatomic.h>
