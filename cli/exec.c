@@ -431,6 +431,54 @@ write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* The stdin thread may still sit in read(0) (a terminal, a pipe whose
+ * writer lives on) when the command is done, and must not hold up our exit:
+ * exec_run() leaves it behind. struct ex lives on cli_exec()'s stack and the
+ * driver is freed after exec_run(), so the thread touches either only while
+ * `busy` under in_ctl.mu, and never again once exec_run() set `leaving`
+ * (which waits for a busy call to end: the driver is closed first, so that
+ * call returns at once). A read that returns afterwards finds `leaving` and
+ * ends the thread without a look at x. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int leaving, busy;
+} in_ctl = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+static int
+stdin_enter(void)
+{
+    int ok;
+
+    pthread_mutex_lock(&in_ctl.mu);
+    ok = !in_ctl.leaving;
+    in_ctl.busy = ok;
+    pthread_mutex_unlock(&in_ctl.mu);
+    return ok;
+}
+
+static void
+stdin_exit(void)
+{
+    pthread_mutex_lock(&in_ctl.mu);
+    in_ctl.busy = 0;
+    pthread_cond_broadcast(&in_ctl.cv);
+    pthread_mutex_unlock(&in_ctl.mu);
+}
+
+/* Called after sshbpp_driver_close(): from here on the stdin thread does
+ * not touch x or the driver; it is detached, not joined. */
+static void
+stdin_abandon(pthread_t tin)
+{
+    pthread_mutex_lock(&in_ctl.mu);
+    in_ctl.leaving = 1;
+    while (in_ctl.busy)
+        pthread_cond_wait(&in_ctl.cv, &in_ctl.mu);
+    pthread_mutex_unlock(&in_ctl.mu);
+    (void)pthread_detach(tin);
+}
+
 /* Our stdin to the channel, then EOF. */
 static void *
 stdin_main(void *arg)
@@ -450,15 +498,23 @@ stdin_main(void *arg)
             continue;
         if (k <= 0)
             break;
-        if ((rc = sshbpp_driver_channel_write(x->dc, x->id, 0, buf, (size_t)k, -1)) != 0)
+        if (!stdin_enter())
+            goto out;
+        if ((rc = sshbpp_driver_channel_write(x->dc, x->id, 0, buf, (size_t)k, -1)) == 0)
+            x->sent += (uint64_t)k;
+        stdin_exit();
+        if (rc != 0)
             break;
-        x->sent += (uint64_t)k;
     }
+    if (!stdin_enter())
+        goto out;
     if (rc == 0)
         rc = buf != NULL ? sshbpp_driver_channel_eof(x->dc, x->id) : SSHBPP_ENOMEM;
     x->stdin_rc = rc;
-    free(buf);
     atomic_store(&x->stdin_done, 1);
+    stdin_exit();
+out:
+    free(buf);
     return NULL;
 }
 
@@ -519,7 +575,7 @@ exec_run(struct ex *x)
         if (have_in && atomic_load(&x->stdin_done))
             pthread_join(tin, NULL);
         else if (have_in)
-            x->dc = NULL, x->d = NULL;
+            stdin_abandon(tin);
         return EXEC_FAIL;
     }
     if (rc == 0)
@@ -552,11 +608,11 @@ exec_run(struct ex *x)
         (void)sshbpp_driver_disconnect(x->d, DISCONNECT_BY_APPLICATION, "disconnected by user",
                                        1000);
     }
-    /* A stdin thread still blocked in read(0) keeps the objects: the
-     * process ends with it. */
+    /* A stdin thread still blocked in read(0) is left behind (the process
+     * ends with it); the driver may then be freed. */
     sshbpp_driver_close(x->d);
     if (have_in)
-        x->dc = NULL, x->d = NULL;
+        stdin_abandon(tin);
     return ret;
 }
 

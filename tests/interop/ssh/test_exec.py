@@ -22,6 +22,11 @@ Cases, for each server (openssh., dropbear., paramiko., serve.):
   eight_threads     exec_mt: 8 threads, one channel each on one connection,
                     bulk/8 bytes each (at least 1 MiB) through `cat`, SHA-256
 Once:
+  serve.exit_repeat  40 runs of `exit 7` with stdin at EOF, each exit status 7:
+                    the stdin thread, done at about the time the command is,
+                    once read the caller's freed state and crashed the
+                    process at exit (SIGSEGV 1 run in 30 under the
+                    coverage build)
   openssh.unknown_hostkey_refused  StrictHostKeyChecking=yes (the default)
                     with a known_hosts without the key: 255, "Host key
                     verification failed", the command not run; then
@@ -164,6 +169,16 @@ def closed_stdout_run(argv):
     err = as_text(p.stderr.read())
     p.stderr.close()
     return rc, got, time.monotonic() - t0, err
+
+
+def exit_repeat(sshbpp, t, runs=40):
+    bad = []
+    for i in range(runs):
+        p, _ = run_exec(sshbpp, t, "exit 7", input_bytes=b"")
+        if p.returncode != 7:
+            bad.append("run %d: %s" % (i, describe(p)))
+    peers.check(not bad, "%d of %d runs failed\n%s" % (len(bad), runs, "\n".join(bad[:3])))
+    return "%d runs, each rc 7" % runs
 
 
 def stdout_closed(sshbpp, t):
@@ -442,6 +457,7 @@ def main():
             runner.case(t.name + ".null_stdin", null_stdin, sshbpp, t)
             runner.case(t.name + ".stdout_closed", stdout_closed, sshbpp, t)
             runner.case(t.name + ".eight_threads", eight_threads, exec_mt, t)
+        runner.case("serve.exit_repeat", exit_repeat, sshbpp, targets[3])
         runner.case("openssh.unknown_hostkey_refused", unknown_hostkey_refused, sshbpp,
                     targets[0], tmp)
         runner.case("openssh.ssh_signal_status", ssh_signal_status, targets[0])
