@@ -51,10 +51,15 @@
  * takes at most 32,763: type byte + string length + this = 32,763. */
 #define IGNORE_PAYLOAD_MAX 32763u
 #define IGNORE_CHUNK (IGNORE_PAYLOAD_MAX - 5u)
-/* The noise the IGNORE data is cut from: made once, then each packet takes
- * the next window of it. Larger than zlib's 32 KiB history, so that with
- * compression on no packet can refer back to the same bytes. */
+/* The noise the IGNORE messages are cut from: made once, as slots of one
+ * whole message each (its header written over the slot's first 5 bytes),
+ * each packet taking the next slot. Larger than zlib's 32 KiB history, so
+ * that with compression on no packet can refer back to the same bytes. */
 #define NOISE_POOL (1024u * 1024u)
+#define NOISE_SLOTS (NOISE_POOL / IGNORE_PAYLOAD_MAX)
+/* Messages per sshbpp_driver_send_batch(): up to 1 MiB per call, which
+ * the driver writes with as few system calls as the socket allows. */
+#define IGNORE_BATCH 32u
 
 /* After the deadline the watchdog closes the connection; if the main thread
  * still has not finished this much later (stuck somewhere a close does not
@@ -624,7 +629,9 @@ do_traffic(struct probe *pr)
     sshbpp_rekey_limits lim;
     uint64_t noise = 0x9e3779b97f4a7c15u;
     uint8_t *msg, *pool;
-    size_t pool_off = 0;
+    sshbpp_iov batch[IGNORE_BATCH];
+    size_t slot = 0, nb, queued, i;
+    uint64_t bytes;
     struct cli_progress prog;
     sshbpp_kex_info now;
     pthread_t th;
@@ -643,18 +650,15 @@ do_traffic(struct probe *pr)
             return -1;
         }
     }
-    /* Each message is built in place inside the pool: its 5-byte header
-     * goes over the last bytes of the window before it (already sent), so
-     * no payload byte is copied per packet; 5 bytes of slack in front. */
-    pool = malloc(5 + NOISE_POOL + IGNORE_CHUNK);
+    /* Each message is built in place in its slot of the pool, so no
+     * payload byte is copied per packet; a batch's slots are distinct, and
+     * the batch before was sealed when its call returned. */
+    pool = malloc(NOISE_POOL);
     if (pool == NULL) {
         probe_report(pr, "out of memory", 0, SSHBPP_ENOMEM);
         return -1;
     }
-    /* The tail repeats the head, so that any window of IGNORE_CHUNK bytes
-     * starting inside the pool is contiguous. */
-    fill_noise(pool + 5, NOISE_POOL, &noise);
-    memcpy(pool + 5 + NOISE_POOL, pool + 5, IGNORE_CHUNK);
+    fill_noise(pool, NOISE_POOL, &noise);
     atomic_store(&pr->gr_first, -1);
     atomic_store(&pr->gr_seqno, -1);
     sshbpp_engine_set_trace(e, probe_trace, pr);
@@ -675,25 +679,32 @@ do_traffic(struct probe *pr)
                 now.rekeys = 0;
             cli_progress_update(&prog, pr->ignore_sent, now.rekeys);
         }
-        uint64_t n = pr->ignore_bytes - pr->ignore_sent;
+        bytes = 0;
+        for (nb = 0; nb < IGNORE_BATCH && pr->ignore_sent + bytes < pr->ignore_bytes; nb++) {
+            uint64_t n = pr->ignore_bytes - pr->ignore_sent - bytes;
 
-        if (n > IGNORE_CHUNK)
-            n = IGNORE_CHUNK;
-        msg = pool + pool_off;
-        pool_off = (pool_off + IGNORE_CHUNK) % NOISE_POOL;
-        msg[0] = MSG_IGNORE;
-        msg[1] = (uint8_t)(n >> 24);
-        msg[2] = (uint8_t)(n >> 16);
-        msg[3] = (uint8_t)(n >> 8);
-        msg[4] = (uint8_t)n;
-        rc = sshbpp_driver_send(pr->d, msg, 5 + (size_t)n, left_ms(pr));
+            if (n > IGNORE_CHUNK)
+                n = IGNORE_CHUNK;
+            msg = pool + slot * IGNORE_PAYLOAD_MAX;
+            slot = (slot + 1) % NOISE_SLOTS;
+            msg[0] = MSG_IGNORE;
+            msg[1] = (uint8_t)(n >> 24);
+            msg[2] = (uint8_t)(n >> 16);
+            msg[3] = (uint8_t)(n >> 8);
+            msg[4] = (uint8_t)n;
+            batch[nb].base = msg;
+            batch[nb].len = 5 + (size_t)n;
+            bytes += n;
+        }
+        rc = sshbpp_driver_send_batch(pr->d, batch, nb, &queued, left_ms(pr));
+        for (i = 0; i < queued; i++)
+            pr->ignore_sent += batch[i].len - 5;
         if (rc != 0) {
             /* End the progress line before the error line. */
             cli_progress_finish(&prog, pr->ignore_sent, now.rekeys);
             traffic_report(pr, "sending SSH_MSG_IGNORE failed", rc);
             goto out;
         }
-        pr->ignore_sent += n;
     }
     if (cli_progress_enabled(&prog)) {
         if (sshbpp_driver_get_info(pr->d, &now) != 0)

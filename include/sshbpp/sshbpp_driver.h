@@ -95,10 +95,17 @@ SSHBPP_API sshbpp_driver *sshbpp_driver_new(int fd, const sshbpp_conn_config *cf
  * SSHBPP_EIO). wait blocks until reading (want_read) or writing
  * (want_write) may make progress, wake() is called, or timeout_ms passes
  * (-1: no limit); a spurious return is harmless; a negative return fails
- * the connection. wake may be called from any thread, also when no wait
+ * the connection. wait returns 0 when it does not know which way is ready
+ * (the driver then tries both), or a positive mask: SSHBPP_DRIVER_IO_READABLE
+ * and/or SSHBPP_DRIVER_IO_WRITABLE for what is ready (an error or hang-up
+ * counts as both), SSHBPP_DRIVER_IO_WOKEN alone for a wake-up or a timeout
+ * with neither (the driver then leaves a full transport alone). wake may be called from any thread, also when no wait
  * runs (the next wait then returns at once). close (optional) shuts the
  * transport down for sshbpp_driver_close() and after a DISCONNECT, free
  * (optional) releases ctx in sshbpp_driver_free(). */
+#define SSHBPP_DRIVER_IO_READABLE 1
+#define SSHBPP_DRIVER_IO_WRITABLE 2
+#define SSHBPP_DRIVER_IO_WOKEN    4
 typedef struct sshbpp_driver_io {
     long (*read)(void *ctx, void *buf, size_t len);
     long (*write)(void *ctx, const void *buf, size_t len);
@@ -184,6 +191,18 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_wait_auth(sshbpp_driver *d, int64_t
  * sshbpp_driver_global_request() for global requests that want a reply. */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_send(sshbpp_driver *d, const void *payload, size_t len,
                                                   int64_t timeout_ms);
+
+/* Sends n application messages, msgs[0] first, each as
+ * sshbpp_driver_send() would, but writes once for all of them: a bulk
+ * sender's system calls then carry many packets (as
+ * sshbpp_packetizer_send_messages()). Another thread's message can land
+ * between two of them only where this call had to wait for room. Returns 0
+ * once all n are the conn's, or the first message's error (SSHBPP_EINVAL
+ * for n == 0 or a NULL msgs/base); *queued (may be NULL) gets how many
+ * were taken: those go out in order, none after them. Thread-safe. */
+SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_send_batch(sshbpp_driver *d, const sshbpp_iov *msgs,
+                                                        size_t n, size_t *queued,
+                                                        int64_t timeout_ms);
 
 /* Waits until everything sent so far (including messages queued behind a
  * running key exchange) has been written to the fd, driving (reading too)

@@ -17,10 +17,16 @@
  * sleeper's wait is bounded by its own deadline, so timeouts hold whoever
  * drives.
  *
- * io.wake() is called by sshbpp__driver_flush() when a non-driving thread
- * added output (so that the driver waits for writability too), by recv
- * when it made room in a full inbox, and by close(). For an fd
- * (driver_fdio.c) it is a self-pipe.
+ * io.wake() is called by close(), and by sshbpp__driver_flush() when a
+ * non-driving thread changed what the driver must wait for: output left
+ * while the driver waits for input only, room in an inbox that had stopped
+ * reading, a deadline earlier than the wait's. The driving thread records
+ * what its wait covers (wait_read, wait_write, wait_until) before it drops
+ * mu, so that nothing else costs a wake-up: a bulk sender whose output the
+ * driver is already waiting to write adds to it without a system call. For
+ * an fd (driver_fdio.c) wake is a self-pipe, and wait reports which way the
+ * fd is ready, so that a round reads or writes only what poll() said may
+ * move (tx_blocked keeps the run loop from retrying a full socket).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -384,11 +390,14 @@ write_some(sshbpp_driver *d)
     while ((p = sshbpp_conn_tx_data(d->c, &len)) != NULL && len > 0) {
         n = d->io.write(d->io_ctx, p, len);
         if (n > 0) {
+            d->tx_blocked = 0;
             sshbpp_conn_tx_consume(d->c, (size_t)n > len ? len : (size_t)n);
             continue;
         }
-        if (n == SSHBPP_EAGAIN)
+        if (n == SSHBPP_EAGAIN) {
+            d->tx_blocked = 1;
             return;
+        }
         /* the connection is gone: drop the output */
         sshbpp_conn_tx_consume(d->c, len);
         (void)sshbpp_conn_fail(d->c, SSHBPP_EIO);
@@ -427,22 +436,39 @@ read_some(sshbpp_driver *d, int64_t now)
     }
 }
 
-void
-sshbpp__driver_flush(sshbpp_driver *d)
+static int
+tx_pending(sshbpp_driver *d)
 {
-    write_some(d);
-    if (d->driving)
+    size_t len = 0;
+
+    return sshbpp_conn_tx_data(d->c, &len) != NULL && len > 0;
+}
+
+/* Wakes the driving thread if its wait misses something that is due now. */
+static void
+nudge(sshbpp_driver *d)
+{
+    int64_t until;
+
+    if (!d->driving)
+        return;
+    if ((!d->wait_write && tx_pending(d)) || (!d->wait_read && may_decode(d))) {
+        wake(d);
+        return;
+    }
+    until = sshbpp_conn_next_deadline(d->c);
+    if (until >= 0 && (d->wait_until < 0 || until < d->wait_until))
         wake(d);
 }
 
 void
-sshbpp__driver_flush_output(sshbpp_driver *d)
+sshbpp__driver_flush(sshbpp_driver *d)
 {
-    size_t len = 0;
-
-    write_some(d);
-    if (d->driving && sshbpp_conn_tx_data(d->c, &len) != NULL && len > 0)
-        wake(d);
+    /* The driver polls for writability: the socket was full when it
+     * started to, and it writes as soon as it may. */
+    if (!(d->driving && d->wait_write))
+        write_some(d);
+    nudge(d);
 }
 
 static void
@@ -483,9 +509,13 @@ io_round(sshbpp_driver *d, int64_t deadline)
     timeout = t < 0 ? (until < 0 ? -1 : 0) : t > 60000 ? 60000 : (int)t;
     want_read = may_decode(d);
     want_write = sshbpp_conn_tx_data(d->c, &len) != NULL && len > 0;
+    d->wait_read = want_read;
+    d->wait_write = want_write;
+    d->wait_until = timeout < 0 ? -1 : now + timeout;
     pthread_mutex_unlock(&d->mu);
     r = d->io.wait(d->io_ctx, want_read, want_write, timeout);
     pthread_mutex_lock(&d->mu);
+    d->wait_read = d->wait_write = 0;
     now = sshbpp__now_ms();
     if (d->closed)
         return;
@@ -493,12 +523,16 @@ io_round(sshbpp_driver *d, int64_t deadline)
         (void)sshbpp_conn_fail(d->c, SSHBPP_EIO);
         return;
     }
-    if (want_read)
+    /* 0: the transport did not say which way is ready; try both */
+    if (r == 0 || (r & SSHBPP_DRIVER_IO_WRITABLE))
+        d->tx_blocked = 0;
+    if (want_read && (r == 0 || (r & SSHBPP_DRIVER_IO_READABLE)))
         read_some(d, now);
     if (sshbpp_conn_tick(d->c, now) != 0)
         return; /* sticky: the loop returns it */
     pump_events(d);
-    write_some(d);
+    if (!d->tx_blocked)
+        write_some(d);
 }
 
 int
@@ -508,9 +542,15 @@ sshbpp__driver_run(sshbpp_driver *d, sshbpp__driver_goal goal, void *arg, int64_
 
     for (;;) {
         pump_events(d);
-        write_some(d);
+        /* a goal already met writes nothing: the call flushes once when
+         * it is done (a batch of sends makes one write, not one each) */
         if (goal(d, arg))
             return 0;
+        if (!d->tx_blocked) {
+            write_some(d);
+            if (goal(d, arg))
+                return 0;
+        }
         if ((r = sshbpp__driver_err(d)) != 0) {
             pthread_cond_broadcast(&d->cv);
             return r;

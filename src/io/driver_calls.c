@@ -285,10 +285,11 @@ sshbpp_driver_wait_auth(sshbpp_driver *d, int64_t timeout_ms)
     return run_to_goal(d, goal_authed, timeout_ms);
 }
 
-/* Hands one message to the conn, waiting for output room and queue room.
- * With mu held. */
+/* Hands one message to the conn, waiting for output room and queue room;
+ * the caller writes (sshbpp__driver_flush) once it has handed over what it
+ * has. With mu held. */
 static int
-send_locked(sshbpp_driver *d, const void *payload, size_t len, int64_t deadline)
+queue_locked(sshbpp_driver *d, const void *payload, size_t len, int64_t deadline)
 {
     unsigned count;
     int r;
@@ -298,14 +299,11 @@ send_locked(sshbpp_driver *d, const void *payload, size_t len, int64_t deadline)
             return r;
         r = sshbpp_conn_send(d->c, payload, len);
         if (r != SSHBPP_EAGAIN)
-            break;
+            return r;
         count = sshbpp_conn_kex_count(d->c);
         if ((r = sshbpp__driver_run(d, goal_queue_moved, &count, deadline)) != 0)
             return r;
     }
-    if (r == 0)
-        sshbpp__driver_flush(d);
-    return r;
 }
 
 /* see sshbpp_driver.h */
@@ -319,8 +317,40 @@ sshbpp_driver_send(sshbpp_driver *d, const void *payload, size_t len, int64_t ti
         return SSHBPP_EINVAL;
     pthread_mutex_lock(&d->mu);
     deadline = sshbpp__driver_deadline(d, timeout_ms);
-    r = send_locked(d, payload, len, deadline);
+    if ((r = queue_locked(d, payload, len, deadline)) == 0)
+        sshbpp__driver_flush(d);
     pthread_mutex_unlock(&d->mu);
+    return r;
+}
+
+/* see sshbpp_driver.h */
+int
+sshbpp_driver_send_batch(sshbpp_driver *d, const sshbpp_iov *msgs, size_t n, size_t *queued,
+                         int64_t timeout_ms)
+{
+    int64_t deadline;
+    size_t i = 0;
+    int r = 0;
+
+    if (queued != NULL)
+        *queued = 0;
+    if (d == NULL || msgs == NULL || n == 0)
+        return SSHBPP_EINVAL;
+    pthread_mutex_lock(&d->mu);
+    deadline = sshbpp__driver_deadline(d, timeout_ms);
+    for (; i < n; i++) {
+        if (msgs[i].base == NULL || msgs[i].len == 0)
+            r = SSHBPP_EINVAL;
+        else
+            r = queue_locked(d, msgs[i].base, msgs[i].len, deadline);
+        if (r != 0)
+            break;
+    }
+    if (i > 0)
+        sshbpp__driver_flush(d);
+    pthread_mutex_unlock(&d->mu);
+    if (queued != NULL)
+        *queued = i;
     return r;
 }
 
@@ -359,8 +389,7 @@ sshbpp_driver_recv(sshbpp_driver *d, void *buf, size_t cap, size_t *len, int64_t
         d->itail = NULL;
     d->ibytes -= m->len;
     /* the driver may have stopped reading on a full inbox */
-    if (d->driving)
-        sshbpp__driver_flush(d);
+    sshbpp__driver_flush(d);
     pthread_mutex_unlock(&d->mu);
     OPENSSL_cleanse(m->data, m->len);
     free(m);
@@ -392,8 +421,8 @@ sshbpp_driver_global_request(sshbpp_driver *d, const char *name, int want_reply,
     pthread_mutex_lock(&d->mu);
     deadline = sshbpp__driver_deadline(d, timeout_ms);
     r = sshbpp__driver_run(d, goal_greq_room, NULL, deadline);
-    if (r == 0)
-        r = send_locked(d, b.p, b.len, deadline);
+    if (r == 0 && (r = queue_locked(d, b.p, b.len, deadline)) == 0)
+        sshbpp__driver_flush(d);
     if (r == 0 && want_reply) {
         ticket = d->greq_sent++;
         r = sshbpp__driver_run(d, goal_greq, &ticket, deadline);

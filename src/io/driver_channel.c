@@ -270,8 +270,7 @@ drain(sshbpp_driver_channels *dc)
     if (n > 0) {
         /* the driver may have stopped reading on a full inbox, and a
          * sleeper's condition may hold now */
-        if (d->driving)
-            sshbpp__driver_flush(d);
+        sshbpp__driver_flush(d);
         pthread_cond_broadcast(&d->cv);
     }
     return r != 0 ? r : sshbpp__driver_err(d);
@@ -631,7 +630,7 @@ sshbpp_driver_channel_write(sshbpp_driver_channels *dc, uint32_t id, int ext, co
             goto out;
         r = sshbpp_channel_write(dc->chs, id, ext, p + off,
                                  len - off > (1u << 30) ? (1u << 30) : len - off);
-        sshbpp__driver_flush_output(dc->d);
+        sshbpp__driver_flush(dc->d);
         if (r > 0) {
             off += (size_t)r;
             r = 0;

@@ -72,10 +72,15 @@ fd_wait(void *ctx, int want_read, int want_write, int timeout_ms)
     p[1].events = POLLIN;
     p[1].revents = 0;
     n = poll(p, 2, timeout_ms);
-    if (n > 0 && (p[1].revents & POLLIN))
+    if (n < 0)
+        return errno != EINTR ? SSHBPP_EIO : 0;
+    if (p[1].revents & POLLIN)
         while (read(f->wake[0], junk, sizeof(junk)) > 0)
             ;
-    return n < 0 && errno != EINTR ? SSHBPP_EIO : 0;
+    if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+        return SSHBPP_DRIVER_IO_READABLE | SSHBPP_DRIVER_IO_WRITABLE;
+    return ((p[0].revents & POLLIN) ? SSHBPP_DRIVER_IO_READABLE : 0) |
+           ((p[0].revents & POLLOUT) ? SSHBPP_DRIVER_IO_WRITABLE : 0) | SSHBPP_DRIVER_IO_WOKEN;
 }
 
 static void

@@ -28,6 +28,14 @@ struct sshbpp_driver {
     pthread_cond_t cv;
     clockid_t cv_clock;
     int driving, closed, started;
+    /* What the driving thread's io.wait() waits for while mu is dropped
+     * (valid while driving): other threads wake it only for what it does
+     * not already wait for (nudge() in driver.c). */
+    int wait_read, wait_write;
+    int64_t wait_until;
+    /* The last write found the transport full; cleared when a wait says
+     * it may take more (or does not say). */
+    int tx_blocked;
     int64_t default_timeout;
     sshbpp_driver_hostkey_fn hk_fn;
     void *hk_ctx;
@@ -52,12 +60,12 @@ int64_t sshbpp__driver_deadline(const sshbpp_driver *d, int64_t timeout_ms);
  * (-1: none) passes (SSHBPP_ETIMEDOUT), the driver is closed
  * (SSHBPP_ECLOSED) or the conn fails (its error). */
 int sshbpp__driver_run(sshbpp_driver *d, sshbpp__driver_goal goal, void *arg, int64_t deadline);
-/* With mu held: writes what the socket takes now and wakes the driving
- * thread so that it polls for what is left. */
+/* With mu held, after a call changed the conn's state (output added, inbox
+ * room made, a deadline set): writes what the socket takes now, unless
+ * the driving thread already waits for writability (it writes then), and
+ * wakes the driving thread only if it must wait for something more than
+ * it does (output, input, an earlier deadline). */
 void sshbpp__driver_flush(sshbpp_driver *d);
-/* As sshbpp__driver_flush(), waking the driving thread only when output
- * is left (for bulk senders: no wake-up per message the socket took). */
-void sshbpp__driver_flush_output(sshbpp_driver *d);
 /* driver_fdio.c: the io callbacks over a non-blocking fd and a wake
  * pipe. Returns the ctx (owning fd) or NULL (fd untouched). */
 void *sshbpp__fdio_new(int fd, sshbpp_driver_io *io);

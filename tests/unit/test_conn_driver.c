@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,7 +74,9 @@ accept_any(void *ctx, const char *alg, const char *fp, const uint8_t *blob, size
 
 struct tio {
     int fd, wake[2];
-    unsigned long reads, writes, waits, wakes;
+    unsigned long reads, writes, bytes_out;
+    /* read by the test while the driving thread waits (no lock held) */
+    atomic_ulong waits, wakes;
 };
 
 static long
@@ -95,8 +98,10 @@ tio_write(void *ctx, const void *buf, size_t len)
     ssize_t n = send(t->fd, buf, len > 1000 ? 1000 : len, MSG_NOSIGNAL); /* partial writes */
 
     t->writes++;
-    if (n > 0)
+    if (n > 0) {
+        t->bytes_out += (unsigned long)n;
         return (long)n;
+    }
     return n < 0 && (errno == EAGAIN || errno == EINTR) ? SSHBPP_EAGAIN : SSHBPP_EIO;
 }
 
@@ -664,6 +669,150 @@ test_flush_writes_what_sends_left(void **state)
     sshbpp_driver_free(sv);
 }
 
+/* ---- wake-ups and batches ------------------------------------------------------ */
+
+struct recv_arg {
+    sshbpp_driver *d;
+    uint8_t buf[256];
+    size_t len;
+    int r;
+};
+
+static void *
+recv_thread(void *p)
+{
+    struct recv_arg *a = p;
+
+    a->r = sshbpp_driver_recv(a->d, a->buf, sizeof(a->buf), &a->len, 20000);
+    return NULL;
+}
+
+static void
+recv_numbered(sshbpp_driver *sv, unsigned n, unsigned first)
+{
+    uint8_t buf[256];
+    size_t len;
+    unsigned i;
+
+    for (i = 0; i < n; i++) {
+        assert_int_equal(sshbpp_driver_recv(sv, buf, sizeof(buf), &len, 10000), 0);
+        assert_int_equal(len, 64);
+        assert_int_equal(buf[0], 200);
+        assert_int_equal(buf[1] | (buf[2] << 8), first + i);
+    }
+}
+
+/* A sender whose message the socket takes at once costs the thread that
+ * drives (here blocked in recv, waiting for input) no wake-up: it is woken
+ * only for what its wait does not cover. 200 sends made 200 wake-ups
+ * before. */
+static void
+test_no_wakeup_per_send(void **state)
+{
+    sshbpp_driver *cl, *sv;
+    struct recv_arg ra;
+    struct tio *t;
+    uint8_t msg[64];
+    unsigned long w0, k0;
+    pthread_t th;
+    unsigned i;
+    int spins = 0;
+
+    (void)state;
+    use_callbacks = 1;
+    make_pair(&cl, &sv, 0);
+    use_callbacks = 0;
+    t = last_tio;
+    connect_pair(cl, sv, 1);
+    memset(&ra, 0, sizeof(ra));
+    ra.d = cl;
+    w0 = atomic_load(&t->waits);
+    assert_int_equal(pthread_create(&th, NULL, recv_thread, &ra), 0);
+    /* the reader is in io.wait() (it drives, waiting for input) */
+    while (atomic_load(&t->waits) == w0) {
+        assert_true(++spins < 5000);
+        sleep_ms(1);
+    }
+    k0 = atomic_load(&t->wakes);
+    memset(msg, 0x33, sizeof(msg));
+    msg[0] = 200;
+    for (i = 0; i < 200; i++) {
+        msg[1] = (uint8_t)i;
+        msg[2] = (uint8_t)(i >> 8);
+        assert_int_equal(sshbpp_driver_send(cl, msg, sizeof(msg), 5000), 0);
+    }
+    printf("200 sends while the reader drives: %lu wake-ups\n", atomic_load(&t->wakes) - k0);
+    assert_true(atomic_load(&t->wakes) - k0 <= 2);
+    recv_numbered(sv, 200, 0);
+    msg[1] = msg[2] = 0;
+    assert_int_equal(sshbpp_driver_send(sv, msg, sizeof(msg), 5000), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(ra.r, 0);
+    assert_int_equal(ra.len, 64);
+    sshbpp_driver_free(cl);
+    sshbpp_driver_free(sv);
+}
+
+/* sshbpp_driver_send_batch(): 64 messages leave in as few writes as the
+ * transport's 1000-byte writes allow (one per message before), in order;
+ * a bad message stops the batch there, with the ones before it sent. */
+static void
+test_send_batch(void **state)
+{
+    sshbpp_driver *cl, *sv;
+    sshbpp_iov iov[64];
+    uint8_t msgs[64][64];
+    unsigned long wr0, by0, wr, by;
+    struct tio *t;
+    size_t queued = 99;
+    unsigned i;
+
+    (void)state;
+    use_callbacks = 1;
+    make_pair(&cl, &sv, 0);
+    use_callbacks = 0;
+    t = last_tio;
+    connect_pair(cl, sv, 1);
+    for (i = 0; i < 64; i++) {
+        memset(msgs[i], 0x44, sizeof(msgs[i]));
+        msgs[i][0] = 200;
+        msgs[i][1] = (uint8_t)i;
+        msgs[i][2] = 0;
+        iov[i].base = msgs[i];
+        iov[i].len = sizeof(msgs[i]);
+    }
+    assert_int_equal(sshbpp_driver_send_batch(cl, iov, 0, &queued, 1000), SSHBPP_EINVAL);
+    assert_int_equal(queued, 0);
+    assert_int_equal(sshbpp_driver_send_batch(cl, NULL, 1, NULL, 1000), SSHBPP_EINVAL);
+    assert_int_equal(sshbpp_driver_send_batch(NULL, iov, 1, NULL, 1000), SSHBPP_EINVAL);
+    wr0 = t->writes;
+    by0 = t->bytes_out;
+    assert_int_equal(sshbpp_driver_send_batch(cl, iov, 64, &queued, 5000), 0);
+    assert_int_equal(queued, 64);
+    assert_int_equal(sshbpp_driver_flush(cl, 5000), 0);
+    wr = t->writes - wr0;
+    by = t->bytes_out - by0;
+    printf("batch of 64: %lu wire bytes in %lu writes\n", by, wr);
+    assert_true(by >= 64 * 64);
+    assert_true(wr <= by / 1000 + 2);
+    recv_numbered(sv, 64, 0);
+    /* message 10 is empty: 10 go, then SSHBPP_EINVAL */
+    iov[10].len = 0;
+    assert_int_equal(sshbpp_driver_send_batch(cl, iov, 64, &queued, 5000), SSHBPP_EINVAL);
+    assert_int_equal(queued, 10);
+    recv_numbered(sv, 10, 0);
+    iov[10].len = sizeof(msgs[10]);
+    assert_int_equal(sshbpp_driver_send_batch(cl, iov + 10, 1, &queued, 5000), 0);
+    recv_numbered(sv, 1, 10); /* nothing of the bad batch after message 9 */
+    /* a message the conn refuses (a transport type) stops the batch too */
+    msgs[5][0] = 20;
+    assert_int_equal(sshbpp_driver_send_batch(cl, iov, 8, &queued, 5000), SSHBPP_EINVAL);
+    assert_int_equal(queued, 5);
+    recv_numbered(sv, 5, 0);
+    sshbpp_driver_free(cl);
+    sshbpp_driver_free(sv);
+}
+
 int
 main(void)
 {
@@ -676,6 +825,8 @@ main(void)
         cmocka_unit_test(test_bulk_both_ways_rekey_every_mib),
         cmocka_unit_test(test_bulk_over_io_callbacks),
         cmocka_unit_test(test_flush_writes_what_sends_left),
+        cmocka_unit_test(test_no_wakeup_per_send),
+        cmocka_unit_test(test_send_batch),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
