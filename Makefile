@@ -112,7 +112,8 @@ clean:
 # FUZZ_DIR (default $(BUILD_DIR)-fuzz), FUZZ_TARGETS.
 FUZZ_SECONDS ?= 60
 FUZZ_DIR ?= $(BUILD_DIR)-fuzz
-FUZZ_TARGETS ?= rx roundtrip banner kex hostkey userauth
+FUZZ_TARGETS ?= rx roundtrip banner kex hostkey userauth keyfile openssh_key known_hosts \
+    authorized_keys agent channel direct_tcpip
 FUZZ_CFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: fuzz
