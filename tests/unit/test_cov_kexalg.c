@@ -360,6 +360,8 @@ enum vmode {
     V_EKBAD,     /* encapsulation key coefficients 0xfff (>= q) */
     V_FLIP,      /* one ciphertext bit flipped */
     V_TRAIL,     /* the message with one byte more at its end */
+    V_SET,       /* the field's content replaced by v.set (any method) */
+    V_FLIPLAST,  /* the last byte of the value flipped (any method) */
 };
 
 static struct {
@@ -367,6 +369,9 @@ static struct {
     uint8_t type;  /* 30 (INIT, at the server) or 31 (REPLY, at the client) */
     enum vmode mode;
     size_t len;    /* V_LEN */
+    const uint8_t *set; /* V_SET: the new content (an mpint body for DH) */
+    size_t setlen;
+    int hybrid;    /* the hybrid's fixed lengths are checked */
     int done;
 } v;
 static uint8_t vbuf[8192];
@@ -404,7 +409,8 @@ rewrite_value(ke_end *to, sshbpp_packet *p)
     }
     assert_true(p->len >= off + 4);
     vlen = be32(p->payload + off);
-    assert_int_equal(vlen, v.type == 30 ? INIT_LEN : REPLY_LEN);
+    if (v.hybrid)
+        assert_int_equal(vlen, v.type == 30 ? INIT_LEN : REPLY_LEN);
     assert_true(off + 4 + vlen <= p->len);
     memcpy(val, p->payload + off + 4, vlen);
     xoff = v.type == 30 ? EK_LEN : CT_LEN;
@@ -431,6 +437,15 @@ rewrite_value(ke_end *to, sshbpp_packet *p)
         break;
     case V_FLIP:
         val[CT_LEN / 2] ^= 0x20;
+        break;
+    case V_SET:
+        assert_true(v.setlen <= sizeof(val));
+        memcpy(val, v.set, v.setlen);
+        vlen = v.setlen;
+        break;
+    case V_FLIPLAST:
+        assert_true(vlen > 0);
+        val[vlen - 1] ^= 0x01;
         break;
     default:
         break;
@@ -553,9 +568,10 @@ test_mlkem_full_exchange(void **state)
 /* The rewrite at `at` must end the exchange there with `want`, sticky,
  * with nothing sent after it and no session. */
 static void
-expect_rewrite(int at, uint8_t type, enum vmode mode, size_t len, int want)
+expect_rewrite_kex(const char *kex, int at, uint8_t type, enum vmode mode, size_t len,
+                   const uint8_t *set, int want)
 {
-    sshbpp_kex_config cfg = {HYBRID, "ssh-ed25519", "aes128-ctr", "hmac-sha2-256", NULL};
+    sshbpp_kex_config cfg = {kex, "ssh-ed25519", "aes128-ctr", "hmac-sha2-256", NULL};
     ke_end c = {0}, s = {0}, *bad;
     static const uint8_t ign[5] = {2, 0, 0, 0, 0};
     sshbpp_packet pk = {ign, sizeof(ign), 2, 9};
@@ -567,6 +583,9 @@ expect_rewrite(int at, uint8_t type, enum vmode mode, size_t len, int want)
     v.type = type;
     v.mode = mode;
     v.len = len;
+    v.set = set;
+    v.setlen = len;
+    v.hybrid = strcmp(kex, HYBRID) == 0;
     c.role = SSHBPP_ROLE_CLIENT;
     s.role = SSHBPP_ROLE_SERVER;
     c.rewrite = s.rewrite = rewrite_value;
@@ -574,7 +593,7 @@ expect_rewrite(int at, uint8_t type, enum vmode mode, size_t len, int want)
     r = run(&c, &s, &who);
     assert_int_equal(v.done, 1);
     if (r != want || (want != 0 && who != at))
-        fail_msg("type %u mode %d len %zu at %s: got %s at %d, want %s", type, (int)mode, len,
+        fail_msg("%s type %u mode %d len %zu at %s: got %s at %d, want %s", kex, type, (int)mode, len,
                  at == SSHBPP_ROLE_CLIENT ? "client" : "server", sshbpp_err_name(r), who,
                  sshbpp_err_name(want));
     bad = at == SSHBPP_ROLE_CLIENT ? &c : &s;
@@ -590,6 +609,12 @@ expect_rewrite(int at, uint8_t type, enum vmode mode, size_t len, int want)
     assert_int_equal(sshbpp_kex_completed(bad->k), 0);
     assert_null(sshbpp_kex_session_id(bad->k, NULL));
     close_ends(&c, &s);
+}
+
+static void
+expect_rewrite(int at, uint8_t type, enum vmode mode, size_t len, int want)
+{
+    expect_rewrite_kex(HYBRID, at, type, mode, len, NULL, want);
 }
 
 static void
@@ -632,6 +657,67 @@ test_mlkem_hostile_reply(void **state)
      * secret: the exchange hash differs and the server's signature over
      * its own H does not verify. */
     expect_rewrite(SSHBPP_ROLE_CLIENT, 31, V_FLIP, 0, SSHBPP_ESIGNATURE);
+}
+
+/* ---- the other methods: hostile values through the kex ----------------------- */
+
+/* e (at the server) or f (at the client) of 0, 1, p-1, p, p+1 and an
+ * off-by-one: the exchange ends with EKEXVALUE there; then ECDH points off
+ * the curve or of the wrong length and X25519's low-order points, each way. */
+static void
+test_classic_hostile_values(void **state)
+{
+    static const char *const dh = "diffie-hellman-group14-sha256";
+    BIGNUM *p = BN_get_rfc3526_prime_2048(NULL);
+    uint8_t body[300], pt[133];
+    int side;
+
+    (void)state;
+    assert_non_null(p);
+    for (side = 0; side < 2; side++) {
+        int at = side == 0 ? SSHBPP_ROLE_SERVER : SSHBPP_ROLE_CLIENT;
+        uint8_t type = side == 0 ? 30 : 31;
+        static const long dp[] = {-1, 0, 1};
+        size_t i, n;
+
+        /* The hook's re-encoding is right: a legitimate f = 2 (= g) passes
+         * every value check, and only the signature over the server's own
+         * H then fails. */
+        if (at == SSHBPP_ROLE_CLIENT) {
+            body[0] = 2;
+            expect_rewrite_kex(dh, at, type, V_SET, 1, body, SSHBPP_ESIGNATURE);
+        }
+        expect_rewrite_kex(dh, at, type, V_SET, 0, body, SSHBPP_EKEXVALUE); /* 0 */
+        body[0] = 1;
+        expect_rewrite_kex(dh, at, type, V_SET, 1, body, SSHBPP_EKEXVALUE); /* 1 */
+        for (i = 0; i < 3; i++) { /* p-1, p, p+1 as mpint bodies (sign byte: top bit set) */
+            BIGNUM *f = BN_dup(p);
+
+            assert_non_null(f);
+            if (dp[i] < 0)
+                assert_true(BN_sub_word(f, 1));
+            else
+                assert_true(BN_add_word(f, (BN_ULONG)dp[i]));
+            body[0] = 0;
+            n = (size_t)BN_bn2bin(f, body + 1) + 1;
+            BN_free(f);
+            expect_rewrite_kex(dh, at, type, V_SET, n, body, SSHBPP_EKEXVALUE);
+        }
+        /* ECDH P-256: off the curve (y changed), the compressed length,
+         * the P-384 length */
+        expect_rewrite_kex("ecdh-sha2-nistp256", at, type, V_FLIPLAST, 0, NULL, SSHBPP_EKEXVALUE);
+        memset(pt, 0x04, sizeof(pt));
+        expect_rewrite_kex("ecdh-sha2-nistp256", at, type, V_SET, 33, pt, SSHBPP_EKEXVALUE);
+        expect_rewrite_kex("ecdh-sha2-nistp256", at, type, V_SET, 97, pt, SSHBPP_EKEXVALUE);
+        expect_rewrite_kex("ecdh-sha2-nistp521", at, type, V_SET, 133, pt, SSHBPP_EKEXVALUE);
+        /* X25519: u = 0 and u = 1 (all-zero secrets), 31 bytes */
+        memset(pt, 0, 32);
+        expect_rewrite_kex("curve25519-sha256", at, type, V_SET, 32, pt, SSHBPP_EKEXVALUE);
+        pt[0] = 1;
+        expect_rewrite_kex("curve25519-sha256", at, type, V_SET, 32, pt, SSHBPP_EKEXVALUE);
+        expect_rewrite_kex("curve25519-sha256", at, type, V_SET, 31, pt, SSHBPP_EKEXVALUE);
+    }
+    BN_free(p);
 }
 
 /* ---- the other methods: contracts ------------------------------------------- */
@@ -1042,6 +1128,7 @@ main(void)
         cmocka_unit_test(test_mlkem_full_exchange),
         cmocka_unit_test(test_mlkem_hostile_init),
         cmocka_unit_test(test_mlkem_hostile_reply),
+        cmocka_unit_test(test_classic_hostile_values),
         cmocka_unit_test(test_generate_contracts),
         cmocka_unit_test(test_reply_bad_peer),
         cmocka_unit_test(test_put_derive_contracts),
