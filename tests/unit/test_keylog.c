@@ -28,6 +28,7 @@
 
 #include "kex/kex_int.h"
 #include "sshbpp/sshbpp_conn.h"
+#include "pq.h"
 #include "testutil.h"
 
 #define V_C "SSH-2.0-keylogclient"
@@ -435,6 +436,10 @@ test_every_method(void **state)
         n++;
     }
     assert_true(n >= 9); /* curve25519 x2, ecdh x3, dh x4+, gex */
+    /* The hybrid was among them exactly when libcrypto has ML-KEM (and
+     * under SSHBPP_EXPECT_MLKEM=1 it must have). */
+    assert_int_equal(sshbpp__kex_method_find("mlkem768x25519-sha256") != NULL,
+                     tu_mlkem_present());
 }
 
 /* Not installed: nothing fires. Installed and then removed: nothing. */
