@@ -87,13 +87,22 @@ entry_free(sshbpp_ak_entry *e)
     memset(e, 0, sizeof(*e));
 }
 
+/* At most this many environment=, permitopen= or permitlisten= options
+ * of each kind on one line. */
+#define MULTI_MAX 4096
+
+/* Appends s to v: 0, -1 (a line with more than MULTI_MAX of them: the
+ * file's fault, so the line is not used, as for any bad option), or
+ * SSHBPP_ENOMEM. s stays the caller's on failure. */
 static int
 push(char ***v, size_t *n, char *s)
 {
     char **nv;
 
-    if (*n >= 4096 || (nv = realloc(*v, (*n + 1) * sizeof(*nv))) == NULL)
+    if (*n >= MULTI_MAX)
         return -1;
+    if ((nv = realloc(*v, (*n + 1) * sizeof(*nv))) == NULL)
+        return SSHBPP_ENOMEM;
     nv[(*n)++] = s;
     *v = nv;
     return 0;
@@ -163,6 +172,7 @@ parse_options(const char **pp, const char *end, sshbpp_ak_entry *e, char *why, s
     const char *p = *pp, *name;
     size_t nlen, i;
     char *val;
+    int r;
 
     e->permits = PERMIT_ALL;
     for (;;) {
@@ -262,9 +272,11 @@ parse_options(const char **pp, const char *end, sshbpp_ak_entry *e, char *why, s
                     snprintf(why, wcap, "environment value is not NAME=value");
                     return -1;
                 }
-                if (push(&e->environment, &e->n_environment, val) != 0) {
+                if ((r = push(&e->environment, &e->n_environment, val)) != 0) {
                     free(val);
-                    return SSHBPP_ENOMEM;
+                    if (r == -1)
+                        snprintf(why, wcap, "more than %d environment options", MULTI_MAX);
+                    return r;
                 }
                 break;
             case 2: {
@@ -282,15 +294,19 @@ parse_options(const char **pp, const char *end, sshbpp_ak_entry *e, char *why, s
                 break;
             }
             case 4:
-                if (push(&e->permitopen, &e->n_permitopen, val) != 0) {
+                if ((r = push(&e->permitopen, &e->n_permitopen, val)) != 0) {
                     free(val);
-                    return SSHBPP_ENOMEM;
+                    if (r == -1)
+                        snprintf(why, wcap, "more than %d permitopen options", MULTI_MAX);
+                    return r;
                 }
                 break;
             case 5:
-                if (push(&e->permitlisten, &e->n_permitlisten, val) != 0) {
+                if ((r = push(&e->permitlisten, &e->n_permitlisten, val)) != 0) {
                     free(val);
-                    return SSHBPP_ENOMEM;
+                    if (r == -1)
+                        snprintf(why, wcap, "more than %d permitlisten options", MULTI_MAX);
+                    return r;
                 }
                 break;
             default:

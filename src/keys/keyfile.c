@@ -173,29 +173,48 @@ public_text(const char *text, size_t n, sshbpp_key **out, sshbpp_key_diag *diag)
     return r == 0 ? sshbpp__diag(diag, 0, SSHBPP_EKEYFILE, "no key in the file") : r;
 }
 
-/* 1 if the text starts (after blank space) with a supported key type
- * name followed by a blank: a public line, not PEM. */
+/* 1 if the text starts (after blank space and '#' comment lines, which
+ * public_text() skips too) with a supported key type name followed by a
+ * blank: a public line, not PEM. */
 static int
 looks_public(const char *text, size_t n)
 {
     size_t i = 0, s;
 
-    while (i < n && (is_space(text[i]) || text[i] == '\n' || text[i] == '\r'))
-        i++;
+    for (;;) {
+        while (i < n && (is_space(text[i]) || text[i] == '\n' || text[i] == '\r'))
+            i++;
+        if (i == n || text[i] != '#')
+            break;
+        while (i < n && text[i] != '\n')
+            i++;
+    }
     s = i;
     while (i < n && !is_space(text[i]) && text[i] != '\n')
         i++;
     return i < n && is_space(text[i]) && sshbpp__key_type_known((const uint8_t *)text + s, i - s);
 }
 
+/* The passphrase as OpenSSL asks for it. That it asked at all says the
+ * key is encrypted, which for DER (no "ENCRYPTED" text to find) nothing
+ * else tells. */
+struct pass_ask {
+    const char *pass; /* NULL: none given */
+    int asked;
+};
+
 static int
-no_passphrase(char *buf, int size, int rwflag, void *u)
+pass_cb(char *buf, int size, int rwflag, void *u)
 {
-    (void)buf;
-    (void)size;
+    struct pass_ask *pa = u;
+    size_t n;
+
     (void)rwflag;
-    (void)u;
-    return -1;
+    pa->asked = 1;
+    if (pa->pass == NULL || size <= 0 || (n = strlen(pa->pass)) > (size_t)size)
+        return -1;
+    memcpy(buf, pa->pass, n);
+    return (int)n;
 }
 
 /* Anything OpenSSL decodes as a private key. */
@@ -208,6 +227,7 @@ openssl_private(const uint8_t *data, size_t n, const char *pass, sshbpp_key **ou
     const unsigned char *cur = data;
     size_t left = n;
     const char *text = (const char *)data;
+    struct pass_ask pa;
     int encrypted, format, r;
 
     encrypted = find(text, n, "-----BEGIN ENCRYPTED PRIVATE KEY-----") != NULL ||
@@ -222,11 +242,9 @@ openssl_private(const uint8_t *data, size_t n, const char *pass, sshbpp_key **ou
     dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, NULL, NULL, NULL, EVP_PKEY_KEYPAIR, NULL, NULL);
     if (dctx == NULL)
         return SSHBPP_ECRYPTO;
-    if (pass != NULL)
-        r = OSSL_DECODER_CTX_set_passphrase(dctx, (const unsigned char *)pass, strlen(pass));
-    else
-        r = OSSL_DECODER_CTX_set_pem_password_cb(dctx, no_passphrase, NULL);
-    if (r != 1) {
+    pa.pass = pass;
+    pa.asked = 0;
+    if (OSSL_DECODER_CTX_set_pem_password_cb(dctx, pass_cb, &pa) != 1) {
         OSSL_DECODER_CTX_free(dctx);
         return SSHBPP_ECRYPTO;
     }
@@ -234,7 +252,10 @@ openssl_private(const uint8_t *data, size_t n, const char *pass, sshbpp_key **ou
         OSSL_DECODER_CTX_free(dctx);
         EVP_PKEY_free(pkey);
         ERR_clear_error();
-        if (encrypted)
+        if (pa.asked && pass == NULL)
+            return sshbpp__diag(diag, 0, SSHBPP_EKEYPASSPHRASE,
+                                "the key is encrypted: a passphrase is needed");
+        if (encrypted || pa.asked)
             return sshbpp__diag(diag, 0, SSHBPP_EKEYBADPASS,
                                 "the passphrase does not decrypt the key");
         return sshbpp__diag(diag, 0, SSHBPP_EKEYFILE,

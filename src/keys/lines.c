@@ -84,10 +84,11 @@ sshbpp__read_file(const char *path, size_t max, char **data, size_t *len, int *e
         if (cap - n < 4096 + 1) {
             size_t ncap = cap == 0 ? 16384 : cap * 2;
 
-            if (cap > max + 1) {
-                r = SSHBPP_EKEYFILE;
-                goto out;
-            }
+            /* No size check here: n <= max (checked after every read)
+             * already bounds the buffer to about 2 * max. A check of cap
+             * against max refused files shorter than max whenever the
+             * first read stopped at EOF within 4 KiB of the buffer's end
+             * and the buffer was already above max. */
             /* Grow by copying so that no unwiped copy of a key is left
              * behind by realloc. */
             if ((nb = malloc(ncap)) == NULL) {
