@@ -119,9 +119,12 @@ transact(sshbpp_agent *a, const sshbpp__wbuf *req, uint8_t **ans, size_t *alen)
     while (off < req->len) {
         if ((r = wait_fd(a, POLLOUT, deadline)) != 0)
             goto fail;
-        /* MSG_NOSIGNAL: a vanished agent is an error, not a SIGPIPE. */
-        n = send(a->fd, req->p + off, req->len - off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
+        /* MSG_NOSIGNAL: a vanished agent is an error, not a SIGPIPE.
+         * MSG_DONTWAIT: the socket is blocking, and a request larger than
+         * the room that poll() saw would otherwise wait in send() for an
+         * agent that does not read, past the timeout. */
+        n = send(a->fd, req->p + off, req->len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
             continue;
         if (n <= 0) {
             r = SSHBPP_EAGENT;

@@ -488,8 +488,11 @@ sshbpp_driver_disconnect(sshbpp_driver *d, uint32_t reason, const char *descript
         pthread_mutex_unlock(&d->mu);
         left = d->io.wait(d->io_ctx, 0, 1, left > 1000 ? 1000 : (int)left);
         pthread_mutex_lock(&d->mu);
-        if (left < 0)
+        if (left < 0) {
+            /* the transport failed with the DISCONNECT unwritten: not 0 */
+            r = SSHBPP_EIO;
             break;
+        }
     }
     if (d->io.close != NULL)
         d->io.close(d->io_ctx);
