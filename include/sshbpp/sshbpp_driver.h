@@ -235,8 +235,8 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_driver_rekey(sshbpp_driver *d, int64_t tim
 
 /* Sends DISCONNECT and waits (at most timeout_ms) until it was written;
  * the connection is closed afterwards (SSHBPP_ECLOSED). Returns 0,
- * SSHBPP_ETIMEDOUT (not all written), SSHBPP_EIO (the transport's wait
- * failed before all was written), or the earlier error. */
+ * SSHBPP_ETIMEDOUT (not all written), SSHBPP_EIO (the transport failed,
+ * its write or its wait, before all was written), or the earlier error. */
 SSHBPP_API int sshbpp_driver_disconnect(sshbpp_driver *d, uint32_t reason, const char *description,
                                         int64_t timeout_ms);
 

@@ -379,8 +379,9 @@ pump_events(sshbpp_driver *d)
         on_event(d, &ev);
 }
 
-/* Non-blocking write of what is pending. */
-static void
+/* Non-blocking write of what is pending: 0, or SSHBPP_EIO when the
+ * transport failed (the output is then dropped). */
+static int
 write_some(sshbpp_driver *d)
 {
     const uint8_t *p;
@@ -396,13 +397,14 @@ write_some(sshbpp_driver *d)
         }
         if (n == SSHBPP_EAGAIN) {
             d->tx_blocked = 1;
-            return;
+            return 0;
         }
         /* the connection is gone: drop the output */
         sshbpp_conn_tx_consume(d->c, len);
         (void)sshbpp_conn_fail(d->c, SSHBPP_EIO);
-        return;
+        return SSHBPP_EIO;
     }
+    return 0;
 }
 
 /* Non-blocking reads until the transport is empty or the conn's buffer
@@ -467,8 +469,14 @@ sshbpp__driver_flush(sshbpp_driver *d)
     /* The driver polls for writability: the socket was full when it
      * started to, and it writes as soon as it may. */
     if (!(d->driving && d->wait_write))
-        write_some(d);
+        (void)write_some(d);
     nudge(d);
+}
+
+int
+sshbpp__driver_write_now(sshbpp_driver *d)
+{
+    return write_some(d);
 }
 
 static void
@@ -532,7 +540,7 @@ io_round(sshbpp_driver *d, int64_t deadline)
         return; /* sticky: the loop returns it */
     pump_events(d);
     if (!d->tx_blocked)
-        write_some(d);
+        (void)write_some(d);
 }
 
 int
@@ -547,7 +555,7 @@ sshbpp__driver_run(sshbpp_driver *d, sshbpp__driver_goal goal, void *arg, int64_
         if (goal(d, arg))
             return 0;
         if (!d->tx_blocked) {
-            write_some(d);
+            (void)write_some(d); /* a failure is the conn's sticky error */
             if (goal(d, arg))
                 return 0;
         }

@@ -477,7 +477,11 @@ sshbpp_driver_disconnect(sshbpp_driver *d, uint32_t reason, const char *descript
     for (;;) {
         int64_t left;
 
-        sshbpp__driver_flush(d);
+        if (sshbpp__driver_write_now(d) != 0) {
+            /* the transport failed with the DISCONNECT unwritten */
+            r = SSHBPP_EIO;
+            break;
+        }
         if (goal_tx_empty(d, NULL) || d->closed)
             break;
         left = deadline < 0 ? 1000 : deadline - sshbpp__now_ms();

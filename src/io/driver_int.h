@@ -66,6 +66,10 @@ int sshbpp__driver_run(sshbpp_driver *d, sshbpp__driver_goal goal, void *arg, in
  * wakes the driving thread only if it must wait for something more than
  * it does (output, input, an earlier deadline). */
 void sshbpp__driver_flush(sshbpp_driver *d);
+/* With mu held: writes what the transport takes now, whoever drives (for
+ * a DISCONNECT, which the loop no longer writes once the conn is closed).
+ * Returns 0, or SSHBPP_EIO when the transport failed. */
+int sshbpp__driver_write_now(sshbpp_driver *d);
 /* driver_fdio.c: the io callbacks over a non-blocking fd and a wake
  * pipe. Returns the ctx (owning fd) or NULL (fd untouched). */
 void *sshbpp__fdio_new(int fd, sshbpp_driver_io *io);

@@ -423,6 +423,17 @@ test_disconnect_flush_fails(void **state)
     assert_int_equal(sshbpp_driver_error(d), SSHBPP_ECLOSED);
     sshbpp_driver_free(d);
 
+    /* ... and its write fails: the DISCONNECT is dropped, so not 0 */
+    d = fio_driver(&f, F_SPIN);
+    assert_non_null(d);
+    assert_int_equal(sshbpp_driver_handshake(d, 20), SSHBPP_ETIMEDOUT);
+    f.mode = F_WRITE_ERR;
+    f.writes = 0;
+    assert_int_equal(sshbpp_driver_disconnect(d, 11, "bye", 1000), SSHBPP_EIO);
+    assert_int_equal(f.writes, 1);
+    assert_int_equal(sshbpp_driver_error(d), SSHBPP_ECLOSED);
+    sshbpp_driver_free(d);
+
     /* closed already: the earlier error, nothing sent */
     d = fio_driver(&f, F_SPIN);
     assert_non_null(d);
