@@ -38,6 +38,7 @@
 #include "testutil.h"
 
 void sshbpp__kex_test_no_strict(sshbpp_kex *k);
+void sshbpp__kex_test_swap_hostkeys(sshbpp_kex *k);
 
 static const sshbpp_kex_config cfg_x25519 = {"curve25519-sha256", "ssh-ed25519", "aes128-ctr",
                                              "hmac-sha2-256", "none"};
@@ -877,6 +878,12 @@ test_hostkey_pause(void **state)
     assert_int_equal(mu.done, 1);
     assert_int_equal(sshbpp_kex_completed(g.c.k), 1);
     assert_int_equal(sshbpp_kex_completed(g.s.k), 1);
+    /* A rekey does not pause: the host key was vouched for once and is
+     * pinned since. */
+    assert_int_equal(sshbpp_kex_start(g.c.k), 0);
+    assert_int_equal(rig_run(&g), 0);
+    assert_int_equal(sshbpp_kex_completed(g.c.k), 2);
+    assert_false(sshbpp__kex_hostkey_pending(g.c.k));
     rig_free(&g);
     assert_int_equal(sshbpp__kex_hostkey_resume(NULL), SSHBPP_EINVAL);
     assert_int_equal(sshbpp__kex_hostkey_pending(NULL), 0);
@@ -1539,6 +1546,42 @@ test_keylog_events(void **state)
     rig_free(&g);
 }
 
+/* Once our NEWKEYS of a rekey is out, an UNIMPLEMENTED naming the
+ * number our KEXINIT had is no refusal (with strict KEX the numbers have
+ * restarted and may name a later packet). */
+static int unimpl_seen;
+
+static void
+hook_unimpl_after_newkeys(ke_end *to, sshbpp_packet *p)
+{
+    static const uint8_t u0[] = {3, 0, 0, 0, 0};
+    sshbpp_packet u = {u0, sizeof(u0), 3, 0};
+
+    if (to->role == SSHBPP_ROLE_CLIENT && p->type == 21 && sshbpp_kex_completed(to->k) == 1) {
+        assert_int_equal(sshbpp_kex_input(to->k, &u), SSHBPP_KEX_PASS);
+        unimpl_seen++;
+    }
+}
+
+static void
+test_unimplemented_after_newkeys(void **state)
+{
+    rig g;
+
+    (void)state;
+    unimpl_seen = 0;
+    rig_start(&g, &cfg_x25519, -1, 0, NULL);
+    assert_int_equal(sshbpp_kex_set_seqno_fn(g.c.k, seqno_zero), 0);
+    assert_int_equal(rig_run(&g), 0);
+    g.c.rewrite = hook_unimpl_after_newkeys;
+    assert_int_equal(sshbpp_kex_start(g.c.k), 0);
+    assert_int_equal(rig_run(&g), 0);
+    assert_int_equal(unimpl_seen, 1);
+    assert_int_equal(sshbpp_kex_completed(g.c.k), 2);
+    sshbpp__kex_test_swap_hostkeys(NULL);
+    rig_free(&g);
+}
+
 /* After a completed exchange: the getters' success paths. */
 static void
 test_getters_after_exchange(void **state)
@@ -1922,6 +1965,85 @@ test_gex_direct(void **state)
         BN_free(seen[1]);
         sshbpp__moduli_free(m);
     }
+
+    /* p = 0 has no bits at all. */
+    {
+        BIGNUM *zero = BN_new(), *g2 = BN_new();
+        assert_true(BN_set_word(g2, 2));
+        assert_int_equal(sshbpp__gex_check_group(zero, g2, 2048, 8192), SSHBPP_EGEXGROUP);
+        BN_free(zero);
+        BN_free(g2);
+    }
+
+    /* moduli(5) lines we must skip (each alone leaves nothing usable:
+     * EKEXMSG; next to a good line the file loads) and lines that are
+     * errors (EKEXMSG even next to a good line). */
+    {
+        static const struct {
+            int field;       /* 1..6 */
+            const char *val; /* replaces that field */
+            int error;       /* 1: an error, 0: skipped */
+        } v[] = {
+            {1, "1", 0},    /* not a safe prime */
+            {2, "1", 0},    /* not Miller-Rabin tested */
+            {3, "0", 0},    /* no tries */
+            {4, "1023", 0}, /* below 2048 bits */
+            {4, "9000", 0}, /* above 8192 bits */
+            {4, "2046", 0}, /* the size column lies */
+            {5, "1", 0},    /* generator 1 */
+            {5, "99999999999999999999999", 1}, /* generator overflows */
+            {6, "", 1},     /* modulus too long (filled in below) */
+            {6, "E", 0},    /* an even modulus of the wrong size */
+        };
+        static char good[4096], bad[8192], twolines[12288], hexlong[2200];
+        FILE *in = fopen("/etc/ssh/moduli", "r");
+        const char *fields[7];
+        char *save = NULL, *t, copy[4096];
+        size_t i;
+        int k, r;
+
+        assert_non_null(in);
+        good[0] = '\0';
+        while (fgets(good, sizeof(good), in) != NULL)
+            if (good[0] != '#' && strstr(good, " 2 6 100 2047 ") != NULL)
+                break;
+        fclose(in);
+        assert_non_null(strstr(good, " 2 6 100 2047 "));
+        memset(hexlong, 'F', sizeof(hexlong) - 1);
+        for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+            snprintf(copy, sizeof(copy), "%s", good);
+            for (k = 0, t = strtok_r(copy, " \n", &save); k < 7 && t != NULL;
+                 k++, t = strtok_r(NULL, " \n", &save))
+                fields[k] = t;
+            assert_int_equal(k, 7);
+            fields[v[i].field] = v[i].field == 6 && v[i].val[0] == '\0' ? hexlong : v[i].val;
+            snprintf(bad, sizeof(bad), "%s %s %s %s %s %s %s\n", fields[0], fields[1],
+                     fields[2], fields[3], fields[4], fields[5], fields[6]);
+            {
+                char path[] = "/tmp/sshbpp-covkex-m3.XXXXXX";
+                int fd = mkstemp(path);
+                FILE *f;
+                assert_true(fd >= 0);
+                assert_non_null(f = fdopen(fd, "w"));
+                fputs(bad, f);
+                fclose(f);
+                r = sshbpp__moduli_load(path, &m);
+                if (r == 0)
+                    sshbpp__moduli_free(m);
+                assert_int_equal(r, SSHBPP_EKEXMSG);
+                snprintf(twolines, sizeof(twolines), "%s%s", good, bad);
+                assert_non_null(f = fopen(path, "w"));
+                fputs(twolines, f);
+                fclose(f);
+                r = sshbpp__moduli_load(path, &m);
+                if (r == 0)
+                    sshbpp__moduli_free(m);
+                if (r != (v[i].error ? SSHBPP_EKEXMSG : 0))
+                    fail_msg("moduli variant %zu: got %s", i, sshbpp_err_name(r));
+                unlink(path);
+            }
+        }
+    }
 }
 
 /* ---- hostkey.c directly ------------------------------------------------------------ */
@@ -2212,6 +2334,29 @@ test_hostkey_rsa_sigs(void **state)
                 sshbpp__hostkey_verify("rsa-sha2-256", w.p, w.len, H, 32, blob.p, blob.len),
                 SSHBPP_EHOSTKEY);
         }
+        /* e = 3 is accepted (the signature then fails); an empty n is
+         * not. */
+        {
+            static const uint8_t three = 3;
+            sshbpp__wb_reset(&w);
+            sshbpp__wb_cstring(&w, "ssh-rsa");
+            sshbpp__wb_mpint(&w, &three, 1);
+            sshbpp__wb_mpint(&w, n, sizeof(n));
+            make_sig(&blob, "rsa-sha2-256", body, 256);
+            assert_int_equal(
+                sshbpp__hostkey_verify("rsa-sha2-256", w.p, w.len, H, 32, blob.p, blob.len),
+                SSHBPP_ESIGNATURE);
+            sshbpp__wb_reset(&w);
+            sshbpp__wb_cstring(&w, "ssh-rsa");
+            sshbpp__wb_mpint(&w, e, sizeof(e));
+            sshbpp__wb_mpint(&w, n, 0);
+            assert_int_equal(
+                sshbpp__hostkey_verify("rsa-sha2-256", w.p, w.len, H, 32, blob.p, blob.len),
+                SSHBPP_EHOSTKEY);
+            assert_int_equal(sshbpp__hostkey_verify("rsa-sha2-256", NULL, 5, H, 32, blob.p,
+                                                    blob.len),
+                             SSHBPP_EINVAL);
+        }
         /* e longer than n */
         sshbpp__wb_reset(&w);
         sshbpp__wb_cstring(&w, "ssh-rsa");
@@ -2259,6 +2404,16 @@ test_hostkey_rsa_sigs(void **state)
         assert_int_equal(sshbpp__hostkey_from_blob(&back, w.p, w.len), SSHBPP_EKEYFILE);
         assert_int_equal(sshbpp__hostkey_from_blob(&back, (const uint8_t *)"\0\0", 2),
                          SSHBPP_EKEYFILE);
+        /* RSA: n missing; e empty */
+        sshbpp__wb_reset(&w);
+        sshbpp__wb_cstring(&w, "ssh-rsa");
+        sshbpp__wb_mpint(&w, e, sizeof(e));
+        assert_int_equal(sshbpp__hostkey_from_blob(&back, w.p, w.len), SSHBPP_EKEYFILE);
+        sshbpp__wb_reset(&w);
+        sshbpp__wb_cstring(&w, "ssh-rsa");
+        sshbpp__wb_mpint(&w, e, 0);
+        sshbpp__wb_mpint(&w, n, sizeof(n));
+        assert_int_equal(sshbpp__hostkey_from_blob(&back, w.p, w.len), SSHBPP_EKEYFILE);
     }
     sshbpp__wb_free(&blob);
     sshbpp__wb_free(&w);
@@ -2399,6 +2554,7 @@ main(void)
         cmocka_unit_test(test_repeats_and_cuts),
         cmocka_unit_test(test_gex_more),
         cmocka_unit_test(test_internal_entry_points),
+        cmocka_unit_test(test_unimplemented_after_newkeys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
