@@ -150,7 +150,8 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_engine_set_keys(sshbpp_engine *e, enum ssh
  * Setting zlib on a direction that already compresses keeps the stream;
  * to start a fresh one, as OpenSSH and paramiko do at every NEWKEYS (and
  * as sshbpp_kex does), set "none" and then "zlib".
- * Returns 0, SSHBPP_EUNSUPPORTED, SSHBPP_ENOMEM, or the sticky error. */
+ * Returns 0, SSHBPP_EINVAL (e NULL, dir not IN or OUT), SSHBPP_EUNSUPPORTED,
+ * SSHBPP_ENOMEM, or the sticky error. */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_engine_set_compression(sshbpp_engine *e, enum sshbpp_dir dir,
                                                              const char *name);
 
@@ -241,7 +242,9 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_engine_send(sshbpp_engine *e, const void *
 /* Zero-copy send: returns a pointer where the caller writes up to max_len
  * payload bytes, then calls sshbpp_engine_tx_end() with the length written.
  * No other send call may come in between. Returns NULL if max_len is 0 or
- * above the maximum packet size, or if the engine is closed or out of memory. */
+ * above the largest payload sshbpp_engine_send() takes (the maximum packet
+ * size minus 64, less zlib's worst-case expansion when compressing), if a
+ * packet is already begun, or if the engine is closed or out of memory. */
 SSHBPP_API uint8_t *sshbpp_engine_tx_begin(sshbpp_engine *e, size_t max_len);
 
 /* Completes the packet begun by tx_begin(). Returns as sshbpp_engine_send(). */

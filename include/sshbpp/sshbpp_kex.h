@@ -228,7 +228,8 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_start(sshbpp_kex *k);
  * seqno hook installed; other UNIMPLEMENTED messages pass), or a
  * transport error. A peer's KEXINIT outside an exchange starts a rekey
  * (our KEXINIT is sent in reply). After an error the object only reports
- * that error. */
+ * that error. k or pkt NULL, or an empty payload, is the caller's mistake:
+ * SSHBPP_EINVAL, and nothing is recorded. */
 #define SSHBPP_KEX_PASS 0
 #define SSHBPP_KEX_USED 1
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_kex_input(sshbpp_kex *k, const sshbpp_packet *pkt);

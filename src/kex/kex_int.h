@@ -67,11 +67,8 @@ int sshbpp__rb_mpint(sshbpp__rbuf *r, const uint8_t **mag, size_t *n);
 /* 1 if every byte was consumed and no error occurred. */
 int sshbpp__rb_done(const sshbpp__rbuf *r);
 
-/* Name-lists (comma-separated, no empty names). */
-/* First name of `client` that is also in `server` (RFC 4253 7.1), copied
- * to out. Returns 0 or SSHBPP_ENOMATCH (or SSHBPP_EBUFSMALL). */
-int sshbpp__namelist_match(const char *client, size_t clen, const char *server, size_t slen,
-                           char *out, size_t cap);
+/* Name-lists (comma-separated, no empty names). Negotiation itself is
+ * kex.c's match(), on lists split once and bounded. */
 /* 1 if name is in the list. */
 int sshbpp__namelist_has(const char *list, size_t len, const char *name);
 

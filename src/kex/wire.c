@@ -271,31 +271,6 @@ sshbpp__namelist_has(const char *list, size_t len, const char *name)
     return 0;
 }
 
-int
-sshbpp__namelist_match(const char *client, size_t clen, const char *server, size_t slen,
-                       char *out, size_t cap)
-{
-    size_t pos = 0, n, spos, m;
-    const char *c, *s;
-
-    while (pos < clen) {
-        n = next_name(client, clen, &pos, &c);
-        if (n == 0)
-            continue;
-        for (spos = 0; spos < slen;) {
-            m = next_name(server, slen, &spos, &s);
-            if (m == n && memcmp(c, s, n) == 0) {
-                if (n + 1 > cap)
-                    return SSHBPP_EBUFSMALL;
-                memcpy(out, c, n);
-                out[n] = '\0';
-                return 0;
-            }
-        }
-    }
-    return SSHBPP_ENOMATCH;
-}
-
 size_t
 sshbpp__base64_nopad(const uint8_t *in, size_t n, char *out, size_t cap)
 {
