@@ -24,7 +24,9 @@
  *     packet sizes: a write never exceeds the peer's window nor its
  *     maximum packet size (data length, as OpenSSH reads it); a peer that
  *     does either to us fails the connection with SSHBPP_ECHANWINDOW or
- *     SSHBPP_ECHANPACKET;
+ *     SSHBPP_ECHANPACKET; an OPEN or OPEN_CONFIRMATION with a maximum
+ *     packet size of 0 (nothing could ever be written) fails it with
+ *     SSHBPP_ECHANMSG, as does a WINDOW_ADJUST beyond 2^32 - 1;
  *   - EOF and CLOSE in either order; a channel's number is free again
  *     after its CLOSE event (CLOSE sent and received);
  *   - global requests: keepalive@openssh.com answered (REQUEST_FAILURE,
@@ -146,7 +148,8 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_channels_global_reply(sshbpp_channels *chs
 /* Opens a channel of type ("session", ...) with type-specific data
  * (may be NULL/0). *id gets its number; OPEN_CONFIRM or OPEN_FAILURE
  * follows. Returns 0, SSHBPP_ECHANLIMIT (max_channels open),
- * SSHBPP_EINVAL, SSHBPP_ESTATE (not authenticated) or the conn's errors. */
+ * SSHBPP_EINVAL, SSHBPP_ESTATE (not authenticated), SSHBPP_EPAYLOADLEN
+ * (data too long for one packet: nothing sent) or the conn's errors. */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_channel_open(sshbpp_channels *chs, const char *type,
                                                    const void *data, size_t len, uint32_t *id);
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_channel_open_session(sshbpp_channels *chs, uint32_t *id);
@@ -159,7 +162,8 @@ SSHBPP_API SSHBPP_MUST_USE int sshbpp_channel_reject(sshbpp_channels *chs, uint3
 
 /* Sends a channel request with type-specific data. With want_reply, a
  * REQUEST_RESULT event follows. Returns 0, SSHBPP_EINVAL, SSHBPP_ESTATE
- * (channel not open, or CLOSE sent) or the conn's errors. */
+ * (channel not open, or CLOSE sent), SSHBPP_EPAYLOADLEN (data too long
+ * for one packet: nothing sent) or the conn's errors. */
 SSHBPP_API SSHBPP_MUST_USE int sshbpp_channel_request(sshbpp_channels *chs, uint32_t id,
                                                       const char *name, int want_reply,
                                                       const void *data, size_t len);

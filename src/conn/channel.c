@@ -138,16 +138,28 @@ chan_fail(sshbpp_channels *chs, int err)
     return sshbpp__conn_fail(chs->c, err);
 }
 
-/* Control messages: never refused softly. */
+/* Control messages: never refused softly (the conn's queue bound is not
+ * theirs), except with caller_data: an OPEN or REQUEST whose
+ * type-specific data, the caller's, makes it too long for a packet is
+ * refused with SSHBPP_EPAYLOADLEN, nothing sent, the connection as it was
+ * (the caller's mistake is no protocol violation). */
 static int
-send_ctl(sshbpp_channels *chs, sshbpp__wbuf *b)
+send_ctl2(sshbpp_channels *chs, sshbpp__wbuf *b, int caller_data)
 {
     int r = b->err != 0 ? SSHBPP_ENOMEM : out_msg(chs, b->p, b->len, 0);
 
     sshbpp__wb_free(b);
+    if (r == SSHBPP_EPAYLOADLEN && caller_data)
+        return r;
     if (r != 0 && !sshbpp_is_fatal(r))
         r = sshbpp__conn_fail(chs->c, r);
     return r;
+}
+
+static int
+send_ctl(sshbpp_channels *chs, sshbpp__wbuf *b)
+{
+    return send_ctl2(chs, b, 0);
 }
 
 static struct chan *
@@ -443,7 +455,7 @@ sshbpp_channel_open(sshbpp_channels *chs, const char *type, const void *data, si
     sshbpp__wb_u32(&b, chs->max_packet);
     if (len > 0)
         sshbpp__wb_raw(&b, data, len);
-    if ((r = send_ctl(chs, &b)) != 0) {
+    if ((r = send_ctl2(chs, &b, 1)) != 0) {
         free_slot(chs, i);
         return r;
     }
@@ -495,7 +507,7 @@ sshbpp_channel_request(sshbpp_channels *chs, uint32_t id, const char *name, int 
     sshbpp__wb_bool(&b, want_reply != 0);
     if (len > 0)
         sshbpp__wb_raw(&b, data, len);
-    if ((r = send_ctl(chs, &b)) != 0)
+    if ((r = send_ctl2(chs, &b, 1)) != 0)
         return r;
     if (want_reply)
         ch->req_pending++;
@@ -828,8 +840,10 @@ in_open(sshbpp_channels *chs, sshbpp__rbuf *rb, sshbpp_chan_event *ev)
     size_t n;
     uint32_t remote, win, maxp, id;
 
+    /* A maximum packet size of 0 would let us never write a byte: the
+     * channel would stall with data waiting. Refused as malformed. */
     if (sshbpp__rb_string(rb, &type, &n) != 0 || sshbpp__rb_u32(rb, &remote) != 0 ||
-        sshbpp__rb_u32(rb, &win) != 0 || sshbpp__rb_u32(rb, &maxp) != 0)
+        sshbpp__rb_u32(rb, &win) != 0 || sshbpp__rb_u32(rb, &maxp) != 0 || maxp == 0)
         return chan_fail(chs, SSHBPP_ECHANMSG);
     if (alloc_slot(chs, &id) != 0)
         return send_open_failure(chs, remote, SSHBPP_OPEN_RESOURCE_SHORTAGE, "too many channels");
@@ -974,8 +988,9 @@ input(sshbpp_channels *chs, const uint8_t *p, size_t len, sshbpp_chan_event *ev)
         return r;
     switch (t) {
     case MSG_CHANNEL_OPEN_CONFIRMATION:
+        /* maximum packet 0: refused as in in_open() */
         if (ch->state != CH_OPENING || sshbpp__rb_u32(&rb, &ch->remote_id) != 0 ||
-            sshbpp__rb_u32(&rb, &a) != 0 || sshbpp__rb_u32(&rb, &b) != 0)
+            sshbpp__rb_u32(&rb, &a) != 0 || sshbpp__rb_u32(&rb, &b) != 0 || b == 0)
             return chan_fail(chs, SSHBPP_ECHANMSG);
         ch->state = CH_OPEN;
         ch->rwin = a;

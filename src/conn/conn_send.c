@@ -191,14 +191,12 @@ sshbpp__conn_after_kex(sshbpp_conn *c)
     }
 }
 
-static int
+/* Both callers checked for room before they sent the request. */
+static void
 greq_push(sshbpp_conn *c, int ours)
 {
-    if (c->greq_n == CONN_GREQ_RING)
-        return SSHBPP_EAGAIN;
     c->greq[(c->greq_head + c->greq_n) % CONN_GREQ_RING] = (uint8_t)ours;
     c->greq_n++;
-    return 0;
 }
 
 int
@@ -255,7 +253,7 @@ sshbpp_conn_send(sshbpp_conn *c, const void *payload, size_t len)
     if ((r = sshbpp__conn_send_internal(c, p, len, 0)) != 0)
         return r;
     if (w == 1)
-        (void)greq_push(c, 0); /* room checked above */
+        greq_push(c, 0);
     return 0;
 }
 
@@ -297,7 +295,7 @@ sshbpp__conn_keepalive(sshbpp_conn *c)
     sshbpp__wb_bool(&b, 1);
     if ((r = sshbpp__conn_send_wb(c, &b)) != 0)
         return r;
-    (void)greq_push(c, 1);
+    greq_push(c, 1);
     c->ka_unanswered++;
     c->last_rx = c->now; /* the next one after another interval */
     return 0;
