@@ -90,8 +90,14 @@ parse_line(char *line, sshbpp__moduli *m)
     if (type != 2 || (tests & 0x04) == 0 || tries == 0 || size + 1 < SSHBPP__GEX_MIN_BITS ||
         size + 1 > SSHBPP__GEX_MAX_BITS || gen < 2)
         return 0;
-    if (strlen(f[6]) > (SSHBPP__GEX_MAX_BITS / 4) + 1 || BN_hex2bn(&p, f[6]) == 0 || p == NULL)
+    /* BN_hex2bn() returns 0 both for no hex digits and for a failed
+     * allocation: the digits are checked here (no sign either), so that a
+     * 0 from it is libcrypto's failure, not a malformed file. */
+    if (strlen(f[6]) > (SSHBPP__GEX_MAX_BITS / 4) + 1 ||
+        strspn(f[6], "0123456789abcdefABCDEF") != strlen(f[6]))
         return SSHBPP_EKEXMSG;
+    if (BN_hex2bn(&p, f[6]) == 0 || p == NULL)
+        return SSHBPP_ENOMEM;
     if ((unsigned long)BN_num_bits(p) != size + 1 || !BN_is_odd(p)) {
         BN_free(p);
         return 0; /* the size column lies: skip, as OpenSSH does */
@@ -262,8 +268,13 @@ sshbpp__gex_check_group(const struct bignum_st *p, const struct bignum_st *g, ui
     /* 1 < g < p-1: g = 0, 1 or p-1 generate a trivial group. */
     if ((pm1 = BN_dup(p)) == NULL)
         return SSHBPP_ENOMEM;
-    ok = BN_sub_word(pm1, 1) && !BN_is_negative(g) && BN_cmp(g, BN_value_one()) > 0 &&
-         BN_cmp(g, pm1) < 0;
+    /* A failed subtraction is libcrypto's failure, not a bad group from
+     * the server: reported as such, not as SSHBPP_EGEXGROUP. */
+    if (!BN_sub_word(pm1, 1)) {
+        BN_free(pm1);
+        return SSHBPP_ECRYPTO;
+    }
+    ok = !BN_is_negative(g) && BN_cmp(g, BN_value_one()) > 0 && BN_cmp(g, pm1) < 0;
     BN_free(pm1);
     return ok ? 0 : SSHBPP_EGEXGROUP;
 }

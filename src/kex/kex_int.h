@@ -192,7 +192,8 @@ void sshbpp__moduli_free(sshbpp__moduli *m);
 int sshbpp__gex_choose(const sshbpp__moduli *m, uint32_t min, uint32_t n, uint32_t max,
                        struct bignum_st **p, struct bignum_st **g);
 /* Client: the server's group must have min..max bits (and 2048..8192),
- * an odd p and 1 < g < p-1. Returns 0 or SSHBPP_EGEXGROUP. */
+ * an odd p and 1 < g < p-1. Returns 0, SSHBPP_EGEXGROUP, or SSHBPP_ENOMEM /
+ * SSHBPP_ECRYPTO (libcrypto failed). */
 int sshbpp__gex_check_group(const struct bignum_st *p, const struct bignum_st *g,
                             uint32_t min, uint32_t max);
 /* An ephemeral DH key in the explicit group (p, g) for method m (the
