@@ -141,10 +141,13 @@ hit(const char *fn)
     return 1;
 }
 
-/* A wrapper: ret fn params { fail? failval : __real_fn args }. */
+/* A wrapper: ret fn params { fail? failval : __real_fn args }. Exported:
+ * with --wrap, a shared library's own reference (trixie's libcrypto uses
+ * zlib) binds to __wrap_fn at link time, which ld refuses for a hidden
+ * symbol. At run time such a library still calls the real function. */
 #define W(ret, fn, failval, params, args)                                        \
     ret __real_##fn params;                                                      \
-    ret __wrap_##fn params;                                                      \
+    __attribute__((visibility("default"))) ret __wrap_##fn params;               \
     ret __wrap_##fn params                                                       \
     {                                                                            \
         if (hit(#fn))                                                            \
