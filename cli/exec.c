@@ -438,7 +438,9 @@ write_all(int fd, const uint8_t *p, size_t n)
  * `busy` under in_ctl.mu, and never again once exec_run() set `leaving`
  * (which waits for a busy call to end: the driver is closed first, so that
  * call returns at once). A read that returns afterwards finds `leaving` and
- * ends the thread without a look at x. */
+ * ends the thread without a look at x. One exec_run() per process (cli/main.c
+ * runs one command): `leaving` is never reset, since a thread let go by an
+ * earlier run could still come back from its read. */
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;

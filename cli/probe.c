@@ -60,6 +60,7 @@
 /* Messages per sshbpp_driver_send_batch(): up to 1 MiB per call, which
  * the driver writes with as few system calls as the socket allows. */
 #define IGNORE_BATCH 32u
+_Static_assert(IGNORE_BATCH <= NOISE_SLOTS, "a batch's messages need slots of their own");
 
 /* After the deadline the watchdog closes the connection; if the main thread
  * still has not finished this much later (stuck somewhere a close does not

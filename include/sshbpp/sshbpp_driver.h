@@ -96,16 +96,19 @@ SSHBPP_API sshbpp_driver *sshbpp_driver_new(int fd, const sshbpp_conn_config *cf
  * (want_write) may make progress, wake() is called, or timeout_ms passes
  * (-1: no limit); a spurious return is harmless; a negative return fails
  * the connection. wait returns 0 when it does not know which way is ready
- * (the driver then tries both), or a positive mask: SSHBPP_DRIVER_IO_READABLE
- * and/or SSHBPP_DRIVER_IO_WRITABLE for what is ready (an error or hang-up
- * counts as both), SSHBPP_DRIVER_IO_WOKEN alone for a wake-up or a timeout
- * with neither (the driver then leaves a full transport alone). wake may be called from any thread, also when no wait
+ * (the driver then tries both), or a mask with SSHBPP_DRIVER_IO_KNOWN set:
+ * SSHBPP_DRIVER_IO_READABLE and/or SSHBPP_DRIVER_IO_WRITABLE for what is
+ * ready (an error or hang-up counts as both), SSHBPP_DRIVER_IO_KNOWN alone
+ * for a wake-up or a timeout with neither (the driver then leaves a full
+ * transport alone). A positive value without SSHBPP_DRIVER_IO_KNOWN (a
+ * transport that returns poll()'s count) counts as 0. wake may be called
+ * from any thread, also when no wait
  * runs (the next wait then returns at once). close (optional) shuts the
  * transport down for sshbpp_driver_close() and after a DISCONNECT, free
  * (optional) releases ctx in sshbpp_driver_free(). */
 #define SSHBPP_DRIVER_IO_READABLE 1
 #define SSHBPP_DRIVER_IO_WRITABLE 2
-#define SSHBPP_DRIVER_IO_WOKEN    4
+#define SSHBPP_DRIVER_IO_KNOWN    4
 typedef struct sshbpp_driver_io {
     long (*read)(void *ctx, void *buf, size_t len);
     long (*write)(void *ctx, const void *buf, size_t len);

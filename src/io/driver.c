@@ -531,7 +531,10 @@ io_round(sshbpp_driver *d, int64_t deadline)
         (void)sshbpp_conn_fail(d->c, SSHBPP_EIO);
         return;
     }
-    /* 0: the transport did not say which way is ready; try both */
+    /* a mask only with SSHBPP_DRIVER_IO_KNOWN (a transport written to
+     * the older contract may return poll()'s count): else try both */
+    if (!(r & SSHBPP_DRIVER_IO_KNOWN))
+        r = 0;
     if (r == 0 || (r & SSHBPP_DRIVER_IO_WRITABLE))
         d->tx_blocked = 0;
     if (want_read && (r == 0 || (r & SSHBPP_DRIVER_IO_READABLE)))
@@ -550,10 +553,14 @@ sshbpp__driver_run(sshbpp_driver *d, sshbpp__driver_goal goal, void *arg, int64_
 
     for (;;) {
         pump_events(d);
-        /* a goal already met writes nothing: the call flushes once when
-         * it is done (a batch of sends makes one write, not one each) */
-        if (goal(d, arg))
+        /* A goal already met returns with what is pending written (as
+         * far as the socket takes it); inside a batch of sends it writes
+         * nothing, so that the batch's flush at its end is one write. */
+        if (goal(d, arg)) {
+            if (!d->batching)
+                sshbpp__driver_flush(d);
             return 0;
+        }
         if (!d->tx_blocked) {
             (void)write_some(d); /* a failure is the conn's sticky error */
             if (goal(d, arg))
@@ -571,6 +578,9 @@ sshbpp__driver_run(sshbpp_driver *d, sshbpp__driver_goal goal, void *arg, int64_
             d->driving = 0;
             pthread_cond_broadcast(&d->cv);
         } else {
+            /* the driver's wait may miss what this thread waits for
+             * (output of a batch that filled the socket, say) */
+            nudge(d);
             wait_cv(d, deadline);
         }
     }

@@ -338,6 +338,7 @@ sshbpp_driver_send_batch(sshbpp_driver *d, const sshbpp_iov *msgs, size_t n, siz
         return SSHBPP_EINVAL;
     pthread_mutex_lock(&d->mu);
     deadline = sshbpp__driver_deadline(d, timeout_ms);
+    d->batching = 1;
     for (; i < n; i++) {
         if (msgs[i].base == NULL || msgs[i].len == 0)
             r = SSHBPP_EINVAL;
@@ -346,6 +347,7 @@ sshbpp_driver_send_batch(sshbpp_driver *d, const sshbpp_iov *msgs, size_t n, siz
         if (r != 0)
             break;
     }
+    d->batching = 0;
     if (i > 0)
         sshbpp__driver_flush(d);
     pthread_mutex_unlock(&d->mu);

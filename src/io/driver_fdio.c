@@ -78,9 +78,9 @@ fd_wait(void *ctx, int want_read, int want_write, int timeout_ms)
         while (read(f->wake[0], junk, sizeof(junk)) > 0)
             ;
     if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
-        return SSHBPP_DRIVER_IO_READABLE | SSHBPP_DRIVER_IO_WRITABLE;
+        return SSHBPP_DRIVER_IO_READABLE | SSHBPP_DRIVER_IO_WRITABLE | SSHBPP_DRIVER_IO_KNOWN;
     return ((p[0].revents & POLLIN) ? SSHBPP_DRIVER_IO_READABLE : 0) |
-           ((p[0].revents & POLLOUT) ? SSHBPP_DRIVER_IO_WRITABLE : 0) | SSHBPP_DRIVER_IO_WOKEN;
+           ((p[0].revents & POLLOUT) ? SSHBPP_DRIVER_IO_WRITABLE : 0) | SSHBPP_DRIVER_IO_KNOWN;
 }
 
 static void

@@ -36,6 +36,8 @@ struct sshbpp_driver {
     /* The last write found the transport full; cleared when a wait says
      * it may take more (or does not say). */
     int tx_blocked;
+    /* sshbpp_driver_send_batch() is queueing: a met goal writes nothing */
+    int batching;
     int64_t default_timeout;
     sshbpp_driver_hostkey_fn hk_fn;
     void *hk_ctx;
