@@ -60,7 +60,8 @@ enum chan_state {
     CH_FREE = 0,
     CH_OPENING,      /* our OPEN sent, no answer yet */
     CH_PEER_OPENING, /* the peer's OPEN, waiting for the caller */
-    CH_OPEN
+    CH_OPEN,
+    CH_GONE /* closed both ways (or refused) but held: the id is not reused */
 };
 
 struct chan {
@@ -71,6 +72,7 @@ struct chan {
     int sent_eof, rcvd_eof, sent_close, rcvd_close;
     unsigned req_pending; /* ours, want-reply */
     int peer_req_wants;   /* the peer's request waiting for our answer */
+    int held;             /* sshbpp__channel_hold(): freed only on release */
 };
 
 struct sshbpp_channels {
@@ -165,7 +167,8 @@ send_ctl(sshbpp_channels *chs, sshbpp__wbuf *b)
 static struct chan *
 get(const sshbpp_channels *chs, uint32_t id)
 {
-    if (chs == NULL || id >= chs->max || chs->tab[id].state == CH_FREE)
+    if (chs == NULL || id >= chs->max || chs->tab[id].state == CH_FREE ||
+        chs->tab[id].state == CH_GONE)
         return NULL;
     return &chs->tab[id];
 }
@@ -186,11 +189,40 @@ alloc_slot(sshbpp_channels *chs, uint32_t *id)
     return 0;
 }
 
+/* A held slot only becomes CH_GONE: its id stays taken until its holder
+ * releases it, so that a holder still using the id (a thread that has not
+ * yet seen the close) can never reach a new channel that reused it. */
 static void
 free_slot(sshbpp_channels *chs, uint32_t id)
 {
+    int held = chs->tab[id].held;
+
     memset(&chs->tab[id], 0, sizeof(chs->tab[id]));
+    if (held) {
+        chs->tab[id].state = CH_GONE;
+        chs->tab[id].held = 1;
+        return;
+    }
     chs->count--;
+}
+
+/* see channel_int.h */
+void
+sshbpp__channel_hold(sshbpp_channels *chs, uint32_t id)
+{
+    if (chs != NULL && id < chs->max && chs->tab[id].state != CH_FREE)
+        chs->tab[id].held = 1;
+}
+
+/* see channel_int.h */
+void
+sshbpp__channel_release(sshbpp_channels *chs, uint32_t id)
+{
+    if (chs == NULL || id >= chs->max || !chs->tab[id].held)
+        return;
+    chs->tab[id].held = 0;
+    if (chs->tab[id].state == CH_GONE)
+        free_slot(chs, id);
 }
 
 static void

@@ -22,6 +22,14 @@ typedef int (*sshbpp__chan_send_fn)(void *ctx, const uint8_t *head, size_t hlen,
                                     const uint8_t *body, size_t blen, int data);
 void sshbpp__channels_set_sender(sshbpp_channels *chs, sshbpp__chan_send_fn fn, void *ctx);
 
+/* The blocking layer's claim on a channel id: once held (after the open
+ * that made it), the id is not reused after the channel is closed both
+ * ways or refused, until sshbpp__channel_release(), which frees it then
+ * (or at that later time). Calls on a closed held id see SSHBPP_ESTATE,
+ * the peer's messages for it are the usual protocol error. */
+void sshbpp__channel_hold(sshbpp_channels *chs, uint32_t id);
+void sshbpp__channel_release(sshbpp_channels *chs, uint32_t id);
+
 /* channel_forward.c: the type-specific data of a direct-tcpip open into
  * *b (initialised by the caller), arguments checked as
  * sshbpp_channel_open_direct_tcpip() says. Returns 0, SSHBPP_EINVAL or

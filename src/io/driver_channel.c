@@ -132,6 +132,14 @@ slot_clear(struct bch *b)
     memset(b, 0, sizeof(*b));
 }
 
+/* The caller is done with channel id: its slot and the layer's id go. */
+static void
+slot_release(sshbpp_driver_channels *dc, uint32_t id)
+{
+    slot_clear(&dc->ch[id]);
+    sshbpp__channel_release(dc->chs, id);
+}
+
 /* see sshbpp_driver_channel.h */
 void
 sshbpp_driver_channels_free(sshbpp_driver_channels *dc)
@@ -404,6 +412,10 @@ sshbpp__driver_channel_open(sshbpp_driver_channels *dc, const char *type, const 
     dl = sshbpp__driver_deadline(dc->d, timeout_ms);
     if ((r = drain(dc)) != 0 || (r = sshbpp_channel_open(dc->chs, type, data, len, &i)) != 0)
         goto out;
+    /* the id stays ours until slot_release(), even once the peer closed
+     * the channel: another caller's open cannot take it (and its data)
+     * while a thread here still uses it */
+    sshbpp__channel_hold(dc->chs, i);
     b = &dc->ch[i];
     slot_clear(b);
     b->in_use = 1;
@@ -417,7 +429,7 @@ sshbpp__driver_channel_open(sshbpp_driver_channels *dc, const char *type, const 
     if (b->open_failed) {
         if (reason != NULL)
             *reason = b->fail_code;
-        slot_clear(b);
+        slot_release(dc, i);
         r = SSHBPP_EREFUSED;
         goto out;
     }
@@ -715,7 +727,7 @@ sshbpp_driver_channel_close(sshbpp_driver_channels *dc, uint32_t id, int64_t tim
     }
     if ((r = wait_for(dc, b, c_closed, 0, dl)) != 0)
         goto out;
-    slot_clear(b);
+    slot_release(dc, id);
 out:
     UNLOCK(dc);
     return r;

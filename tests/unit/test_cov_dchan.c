@@ -244,6 +244,49 @@ test_requests_and_peer_close(void **state)
     down(&s, d, dc);
 }
 
+/* The peer closes a channel before its user has called close: the id is
+ * still that user's. Another open must get a different id (it used to
+ * get the same one, and with it the old user's later writes and closes:
+ * interop.ssh.forward saw one forwarded connection receive another's
+ * bytes); the old id answers its user with its end, and only close frees
+ * it for reuse. */
+static void
+test_peer_closed_id_not_reused(void **state)
+{
+    struct srv s;
+    sshbpp_driver *d;
+    sshbpp_driver_channels *dc = up(&s, &d);
+    uint8_t buf[16];
+    uint32_t x = 99, a = 99, b = 99, c = 99;
+    int ext = 9, st = 9;
+
+    (void)state;
+    assert_int_equal(sshbpp_driver_channel_open_session(dc, &x, NULL, 5000), 0);
+    assert_int_equal(sshbpp_driver_channel_open_session(dc, &a, NULL, 5000), 0);
+    assert_int_equal(sshbpp_driver_channel_exec(dc, a, "closeme", 5000), 0);
+    assert_int_equal(sshbpp_driver_channel_read_any(dc, a, &ext, buf, sizeof(buf), 5000), 3);
+    assert_int_equal(sshbpp_driver_channel_wait_exit(dc, a, &st, NULL, 0, 5000), 0);
+    /* more input after a's CLOSE (the layer settles its close then);
+     * a's user has not called close yet */
+    assert_int_equal(sshbpp_driver_channel_exec(dc, x, "nope", 5000), SSHBPP_EREFUSED);
+    assert_int_equal(sshbpp_driver_channel_open_session(dc, &b, NULL, 5000), 0);
+    assert_true(b != a);
+    assert_int_equal(sshbpp_driver_channel_write(dc, a, 0, "late", 4, 1000), SSHBPP_ESTATE);
+    assert_int_equal(sshbpp_driver_channel_read(dc, a, 0, buf, sizeof(buf), 1000), 0);
+    /* b is a channel of its own: a request on a reaches nobody */
+    assert_int_equal(sshbpp_driver_channel_exec(dc, a, "nope", 1000), SSHBPP_ESTATE);
+    assert_int_equal(sshbpp_driver_channel_exec(dc, b, "nope", 5000), SSHBPP_EREFUSED);
+    assert_int_equal(sshbpp_driver_channel_close(dc, a, 5000), 0);
+    /* released: the lowest free id again */
+    assert_int_equal(sshbpp_driver_channel_open_session(dc, &c, NULL, 5000), 0);
+    assert_int_equal(c, a);
+    assert_int_equal(sshbpp_driver_channel_close(dc, b, 5000), 0);
+    assert_int_equal(sshbpp_driver_channel_close(dc, c, 5000), 0);
+    assert_int_equal(sshbpp_driver_channel_close(dc, x, 5000), 0);
+    assert_int_equal(sshbpp_driver_error(d), 0);
+    down(&s, d, dc);
+}
+
 static void
 test_server_pokes_are_refused(void **state)
 {
@@ -365,6 +408,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_contract),
         cmocka_unit_test(test_requests_and_peer_close),
+        cmocka_unit_test(test_peer_closed_id_not_reused),
         cmocka_unit_test(test_server_pokes_are_refused),
         cmocka_unit_test(test_open_never_answered),
         cmocka_unit_test(test_window_stays_shut),
