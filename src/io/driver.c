@@ -508,7 +508,6 @@ static void
 io_round(sshbpp_driver *d, int64_t deadline)
 {
     int64_t now = sshbpp__now_ms(), until = sshbpp_conn_next_deadline(d->c), t;
-    size_t len;
     int timeout, want_read, want_write, r;
 
     if (deadline >= 0 && (until < 0 || deadline < until))
@@ -516,7 +515,7 @@ io_round(sshbpp_driver *d, int64_t deadline)
     t = until < 0 ? -1 : until - now;
     timeout = t < 0 ? (until < 0 ? -1 : 0) : t > 60000 ? 60000 : (int)t;
     want_read = may_decode(d);
-    want_write = sshbpp_conn_tx_data(d->c, &len) != NULL && len > 0;
+    want_write = tx_pending(d);
     d->wait_read = want_read;
     d->wait_write = want_write;
     d->wait_until = timeout < 0 ? -1 : now + timeout;
