@@ -49,6 +49,11 @@
 #define MAX_ENV_VALUE 1024
 #define PUMP_ROUNDS   8
 #define REAP_POLL_MS  100
+/* Child output held in its buffer (pump() stopped at PUMP_ROUNDS just
+ * after a read, or the conn refused it while a key exchange's queue was
+ * full) waits on no fd; with the socket drained nothing else would wake
+ * the loop, so it is retried this often. */
+#define HELD_RETRY_MS 10
 #define KILL_GRACE_MS 2000
 #define STD_PATH      "/usr/local/bin:/usr/bin:/bin:/usr/games"
 
@@ -992,7 +997,7 @@ serve_session_run(sshbpp_conn *c, int fd, const struct serve_opts *o, struct ser
     for (;;) {
         int64_t now, deadline;
         nfds_t np = 0;
-        int timeout = -1, want_out, reap_poll = 0;
+        int timeout = -1, want_out, reap_poll = 0, held = 0;
         size_t room = 0;
         uint8_t *space;
 
@@ -1041,6 +1046,8 @@ serve_session_run(sshbpp_conn *c, int fd, const struct serve_opts *o, struct ser
                 int k;
 
                 for (k = 0; k < 2; k++) {
+                    if (s->out[k].len > 0 && win > 0)
+                        held = 1;
                     if (s->out[k].fd >= 0 && s->out[k].len == 0 && win > 0 &&
                         tx_pending(&L) < TX_HIGH) {
                         pfd[np].fd = s->out[k].fd;
@@ -1065,6 +1072,8 @@ serve_session_run(sshbpp_conn *c, int fd, const struct serve_opts *o, struct ser
             timeout = deadline <= now ? 0 : (int)(deadline - now > 60000 ? 60000 : deadline - now);
         if (reap_poll || np + 4 > MAX_POLL)
             timeout = timeout < 0 || timeout > REAP_POLL_MS ? REAP_POLL_MS : timeout;
+        if (held && !want_out)
+            timeout = timeout < 0 || timeout > HELD_RETRY_MS ? HELD_RETRY_MS : timeout;
         if (poll(pfd, np, timeout) < 0 && errno != EINTR) {
             (void)sshbpp_conn_fail(c, SSHBPP_EIO);
             continue;
