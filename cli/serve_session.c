@@ -49,10 +49,11 @@
 #define MAX_ENV_VALUE 1024
 #define PUMP_ROUNDS   8
 #define REAP_POLL_MS  100
-/* Child output held in its buffer (pump() stopped at PUMP_ROUNDS just
- * after a read, or the conn refused it while a key exchange's queue was
- * full) waits on no fd; with the socket drained nothing else would wake
- * the loop, so it is retried this often. */
+/* Child output held in its buffer waits on no fd. When pump() stopped at
+ * PUMP_ROUNDS it is retried at once (L->again); otherwise (the conn
+ * refused it with window open, as while a key exchange's queue is full)
+ * it is retried this often, in case no input from the client comes to
+ * wake the loop. */
 #define HELD_RETRY_MS 10
 #define KILL_GRACE_MS 2000
 #define STD_PATH      "/usr/local/bin:/usr/bin:/bin:/usr/games"
@@ -107,6 +108,9 @@ struct loop {
     struct session *sessions;
     long nkids;
     uint32_t window;
+    /* set by pump() when a stream stopped at PUMP_ROUNDS with output in
+     * hand: the next poll() only looks, it does not wait */
+    int again;
     char caddr[NI_MAXHOST], cport[NI_MAXSERV], saddr[NI_MAXHOST], sport[NI_MAXSERV];
 };
 
@@ -592,6 +596,8 @@ pump(struct loop *L, struct session *s)
                 o->off = 0;
             }
         }
+        if (round == PUMP_ROUNDS && o->len > 0)
+            L->again = 1;
     }
 
     /* The end, once the child is reaped and its output all sent:
@@ -1010,6 +1016,7 @@ serve_session_run(sshbpp_conn *c, int fd, const struct serve_opts *o, struct ser
             err = rc != 0 ? rc : SSHBPP_ECLOSED;
             break;
         }
+        L.again = 0;
         for (s = L.sessions; s != NULL; s = next) {
             next = s->next;
             if (s->gone) {
@@ -1072,7 +1079,9 @@ serve_session_run(sshbpp_conn *c, int fd, const struct serve_opts *o, struct ser
             timeout = deadline <= now ? 0 : (int)(deadline - now > 60000 ? 60000 : deadline - now);
         if (reap_poll || np + 4 > MAX_POLL)
             timeout = timeout < 0 || timeout > REAP_POLL_MS ? REAP_POLL_MS : timeout;
-        if (held && !want_out)
+        if (L.again)
+            timeout = 0;
+        else if (held && !want_out)
             timeout = timeout < 0 || timeout > HELD_RETRY_MS ? HELD_RETRY_MS : timeout;
         if (poll(pfd, np, timeout) < 0 && errno != EINTR) {
             (void)sshbpp_conn_fail(c, SSHBPP_EIO);

@@ -12,6 +12,9 @@ and paramiko against one serve, plus servers started with tight bounds.
   dbclient.bulk          SSHBPP_TEST_BULK_BYTES each way through dbclient, SHA-256
   paramiko.exec          exit status, stderr apart, stdin to cat
   paramiko.bulk          SSHBPP_TEST_BULK_BYTES each way through paramiko, SHA-256
+  paramiko.wide_window   8 downloads of SSHBPP_TEST_BULK_BYTES on channels whose
+                         window (2^31-1) never needs adjusting: serve must
+                         move the output with no WINDOW_ADJUST to wake it
   ssh.wrong_key          a key not in authorized_keys is refused
   ssh.command_forced     command= runs instead, the client's command in
                          SSH_ORIGINAL_COMMAND; restrict: pty refused
@@ -41,6 +44,7 @@ import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -343,6 +347,39 @@ def case_paramiko_bulk(e, srv, paramiko):
     return "%d MiB each way, sha256 matches (down %.2f s)" % (BULK // MiB, dt)
 
 
+def case_paramiko_wide_window(e, srv, paramiko):
+    # paramiko adjusts only past a tenth of its window, so no packet comes
+    # from the client while serve sends; serve once hung here whenever its
+    # pump stopped at its round limit just as the socket drained
+    c = paramiko_client(e, paramiko, srv.port)
+    times = []
+    try:
+        for _ in range(8):
+            ch = c.get_transport().open_session(window_size=2**31 - 1)
+            ch.settimeout(30)
+            ch.exec_command("head -c %d %s" % (BULK, e.data))
+            h = hashlib.sha256()
+            n = 0
+            t0 = time.monotonic()
+            while True:
+                try:
+                    b = ch.recv(1 * MiB)
+                except socket.timeout:
+                    raise peers.CaseFailure("no data for 30 s after %d of %d bytes" % (n, BULK))
+                if not b:
+                    break
+                h.update(b)
+                n += len(b)
+            times.append(time.monotonic() - t0)
+            peers.check(ch.recv_exit_status() == 0, "exit status")
+            peers.check(n == BULK and h.hexdigest() == e.bulk_sha, "%d bytes, sha256 differs" % n)
+    finally:
+        c.close()
+    times.sort()
+    return "8 x %d MiB, sha256 matches (median %.2f s, max %.2f s)" % (BULK // MiB, times[4],
+                                                                       times[-1])
+
+
 def case_stop_reaps(e):
     srv = server(e, tag="serve-stop").start()
     try:
@@ -636,6 +673,7 @@ def main():
         runner.case("dbclient.bulk", case_dbclient_bulk, e, srv)
         runner.case("paramiko.exec", case_paramiko, e, srv, paramiko)
         runner.case("paramiko.bulk", case_paramiko_bulk, e, srv, paramiko)
+        runner.case("paramiko.wide_window", case_paramiko_wide_window, e, srv, paramiko)
         runner.case("ssh.wrong_key", case_wrong_key, e, srv)
         runner.case("ssh.command_forced", case_forced, e, srv, paramiko)
         runner.case("shell.refused", case_shell_refused, e, srv)
